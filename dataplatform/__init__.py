@@ -1,0 +1,1 @@
+"""GCP data platform as CDK Terrain (cdktn) constructs, composed per environment."""

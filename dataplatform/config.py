@@ -1,0 +1,377 @@
+"""Typed, validated environment configuration (`environments/<env>.yaml`).
+
+Every per-environment value lives in that file; this module turns it into frozen
+pydantic models and turns every problem into one line naming the file, the field
+path and what was expected, never a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dataplatform import naming
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS_DIR = REPO_ROOT / "environments"
+
+REQUIRED_LABELS = ("owner", "cost_center")
+"""Label keys every environment must set; `env` and `managed_by` are added automatically."""
+
+
+class _Model(BaseModel):
+    """Strict base: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+def _named(kind: str):
+    """A field validator factory checking a value against a GCP naming rule."""
+
+    def validate(value: str) -> str:
+        if not naming.is_valid(kind, value):
+            raise ValueError(f"expected {naming.describe(kind)}")
+        return value
+
+    return validate
+
+
+class Profile(StrEnum):
+    lean = "lean"
+    managed = "managed"
+
+
+class SlaTier(StrEnum):
+    standard = "standard"
+    high = "high"
+
+
+class FieldType(StrEnum):
+    STRING = "STRING"
+    INTEGER = "INTEGER"
+    FLOAT = "FLOAT"
+    NUMERIC = "NUMERIC"
+    BOOLEAN = "BOOLEAN"
+    TIMESTAMP = "TIMESTAMP"
+    DATE = "DATE"
+
+
+NUMERIC_TYPES = {FieldType.INTEGER, FieldType.FLOAT, FieldType.NUMERIC}
+
+
+class FieldMode(StrEnum):
+    REQUIRED = "REQUIRED"
+    NULLABLE = "NULLABLE"
+
+
+class Trigger(StrEnum):
+    on_arrival = "on_arrival"
+    scheduled = "scheduled"
+    both = "both"
+
+
+_CRON = re.compile(r"^(\S+\s+){4}\S+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
+_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
+_GITHUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
+
+Email = Annotated[str, Field(pattern=_EMAIL.pattern, description="an email address")]
+
+
+class SchemaField(_Model):
+    """One column of a pipeline's table; also the ETL's validation rule for that column."""
+
+    name: str = Field(description="Column name (BigQuery rules: letters, digits, _).")
+    type: FieldType = Field(description="BigQuery type: STRING, INTEGER, FLOAT, NUMERIC, BOOLEAN, TIMESTAMP, DATE.")
+    mode: FieldMode = Field(FieldMode.NULLABLE, description="REQUIRED rows without a value are quarantined.")
+    min: float | None = Field(None, description="Smallest valid value (numeric types only).")
+    max: float | None = Field(None, description="Largest valid value (numeric types only).")
+    description: str = Field("", description="Column description shown in BigQuery and the catalog.")
+
+    _check_name = field_validator("name")(_named("column"))
+
+    @model_validator(mode="after")
+    def _range_fits_type(self) -> "SchemaField":
+        if (self.min is not None or self.max is not None) and self.type not in NUMERIC_TYPES:
+            raise ValueError(f"min/max are only allowed on numeric types, not {self.type.value}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+    def bigquery(self) -> dict[str, str]:
+        """The column as a BigQuery schema entry."""
+        return {"name": self.name, "type": self.type.value, "mode": self.mode.value, "description": self.description}
+
+
+class Pipeline(_Model):
+    """One source feed: a landing folder, an ETL run per arrival and/or schedule, one table."""
+
+    name: str = Field(description="Pipeline id: landing folder, table id and job name prefix (a-z 0-9 _, max 30).")
+    description: str = Field("", description="What the feed is; shown on the table.")
+    trigger: Trigger = Field(Trigger.both, description="on_arrival (per finalized file), scheduled (cron), or both.")
+    schedule: str | None = Field(None, description="Cron (5 fields, UTC) for scheduled runs; required unless trigger is on_arrival.")
+    max_workers: int = Field(2, ge=1, le=1000, description="Dataflow max workers for one run (cost cap).")
+    max_runtime_minutes: int = Field(60, ge=5, le=1440, description="A run longer than this raises an alert.")
+    schema_: list[SchemaField] = Field(alias="schema", min_length=1, description="Table columns and validation rules.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    _check_name = field_validator("name")(_named("pipeline"))
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not _CRON.match(value.strip()):
+            raise ValueError("expected a 5-field cron expression such as '0 * * * *'")
+        return value
+
+    @field_validator("schema_")
+    @classmethod
+    def _unique_columns(cls, fields: list[SchemaField]) -> list[SchemaField]:
+        seen: set[str] = set()
+        for field in fields:
+            if field.name.lower() in seen:
+                raise ValueError(f"column {field.name!r} is declared twice (BigQuery names are case-insensitive)")
+            seen.add(field.name.lower())
+        return fields
+
+    @model_validator(mode="after")
+    def _schedule_matches_trigger(self) -> "Pipeline":
+        if self.trigger != Trigger.on_arrival and self.schedule is None:
+            raise ValueError(f"schedule is required when trigger is {self.trigger.value}")
+        return self
+
+    @property
+    def scheduled(self) -> bool:
+        return self.trigger in (Trigger.scheduled, Trigger.both)
+
+    @property
+    def on_arrival(self) -> bool:
+        return self.trigger in (Trigger.on_arrival, Trigger.both)
+
+
+class NetworkSettings(_Model):
+    subnet_cidr: str = Field("10.10.0.0/20", description="Primary range of the platform subnet (private RFC 1918).")
+    flow_log_sampling: float = Field(0.5, gt=0, le=1, description="VPC flow log sampling rate (0-1].")
+
+    @field_validator("subnet_cidr")
+    @classmethod
+    def _private_cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"expected an IPv4 CIDR such as 10.10.0.0/20 ({exc})") from None
+        if not net.is_private or not (8 <= net.prefixlen <= 29):
+            raise ValueError("expected a private (RFC 1918) range between /8 and /29")
+        return value
+
+
+class StorageSettings(_Model):
+    nearline_after_days: int = Field(90, ge=1, description="Data objects move to Nearline after this many days.")
+    coldline_after_days: int = Field(365, ge=1, description="Data objects move to Coldline after this many days.")
+    noncurrent_version_days: int = Field(30, ge=1, description="Noncurrent (overwritten/deleted) versions expire after this many days.")
+    temp_object_days: int = Field(7, ge=1, le=365, description="Objects in the temp bucket expire after this many days.")
+    soft_delete_days: int = Field(7, ge=7, le=90, description="Soft-delete retention on every bucket (7-90 days).")
+    dual_region: str | None = Field(None, description="Predefined dual-region (e.g. EUR4, NAM4) for the landing bucket; required when sla_tier is high.")
+
+    @model_validator(mode="after")
+    def _tiers_in_order(self) -> "StorageSettings":
+        if self.coldline_after_days <= self.nearline_after_days:
+            raise ValueError("coldline_after_days must be greater than nearline_after_days")
+        return self
+
+
+class GitHubSettings(_Model):
+    repository: str = Field(description="owner/name of the GitHub repository allowed to plan and deploy.")
+    deploy_branch: str = Field("main", description="Only workflows on this branch may use the deployer identity.")
+
+    @field_validator("repository")
+    @classmethod
+    def _repo(cls, value: str) -> str:
+        if not _GITHUB_REPO.match(value):
+            raise ValueError("expected 'owner/name' of a GitHub repository")
+        return value
+
+
+class Environment(_Model):
+    """One environment: a GCP project holding one complete data platform."""
+
+    name: str = Field(description="Environment id; must equal the file name (dev.yaml -> dev). a-z 0-9, 2-10 chars.")
+    project_id: str = Field(description="GCP project id the platform is deployed into.")
+    region: str = Field(description="GCP region for regional resources, e.g. europe-west1.")
+    bigquery_location: str = Field(description="BigQuery dataset location (multi-region EU/US or a region).")
+    name_prefix: str = Field(description="Prefix of every resource name: <name_prefix>-<env>-<component>. Keep it short: service account ids max 30 chars.")
+    profile: Profile = Field(description="lean (budget-capped: Airflow VM, single-node Dataproc) or managed (Composer, autoscaling).")
+    sla_tier: SlaTier = Field(SlaTier.standard, description="standard, or high (dual-region landing bucket, resilient orchestration).")
+    labels: dict[str, str] = Field(description=f"Labels stamped on every labelable resource; must include {', '.join(REQUIRED_LABELS)}.")
+    network: NetworkSettings = Field(default_factory=NetworkSettings, description="VPC settings.")
+    storage: StorageSettings = Field(default_factory=StorageSettings, description="Lake bucket lifecycle settings.")
+    github: GitHubSettings = Field(description="Repository trusted through Workload Identity Federation.")
+    alert_emails: list[Email] = Field(min_length=1, description="Who receives alerts and quarantine mails.")
+    pipelines: list[Pipeline] = Field(min_length=1, description="Source feeds; each gets a landing folder, a table and ETL runs.")
+
+    _check_name = field_validator("name")(_named("environment"))
+
+    @field_validator("project_id")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        if not _PROJECT_ID.match(value):
+            raise ValueError("expected a GCP project id: 6-30 chars of a-z 0-9 -, starting with a letter")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError("expected a GCP region such as europe-west1")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        problems = [f"missing required label {key!r}" for key in REQUIRED_LABELS if key not in labels]
+        for key, value in labels.items():
+            if not naming.is_valid("label_key", key):
+                problems.append(f"label key {key!r}: expected {naming.describe('label_key')}")
+            if not isinstance(value, str) or not naming.is_valid("label_value", value):
+                problems.append(f"label {key!r} value {value!r}: expected {naming.describe('label_value')}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return labels
+
+    @field_validator("pipelines")
+    @classmethod
+    def _unique_pipelines(cls, pipelines: list[Pipeline]) -> list[Pipeline]:
+        names = [p.name for p in pipelines]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"pipeline names must be unique; repeated: {', '.join(dupes)}")
+        return pipelines
+
+    @model_validator(mode="after")
+    def _sla_needs_dual_region(self) -> "Environment":
+        if self.sla_tier == SlaTier.high and not self.storage.dual_region:
+            raise ValueError("sla_tier high needs storage.dual_region (e.g. EUR4) for the landing bucket")
+        return self
+
+    @property
+    def namer(self) -> naming.Namer:
+        return naming.Namer(self.name_prefix, self.name)
+
+    @property
+    def all_labels(self) -> dict[str, str]:
+        """The labels stamped on every resource: the file's plus env and managed_by."""
+        return {**self.labels, "env": self.name, "managed_by": "cdktn"}
+
+
+# ---------------------------------------------------------------- loading + errors
+
+
+class ConfigError(Exception):
+    """One or more problems in environment files; `str()` is one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _loc(parts: tuple[Any, ...]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = "schema" if part == "schema_" else str(part)
+            out += ("." if out else "") + (name if re.fullmatch(r"[\w-]+", name) else repr(name))
+    return out or "(top level)"
+
+
+def _derived_name_problems(env: Environment) -> list[str]:
+    """Names built from name_prefix/env must satisfy GCP; report the field to change."""
+    namer = env.namer
+    probes = [
+        ("bucket", lambda: namer.bucket("quarantine")),
+        ("service account", lambda: namer.service_account("orchestrator")),
+        ("resource", lambda: namer.resource("airflow-ui")),
+        ("dataset", lambda: namer.dataset("warehouse")),
+        ("workload identity pool", lambda: namer.wif_pool("github")),
+    ]
+    problems = []
+    for what, build in probes:
+        try:
+            build()
+        except naming.InvalidName as exc:
+            problems.append(f"name_prefix: gives an invalid {what} name: {exc}")
+    return problems
+
+
+def parse_environment(data: Any, source: str, expected_name: str | None = None) -> Environment:
+    """Validate already-parsed YAML; raise ConfigError with `source: field: problem` lines."""
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: (top level): expected a mapping of settings, got {type(data).__name__}"])
+    try:
+        env = Environment.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            msg = err["msg"].removeprefix("Value error, ")
+            shown = err.get("input")
+            got = "" if err["type"] == "missing" or isinstance(shown, (dict, list)) else f" (got {shown!r})"
+            lines.append(f"{source}: {_loc(err['loc'])}: {msg}{got}")
+        raise ConfigError(lines) from None
+    problems = _derived_name_problems(env)
+    if expected_name is not None and env.name != expected_name:
+        problems.append(f"name: must equal the file name {expected_name!r} (got {env.name!r})")
+    if problems:
+        raise ConfigError([f"{source}: {p}" for p in problems])
+    return env
+
+
+def load_environment(path: Path) -> Environment:
+    """Load and validate one environment file."""
+    source = _display(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read file: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f"line {where.line + 1}, column {where.column + 1}: " if where else ""
+        raise ConfigError([f"{source}: {at}invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    return parse_environment(data, source, expected_name=path.stem)
+
+
+def load_environments(directory: Path = ENVIRONMENTS_DIR) -> list[Environment]:
+    """Load every `*.yaml` in `directory`, reporting the problems of all files at once."""
+    paths = sorted(directory.glob("*.yaml"))
+    if not paths:
+        raise ConfigError([f"{_display(directory)}: no environment files (*.yaml) found"])
+    envs, problems = [], []
+    for path in paths:
+        try:
+            envs.append(load_environment(path))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    projects = [e.project_id for e in envs]
+    for env in envs:
+        if projects.count(env.project_id) > 1:
+            problems.append(f"{_display(directory / (env.name + '.yaml'))}: project_id: {env.project_id!r} is used by another environment; one project per environment")
+    if problems:
+        raise ConfigError(problems)
+    return envs
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

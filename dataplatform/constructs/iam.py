@@ -1,0 +1,69 @@
+"""One IAM interface for every construct.
+
+A grant is always made *on the shared resource* (AWS CDK's `bucket.grant_read(role)`),
+to a `Principal`, through `ResourceIam.bind`. Construct ids derive from role and
+principal key, so a grant made twice fails loudly instead of silently duplicating.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from constructs import Construct
+
+BASIC_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who gets access: a stable `key` (for construct ids) and the IAM `member` string."""
+
+    key: str
+    member: str
+
+    @staticmethod
+    def group(key: str, email: str) -> "Principal":
+        return Principal(key, f"group:{email}")
+
+
+def _slug(role: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9]+", "-", role.rsplit("/", 1)[-1]).strip("-").lower()
+
+
+class ResourceIam:
+    """Mixin for constructs owning a resource that takes resource-level IAM members.
+
+    Subclasses set `_iam_member_class` (e.g. StorageBucketIamMember) and implement
+    `_iam_target()` returning the kwargs that point a member at the resource.
+    """
+
+    _iam_member_class: Callable[..., Any]
+
+    def _iam_target(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def bind(self, role: str, principal: Principal, *, scope_suffix: str = "") -> Any:
+        if role in BASIC_ROLES:
+            raise ValueError(f"basic role {role} is never granted; pick a predefined role")
+        assert isinstance(self, Construct)
+        construct_id = f"iam-{_slug(role)}-{principal.key}{scope_suffix}"
+        return self._iam_member_class(self, construct_id, role=role, member=principal.member, **self._iam_target())
+
+
+def grant_project_roles(scope: Construct, project: str, principal: Principal, roles: dict[str, str]) -> None:
+    """Project-level roles, only for permissions that have no narrower resource scope.
+
+    `roles` maps role -> why it cannot be resource-scoped; the reason is kept as the
+    construct's metadata so reviewers and the guardrail report can read it.
+    """
+    from cdktn_provider_google.project_iam_member import ProjectIamMember
+
+    for role, reason in roles.items():
+        if role in BASIC_ROLES:
+            raise ValueError(f"basic role {role} is never granted; pick a predefined role")
+        if not reason:
+            raise ValueError(f"project-level grant of {role} to {principal.key} needs a reason")
+        member = ProjectIamMember(scope, f"project-{_slug(role)}-{principal.key}", project=project, role=role, member=principal.member)
+        member.node.add_metadata("project_scope_reason", reason)

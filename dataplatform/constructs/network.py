@@ -1,0 +1,117 @@
+"""Private network: custom-mode VPC, one subnet, NAT for egress, tag-scoped firewall."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktn_provider_google.compute_firewall import (
+    ComputeFirewall,
+    ComputeFirewallAllow,
+    ComputeFirewallDeny,
+    ComputeFirewallLogConfig,
+)
+from cdktn_provider_google.compute_network import ComputeNetwork
+from cdktn_provider_google.compute_router import ComputeRouter
+from cdktn_provider_google.compute_router_nat import (
+    ComputeRouterNat,
+    ComputeRouterNatLogConfig,
+    ComputeRouterNatSubnetwork,
+)
+from cdktn_provider_google.compute_subnetwork import ComputeSubnetwork, ComputeSubnetworkLogConfig
+from constructs import Construct
+
+from dataplatform.naming import Namer
+
+IAP_RANGE = "35.235.240.0/20"
+"""Source range of Identity-Aware Proxy TCP forwarding; the only way in from outside."""
+
+AIRFLOW_TAG = "airflow"
+DATAFLOW_TAG = "dataflow"
+DATAPROC_TAG = "dataproc"
+AIRFLOW_UI_PORT = 8080
+DATAFLOW_SHUFFLE_PORTS = "12345-12346"
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    namer: Namer
+    region: str
+    subnet_cidr: str
+    flow_log_sampling: float
+
+
+class Network(Construct):
+    """Nothing here is reachable from 0.0.0.0/0; ingress is IAP or intra-workload only."""
+
+    def __init__(self, scope: Construct, id_: str, settings: NetworkSettings):
+        super().__init__(scope, id_)
+        namer = self._namer = settings.namer
+        self.vpc = ComputeNetwork(
+            self,
+            "vpc",
+            name=namer.resource("vpc"),
+            auto_create_subnetworks=False,
+            routing_mode="REGIONAL",
+            delete_default_routes_on_create=False,
+        )
+        self.subnet = ComputeSubnetwork(
+            self,
+            "subnet",
+            name=namer.resource(settings.region),
+            network=self.vpc.id,
+            region=settings.region,
+            ip_cidr_range=settings.subnet_cidr,
+            private_ip_google_access=True,
+            log_config=ComputeSubnetworkLogConfig(
+                aggregation_interval="INTERVAL_5_SEC",
+                flow_sampling=settings.flow_log_sampling,
+                metadata="INCLUDE_ALL_METADATA",
+            ),
+        )
+        router = ComputeRouter(self, "router", name=namer.resource("router"), network=self.vpc.id, region=settings.region)
+        ComputeRouterNat(
+            self,
+            "nat",
+            name=namer.resource("nat"),
+            router=router.name,
+            region=settings.region,
+            nat_ip_allocate_option="AUTO_ONLY",
+            source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS",
+            subnetwork=[ComputeRouterNatSubnetwork(name=self.subnet.id, source_ip_ranges_to_nat=["ALL_IP_RANGES"])],
+            log_config=ComputeRouterNatLogConfig(enable=True, filter="ERRORS_ONLY"),
+        )
+        self._firewall("allow-iap-airflow", "IAP to the Airflow VM: SSH and the Airflow UI",
+                       sources=[IAP_RANGE], targets=[AIRFLOW_TAG], allow=[("tcp", ["22", str(AIRFLOW_UI_PORT)])])
+        self._firewall("allow-dataflow-workers", "Dataflow shuffle/streaming between workers",
+                       source_tags=[DATAFLOW_TAG], targets=[DATAFLOW_TAG], allow=[("tcp", [DATAFLOW_SHUFFLE_PORTS])])
+        self._firewall("allow-dataproc-internal", "Dataproc nodes talk to each other on all ports",
+                       source_tags=[DATAPROC_TAG], targets=[DATAPROC_TAG],
+                       allow=[("tcp", ["0-65535"]), ("udp", ["0-65535"]), ("icmp", [])])
+        self._firewall("deny-all-ingress", "Default deny, logged, below every allow rule",
+                       sources=["0.0.0.0/0"], deny=[("all", [])], priority=65534)
+
+    def _firewall(self, component: str, description: str, *, sources=None, source_tags=None, targets=None,
+                  allow=(), deny=(), priority: int = 1000) -> ComputeFirewall:
+        return ComputeFirewall(
+            self,
+            component,
+            name=self._namer.resource(f"fw-{component}"),
+            description=description,
+            network=self.vpc.id,
+            direction="INGRESS",
+            priority=priority,
+            source_ranges=sources,
+            source_tags=source_tags,
+            target_tags=targets,
+            allow=[ComputeFirewallAllow(protocol=p, ports=ports or None) for p, ports in allow] or None,
+            deny=[ComputeFirewallDeny(protocol=p, ports=ports or None) for p, ports in deny] or None,
+            log_config=ComputeFirewallLogConfig(metadata="INCLUDE_ALL_METADATA"),
+        )
+
+    @property
+    def network_id(self) -> str:
+        return self.vpc.id
+
+    @property
+    def subnet_self_link(self) -> str:
+        return self.subnet.self_link

@@ -1,0 +1,1 @@
+"""Stacks only compose constructs from an Environment; no resource logic lives here."""

@@ -1,0 +1,40 @@
+"""Session-wide fixtures: every environment is synthesized once per test session."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Node 22 from node_modules (jsii's runtime), and keep Testing.app() leftovers out of /tmp.
+os.environ["PATH"] = f"{REPO / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
+_tmp = tempfile.mkdtemp(prefix="dataplatform-tests-")
+os.environ["TMPDIR"] = _tmp
+tempfile.tempdir = _tmp
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory) -> Path:
+    from main import build_app
+
+    outdir = tmp_path_factory.mktemp("cdktf.out")
+    build_app(outdir).synth()
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def stacks(synth_dir) -> dict[str, dict]:
+    """Stack name -> synthesized cdk.tf.json."""
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted((synth_dir / "stacks").glob("*/cdk.tf.json"))}
+
+
+@pytest.fixture(scope="session")
+def environments():
+    from dataplatform.config import load_environments
+
+    return {env.name: env for env in load_environments()}

@@ -1,0 +1,49 @@
+"""Helpers to read synthesized Terraform JSON by construct path instead of hashed ids."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+from cdktn import Testing, TerraformStack
+
+
+def iter_resources(stack: dict) -> Iterator[tuple[str, str, dict]]:
+    """(resource type, construct path without stack prefix, body) for every resource."""
+    for rtype, items in stack.get("resource", {}).items():
+        for body in items.values():
+            path = body["//"]["metadata"]["path"].split("/", 1)[1]
+            yield rtype, path, body
+
+
+def by_path(stack: dict) -> dict[str, tuple[str, dict]]:
+    return {path: (rtype, body) for rtype, path, body in iter_resources(stack)}
+
+
+def of_type(stack: dict, rtype: str) -> dict[str, dict]:
+    return {path: body for t, path, body in iter_resources(stack) if t == rtype}
+
+
+def synth(stack: TerraformStack) -> dict:
+    """Synthesize one test stack (aspects run) and parse it."""
+    return json.loads(Testing.synth(stack, run_validations=False))
+
+
+def is_subset(expected: Any, actual: Any, where: str = "") -> list[str]:
+    """Differences where `expected` is not contained in `actual` (dicts: subset; else equal)."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{where}: expected a mapping, got {actual!r}"]
+        out = []
+        for key, value in expected.items():
+            if key not in actual:
+                out.append(f"{where}.{key}: missing")
+            else:
+                out += is_subset(value, actual[key], f"{where}.{key}")
+        return out
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        out = []
+        for i, (e, a) in enumerate(zip(expected, actual)):
+            out += is_subset(e, a, f"{where}[{i}]")
+        return out
+    return [] if expected == actual else [f"{where}: expected {expected!r}, got {actual!r}"]
