@@ -11,7 +11,7 @@ PY := $(CURDIR)/.venv/bin/python
 PIPENV := python3 -m pipenv
 OUT := cdktf.out
 
-.PHONY: help setup synth test clean
+.PHONY: help setup synth test clean docs snapshot-update
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,3 +36,9 @@ test: setup ## run the whole test suite (one pytest process, one synth)
 
 clean: ## remove synth output
 	rm -rf $(OUT)
+
+docs: .venv/.synced ## regenerate the README's configuration reference from the models
+	@$(PY) -m dataplatform.config_reference
+
+snapshot-update: setup ## accept the current synth as the new snapshots (review the diff!)
+	$(PY) -m pytest tests/test_snapshots.py --snapshot-update

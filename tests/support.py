@@ -11,9 +11,10 @@ from cdktn import Testing, TerraformStack
 def iter_resources(stack: dict) -> Iterator[tuple[str, str, dict]]:
     """(resource type, construct path without stack prefix, body) for every resource."""
     for rtype, items in stack.get("resource", {}).items():
-        for body in items.values():
-            path = body["//"]["metadata"]["path"].split("/", 1)[1]
-            yield rtype, path, body
+        for key, body in items.items():
+            # Testing.synth omits the "//" metadata; fall back to the logical id there.
+            meta = body.get("//", {}).get("metadata")
+            yield rtype, (meta["path"].split("/", 1)[1] if meta else key), body
 
 
 def by_path(stack: dict) -> dict[str, tuple[str, dict]]:

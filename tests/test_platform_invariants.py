@@ -1,0 +1,99 @@
+"""Cross-cutting rules over every synthesized stack of every environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from dataplatform.config import REQUIRED_LABELS
+from dataplatform.constructs.project_apis import REQUIRED_APIS, api_for
+from tests.support import iter_resources, of_type
+
+BASIC = {"roles/owner", "roles/editor", "roles/viewer"}
+IAM_MEMBER_TYPES_WITH_ROLE = ("_iam_member", "_iam_binding")
+
+
+def all_resources(stacks):
+    for name, stack in stacks.items():
+        for rtype, path, body in iter_resources(stack):
+            yield name, rtype, path, body
+
+
+def test_every_resource_type_has_its_api_enabled(stacks):
+    missing = {f"{rtype} -> {api_for(rtype)}" for _, rtype, _, _ in all_resources(stacks) if api_for(rtype) not in REQUIRED_APIS}
+    assert not missing
+
+
+def test_apis_are_enabled_in_every_bootstrap(stacks):
+    for name in (n for n in stacks if n.endswith("-bootstrap")):
+        enabled = {s["service"] for s in of_type(stacks[name], "google_project_service").values()}
+        assert enabled == set(REQUIRED_APIS), name
+
+
+def test_no_basic_roles_no_public_members_no_keys(stacks):
+    for stack, rtype, path, body in all_resources(stacks):
+        assert rtype != "google_service_account_key", f"{stack}/{path}"
+        if rtype.endswith(IAM_MEMBER_TYPES_WITH_ROLE):
+            assert body["role"] not in BASIC, f"{stack}/{path}"
+            assert body["member"] not in ("allUsers", "allAuthenticatedUsers"), f"{stack}/{path}"
+
+
+def test_act_as_is_granted_only_on_named_service_accounts(stacks):
+    for stack, rtype, path, body in all_resources(stacks):
+        if rtype == "google_project_iam_member":
+            assert body["role"] not in ("roles/iam.serviceAccountUser", "roles/iam.serviceAccountTokenCreator"), f"{stack}/{path}"
+
+
+def test_every_labelable_resource_carries_the_required_labels(stacks):
+    checked = 0
+    for stack, rtype, path, body in all_resources(stacks):
+        labels = body.get("user_labels" if rtype.startswith("google_monitoring") else "labels")
+        if isinstance(labels, dict):
+            checked += 1
+            assert set(REQUIRED_LABELS) | {"env", "managed_by"} <= set(labels), f"{stack}/{path}"
+    assert checked >= 10
+
+
+def test_buckets_are_private_uniform_and_never_force_destroyed(stacks):
+    for stack, rtype, path, body in all_resources(stacks):
+        if rtype == "google_storage_bucket":
+            assert body["uniform_bucket_level_access"] is True, path
+            assert body["public_access_prevention"] == "enforced", path
+            assert body["force_destroy"] is False, path
+            assert body["lifecycle_rule"], f"{stack}/{path}: lake buckets need lifecycle rules"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_data_survives_destroy(stacks, env):
+    platform = stacks[f"{env}-platform"]
+    for key in ("landing", "curated", "quarantine", "control"):
+        bucket = next(b for p, b in of_type(platform, "google_storage_bucket").items() if p == f"{key}/bucket")
+        assert bucket["lifecycle"]["prevent_destroy"] is True and bucket["versioning"]["enabled"] is True
+    for dataset in of_type(platform, "google_bigquery_dataset").values():
+        assert dataset["delete_contents_on_destroy"] is False and dataset["lifecycle"]["prevent_destroy"] is True
+    for table in of_type(platform, "google_bigquery_table").values():
+        assert table["deletion_protection"] is True
+
+
+def test_checkpoints_are_never_managed_by_terraform(stacks):
+    for stack, rtype, path, body in all_resources(stacks):
+        if rtype == "google_storage_bucket_object":
+            assert "control" not in str(body.get("bucket")), f"{stack}/{path} would revert checkpoints"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_uploader_can_only_create_in_its_folders(stacks, environments, env):
+    platform = stacks[f"{env}-platform"]
+    uploader = [p for p in (*of_type(platform, "google_storage_bucket_iam_member"), *of_type(platform, "google_project_iam_member"))
+                if "uploader" in p]
+    assert uploader == []
+    folder_grants = of_type(platform, "google_storage_managed_folder_iam_member")
+    assert len(folder_grants) == len(environments[env].pipelines)
+    assert all(g["role"] == "roles/storage.objectCreator" for g in folder_grants.values())
+
+
+def test_platform_state_lives_in_the_bootstrap_bucket(stacks):
+    for env in ("dev", "prod"):
+        backend = stacks[f"{env}-platform"]["terraform"]["backend"]["gcs"]
+        bucket = of_type(stacks[f"{env}-bootstrap"], "google_storage_bucket")["state/bucket"]["name"]
+        assert backend == {"bucket": bucket, "prefix": f"{env}/platform"}
+        assert "local" in stacks[f"{env}-bootstrap"]["terraform"]["backend"]
