@@ -119,13 +119,15 @@ class Pipeline(_Model):
     schedule: str | None = Field(None, description="Cron (5 fields, UTC) for scheduled runs; required unless trigger is on_arrival.")
     max_workers: int = Field(2, ge=1, le=1000, description="Dataflow max workers for one run (cost cap).")
     max_runtime_minutes: int = Field(60, ge=5, le=1440, description="A run longer than this raises an alert.")
-    schema_: list[SchemaField] = Field(alias="schema", min_length=1, description="Table columns and validation rules.")
+    quality_schedule: str = Field("0 6 * * *", description="Cron (UTC) of the Dataplex data profile and quality scans of the table.")
+    quality_threshold: float = Field(0.99, gt=0, le=1, description="Share of rows that must pass each quality rule.")
+    schema_: list[SchemaField] = Field(alias="schema", min_length=1, description="Table columns and validation rules (also the data quality rules).")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     _check_name = field_validator("name")(_named("pipeline"))
 
-    @field_validator("schedule")
+    @field_validator("schedule", "quality_schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         if value is not None and not _CRON.match(value.strip()):
@@ -200,11 +202,79 @@ class GitHubSettings(_Model):
         return value
 
 
+class AirflowVmSettings(_Model):
+    """lean profile: a private VM running a pinned Airflow, reached only through IAP."""
+
+    machine_type: str = Field("e2-standard-2", description="VM size (cost cap).")
+    disk_size_gb: int = Field(50, ge=20, le=500, description="Boot disk size.")
+    airflow_version: str = Field("2.10.5", pattern=r"^\d+\.\d+\.\d+$", description="Pinned apache-airflow version installed by the startup script.")
+    zone_suffix: str = Field("b", pattern=r"^[a-f]$", description="Zone letter within the region.")
+
+
+class ComposerSettings(_Model):
+    """managed profile: Cloud Composer 3, private."""
+
+    image_version: str = Field("composer-3-airflow-2.10.5", pattern=r"^composer-3-airflow-[0-9.]+(-build\.\d+)?$", description="Composer 3 image version.")
+    environment_size: str = Field("ENVIRONMENT_SIZE_SMALL", pattern=r"^ENVIRONMENT_SIZE_(SMALL|MEDIUM|LARGE)$", description="Composer environment size.")
+    scheduler_count: int = Field(1, ge=1, le=3, description="Airflow schedulers.")
+    max_workers: int = Field(3, ge=1, le=100, description="Airflow worker autoscaling maximum (cost cap).")
+    maintenance_start: str = Field("2026-01-01T02:00:00Z", description="Maintenance window start (RFC 3339; the time of day counts).")
+    maintenance_recurrence: str = Field("FREQ=WEEKLY;BYDAY=SA,SU", description="Maintenance window recurrence (RRULE).")
+
+
+    @field_validator("maintenance_start")
+    @classmethod
+    def _rfc3339(cls, value: str) -> str:
+        from datetime import datetime
+
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("expected an RFC 3339 time such as 2026-01-01T02:00:00Z") from None
+        return value
+
+
+class OrchestrationSettings(_Model):
+    airflow_vm: AirflowVmSettings = Field(default_factory=AirflowVmSettings, description="Used by the lean profile.")
+    composer: ComposerSettings = Field(default_factory=ComposerSettings, description="Used by the managed profile.")
+
+
+class DataprocSettings(_Model):
+    image_version: str = Field("2.2-debian12", pattern=r"^\d+\.\d+(\.\d+)?-(debian|ubuntu|rocky)\d+$", description="Pinned Dataproc image.")
+    machine_type: str = Field("n2-standard-4", description="Master/worker machine type.")
+    idle_delete_minutes: int = Field(60, ge=10, le=1440, description="Cluster is deleted after this idle time (cost cap).")
+    primary_workers: int = Field(2, ge=2, le=100, description="managed: primary workers (min of autoscaling).")
+    max_primary_workers: int = Field(4, ge=2, le=100, description="managed: autoscaling max primary workers (cost cap).")
+    max_secondary_workers: int = Field(10, ge=0, le=1000, description="managed: autoscaling max spot secondary workers (cost cap).")
+    gpu_type: str = Field("nvidia-tesla-t4", description="managed: accelerator type on primary workers.")
+    gpu_count: int = Field(1, ge=0, le=8, description="managed: accelerators per primary worker (0 = none).")
+
+
+class ProcessingSettings(_Model):
+    launcher_max_instances: int = Field(3, ge=1, le=100, description="Launcher function instance cap (cost cap).")
+    launcher_memory: str = Field("256M", pattern=r"^\d+[MG]i?$", description="Launcher function memory.")
+
+
+class BudgetSettings(_Model):
+    amount: int = Field(ge=1, description="Monthly budget in whole currency units.")
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency of the billing account.")
+
+
+class CicdSettings(_Model):
+    """Cloud Build builds the ETL image from GitHub (Cloud Source Repositories is closed to new customers)."""
+
+    github_app_installation_id: int = Field(ge=1, description="Installation id of the Cloud Build GitHub App on the repository's owner.")
+    branch: str = Field("main", description="Pushes to this branch rebuild the ETL image and template.")
+    oauth_token_secret_version: int = Field(1, ge=1, description="Version of the GitHub OAuth token secret (value added out of band) the connection uses.")
+
+
 class Environment(_Model):
     """One environment: a GCP project holding one complete data platform."""
 
     name: str = Field(description="Environment id; must equal the file name (dev.yaml -> dev). a-z 0-9, 2-10 chars.")
     project_id: str = Field(description="GCP project id the platform is deployed into.")
+    project_number: str = Field(pattern=r"^\d{6,20}$", description="The project's number; names Google's service agents without an API call at plan time.")
+    billing_account: str = Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", description="Billing account id (XXXXXX-XXXXXX-XXXXXX) the budget watches.")
     region: str = Field(description="GCP region for regional resources, e.g. europe-west1.")
     bigquery_location: str = Field(description="BigQuery dataset location (multi-region EU/US or a region).")
     name_prefix: str = Field(description="Prefix of every resource name: <name_prefix>-<env>-<component>. Keep it short: service account ids max 30 chars.")
@@ -215,6 +285,12 @@ class Environment(_Model):
     storage: StorageSettings = Field(default_factory=StorageSettings, description="Lake bucket lifecycle settings.")
     github: GitHubSettings = Field(description="Repository trusted through Workload Identity Federation.")
     alert_emails: list[Email] = Field(min_length=1, description="Who receives alerts and quarantine mails.")
+    operators_group: Email = Field(description="Google group allowed to reach Airflow through IAP (lean) / use Composer (managed).")
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings, description="Airflow VM (lean) or Composer (managed).")
+    processing: ProcessingSettings = Field(default_factory=ProcessingSettings, description="Launcher function caps.")
+    analytics: DataprocSettings = Field(default_factory=DataprocSettings, description="Dataproc cluster for Spark + Jupyter.")
+    budget: BudgetSettings = Field(description="Monthly billing budget of the environment.")
+    cicd: CicdSettings = Field(description="Cloud Build trigger for the ETL image.")
     pipelines: list[Pipeline] = Field(min_length=1, description="Source feeds; each gets a landing folder, a table and ETL runs.")
 
     _check_name = field_validator("name")(_named("environment"))
@@ -259,6 +335,12 @@ class Environment(_Model):
     def _sla_needs_dual_region(self) -> "Environment":
         if self.sla_tier == SlaTier.high and not self.storage.dual_region:
             raise ValueError("sla_tier high needs storage.dual_region (e.g. EUR4) for the landing bucket")
+        return self
+
+    @model_validator(mode="after")
+    def _autoscaling_bounds(self) -> "Environment":
+        if self.analytics.max_primary_workers < self.analytics.primary_workers:
+            raise ValueError("analytics.max_primary_workers must be at least analytics.primary_workers")
         return self
 
     @property

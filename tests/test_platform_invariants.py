@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from dataplatform.config import REQUIRED_LABELS
@@ -97,3 +100,82 @@ def test_platform_state_lives_in_the_bootstrap_bucket(stacks):
         bucket = of_type(stacks[f"{env}-bootstrap"], "google_storage_bucket")["state/bucket"]["name"]
         assert backend == {"bucket": bucket, "prefix": f"{env}/platform"}
         assert "local" in stacks[f"{env}-bootstrap"]["terraform"]["backend"]
+
+
+# ---------------------------------------------------------------- cost caps
+
+def _function_cap(body, by_type):
+    cap = body["service_config"].get("max_instance_count")
+    assert cap and cap <= 100, "function without an instance cap"
+    for config in json.loads(body["service_config"]["environment_variables"]["PIPELINES_JSON"]).values():
+        assert config["environment"]["maxWorkers"] >= 1, "Dataflow launch without maxWorkers"
+    return True
+
+
+def _dataproc_cap(body, by_type):
+    cfg = body["cluster_config"]
+    assert cfg["lifecycle_config"]["idle_delete_ttl"].endswith("s"), "Dataproc without idle TTL"
+    if "autoscaling_config" in cfg:
+        policies = list(by_type["google_dataproc_autoscaling_policy"].values())
+        assert policies and all(p["worker_config"]["max_instances"] and "max_instances" in p["secondary_worker_config"] for p in policies)
+    else:
+        assert cfg["worker_config"]["num_instances"] == 0
+    return True
+
+
+def _scheduler_cap(body, by_type):
+    request = json.loads(base64.b64decode(body["http_target"]["body"]))
+    return request["launchParameter"]["environment"]["maxWorkers"] >= 1
+
+
+CAPS = {
+    "google_compute_instance": lambda body, _: body["machine_type"],
+    "google_cloudfunctions2_function": _function_cap,
+    "google_dataproc_cluster": _dataproc_cap,
+    "google_composer_environment": lambda body, _: body["config"]["workloads_config"]["worker"]["max_count"],
+    "google_cloud_scheduler_job": _scheduler_cap,
+}
+UNCAPPABLE_UNLESS_CHECKED = {"google_container_cluster", "google_cloud_run_v2_service", "google_compute_instance_template",
+                             "google_compute_instance_group_manager", "google_dataflow_job", "google_dataflow_flex_template_job",
+                             "google_workbench_instance", "google_notebooks_instance"}
+
+
+def test_no_uncapped_compute_in_any_environment(stacks):
+    """Every compute resource has a cap from config; an unknown compute type fails closed."""
+    checked = 0
+    for name, stack in stacks.items():
+        by_type = {rtype: of_type(stack, rtype) for rtype in stack.get("resource", {})}
+        for rtype, items in by_type.items():
+            assert rtype not in UNCAPPABLE_UNLESS_CHECKED, f"{name}: add a cost-cap check for {rtype}"
+            for path, body in items.items():
+                if rtype in CAPS:
+                    assert CAPS[rtype](body, by_type), f"{name}/{path}"
+                    checked += 1
+    assert checked >= 8
+
+
+@pytest.mark.parametrize("env,expected", [("dev", {"google_compute_instance"}), ("prod", {"google_composer_environment"})])
+def test_profile_picks_the_orchestrator(stacks, env, expected):
+    types = set(stacks[f"{env}-platform"]["resource"])
+    assert expected <= types
+    assert not ({"google_compute_instance", "google_composer_environment"} - expected) & types
+
+
+def test_every_pipeline_has_a_launch_path_and_scans(stacks, environments):
+    for env_name, env in environments.items():
+        platform = stacks[f"{env_name}-platform"]
+        jobs = {b["name"] for b in of_type(platform, "google_cloud_scheduler_job").values()}
+        functions = list(of_type(platform, "google_cloudfunctions2_function").values())
+        arrivals = set(json.loads(functions[0]["service_config"]["environment_variables"]["PIPELINES_JSON"])) if functions else set()
+        scans = {b["data_scan_id"] for b in of_type(platform, "google_dataplex_datascan").values()}
+        for p in env.pipelines:
+            assert (f"{env.namer.base}-{p.name.replace('_', '-')}" in jobs) == p.scheduled, p.name
+            assert (p.name in arrivals) == p.on_arrival, p.name
+            assert {f"{env.namer.base}-{p.name}-profile", f"{env.namer.base}-{p.name}-quality"} <= scans
+
+
+def test_every_alert_policy_has_a_runbook(stacks):
+    for name, stack in stacks.items():
+        for path, policy in of_type(stack, "google_monitoring_alert_policy").items():
+            assert len(policy["documentation"]["content"]) > 100, f"{name}/{path}"
+            assert policy["notification_channels"], f"{name}/{path}"

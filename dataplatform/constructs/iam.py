@@ -67,3 +67,17 @@ def grant_project_roles(scope: Construct, project: str, principal: Principal, ro
             raise ValueError(f"project-level grant of {role} to {principal.key} needs a reason")
         member = ProjectIamMember(scope, f"project-{_slug(role)}-{principal.key}", project=project, role=role, member=principal.member)
         member.node.add_metadata("project_scope_reason", reason)
+
+
+_AGENT_DOMAINS = {
+    "storage": "gs-project-accounts.iam.gserviceaccount.com",
+    "cloudbuild": "gcp-sa-cloudbuild.iam.gserviceaccount.com",
+    "composer": "cloudcomposer-accounts.iam.gserviceaccount.com",
+    "pubsub": "gcp-sa-pubsub.iam.gserviceaccount.com",
+    "dataplex": "gcp-sa-dataplex.iam.gserviceaccount.com",
+}
+
+
+def service_agent(service: str, project_number: str) -> Principal:
+    """A Google-managed service agent, named from the project number (no API call at plan)."""
+    return Principal(f"{service}-agent", f"serviceAccount:service-{project_number}@{_AGENT_DOMAINS[service]}")

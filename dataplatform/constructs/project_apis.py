@@ -20,6 +20,7 @@ API_FOR_RESOURCE_PREFIX: dict[str, str] = {
     "google_project_service": "serviceusage.googleapis.com",
     "google_artifact_registry": "artifactregistry.googleapis.com",
     "google_cloudfunctions2": "cloudfunctions.googleapis.com",
+    "google_cloud_run": "run.googleapis.com",
     "google_eventarc": "eventarc.googleapis.com",
     "google_cloud_scheduler": "cloudscheduler.googleapis.com",
     "google_composer": "composer.googleapis.com",
@@ -38,7 +39,6 @@ API_FOR_RESOURCE_PREFIX: dict[str, str] = {
 RUNTIME_APIS = (
     "dataflow.googleapis.com",  # ETL jobs launched through the API
     "bigquerystorage.googleapis.com",  # Beam's Storage Write API
-    "run.googleapis.com",  # Cloud Functions gen2 run on Cloud Run
     "iamcredentials.googleapis.com",  # short-lived tokens for CI (WIF)
     "sts.googleapis.com",  # token exchange for Workload Identity Federation
     "oslogin.googleapis.com",  # OS Login on the Airflow VM

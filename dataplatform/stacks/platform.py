@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import json
+
 from cdktn import GcsBackend, TerraformOutput
 from constructs import Construct
 
-from dataplatform.config import Environment, SlaTier
-from dataplatform.constructs.iam import Principal
+from dataplatform.config import Environment, Profile, SlaTier
+from dataplatform.constructs.analytics import AnalyticsCluster, AnalyticsClusterSpec
+from dataplatform.constructs.budget import Budget, BudgetSpec
+from dataplatform.constructs.catalog import TableScans, TableScansSpec
+from dataplatform.constructs.etl_build import EtlBuild, EtlBuildSpec
+from dataplatform.constructs.iam import Principal, service_agent
+from dataplatform.constructs.observability import (
+    Alerts, AlertSpec, ChannelsSpec, NotificationChannels, absent, quarantine_metric, threshold,
+)
+from dataplatform.constructs.orchestration import AirflowVm, AirflowVmSpec, Composer, ComposerSpec
+from dataplatform.constructs.processing import (
+    ImageRepository, Launcher, LauncherSpec, ScheduledLaunches, ScheduledLaunchSpec, etl_launch_config,
+)
 from dataplatform.constructs.lake_bucket import BucketKind, LakeBucket, LakeBucketSettings
 from dataplatform.constructs.network import Network, NetworkSettings
 from dataplatform.constructs.secret import Secret, SecretSettings
 from dataplatform.constructs.warehouse import Warehouse, WarehouseSettings
 from dataplatform.constructs.workload_identities import WorkloadIdentities, WorkloadIdentitiesSettings
 from dataplatform.stacks.base import EnvironmentStack
+from workloads.launcher.launch_request import PIPELINE_LABEL
 from dataplatform.stacks.bootstrap import state_bucket_name
 
 LAKE_BUCKETS: dict[str, tuple[BucketKind, str]] = {
@@ -77,9 +91,150 @@ class PlatformStack(EnvironmentStack):
 
         b["artifacts"].grant_read_write(ids["build"].principal)
 
+        self._processing()
+        self._orchestration()
+        self._analytics()
+        self._catalog()
+        self._observability()
+
         for key, bucket in b.items():
             TerraformOutput(self, f"{key}_bucket", value=bucket.name)
         TerraformOutput(self, "dataset", value=self.warehouse.dataset_id)
+        TerraformOutput(self, "template_spec_uri", value=self.template_spec_uri)
+
+    # ------------------------------------------------------------------ processing
+
+    def _processing(self) -> None:
+        env, namer, ids, b = self.env, self.namer, self.identities, self.buckets
+        self.images = ImageRepository(self, "images", repository_id=namer.resource("etl"), region=env.region, project=env.project_id)
+        self.images.grant_push(ids["build"].principal)
+        self.images.grant_pull(ids["etl-worker"].principal)
+        self.template_spec_uri = b["artifacts"].url("templates/etl.json")
+        self.subnet_path = f"regions/{env.region}/subnetworks/{namer.resource(env.region)}"
+        self.launch_configs = {p.name: etl_launch_config(p, parameters=self._etl_parameters(p.name), environment={
+            "serviceAccountEmail": self.service_account_email("etl-worker"),
+            "subnetwork": self.subnet_path,
+            "ipConfiguration": "WORKER_IP_PRIVATE",
+            "tempLocation": b["temp"].url("dataflow/tmp"),
+            "stagingLocation": b["temp"].url("dataflow/staging"),
+            "additionalUserLabels": env.all_labels,
+        }) for p in env.pipelines}
+        arrival = {p.name: self.launch_configs[p.name] for p in env.pipelines if p.on_arrival}
+        self.launcher = None
+        if arrival:
+            self.launcher = Launcher(self, "launcher", LauncherSpec(
+                name=namer.resource("launcher"), project=env.project_id, project_number=env.project_number,
+                region=env.region, landing=b["landing"], landing_location=b["landing"].settings.location,
+                artifacts=b["artifacts"], identity=ids["launcher"], build_identity=ids["build"],
+                template_spec_uri=self.template_spec_uri, pipelines=arrival,
+                max_instances=env.processing.launcher_max_instances, memory=env.processing.launcher_memory,
+            ))
+        schedules = {p.name: p.schedule for p in env.pipelines if p.scheduled}
+        ScheduledLaunches(self, "schedules", ScheduledLaunchSpec(
+            project=env.project_id, region=env.region, name_prefix=namer.base, identity=ids["launcher"],
+            template_spec_uri=self.template_spec_uri, pipelines=self.launch_configs, schedules=schedules,
+        ))
+        self.oauth_secret = Secret(self, "github-oauth-token", SecretSettings(
+            secret_id=namer.secret("github-oauth-token"), purpose="GitHub OAuth token of the Cloud Build connection"))
+        self.oauth_secret.grant_access(service_agent("cloudbuild", env.project_number))
+        EtlBuild(self, "etl-build", EtlBuildSpec(
+            name=namer.resource("github"), project=env.project_id, region=env.region,
+            repository=env.github.repository, branch=env.cicd.branch, app_installation_id=env.cicd.github_app_installation_id,
+            oauth_token=self.oauth_secret, oauth_token_version=env.cicd.oauth_token_secret_version,
+            identity=ids["build"], image=f"{self.images.image_base}/etl", template_path=self.template_spec_uri,
+        ))
+
+    def _etl_parameters(self, pipeline: str) -> dict[str, str]:
+        """The ETL's Flex Template parameters for one pipeline (workloads/etl contract)."""
+        env, b = self.env, self.buckets
+        spec = next(p for p in env.pipelines if p.name == pipeline)
+        return {
+            "pipeline": pipeline,
+            "landing_prefix": b["landing"].url(f"{pipeline}/"),
+            "schema": json.dumps([f.model_dump(exclude_none=True, mode="json") for f in spec.schema_], sort_keys=True),
+            "output_table": self.warehouse.table_ref(env.project_id, pipeline),
+            "curated_prefix": b["curated"].url(f"{pipeline}/"),
+            "quarantine_prefix": b["quarantine"].url(f"{pipeline}/"),
+            "checkpoint_uri": b["control"].url(f"checkpoints/{pipeline}.json"),
+            "alert_secret": self.mail_secret.latest_version(env.project_id),
+            "alert_to": ",".join(env.alert_emails),
+            "alert_from": env.alert_emails[0],
+        }
+
+    # --------------------------------------------------------------- orchestration
+
+    def _orchestration(self) -> None:
+        env, namer, ids = self.env, self.namer, self.identities
+        operators = Principal.group("operators", env.operators_group)
+        if env.profile is Profile.lean:
+            self.orchestrator = AirflowVm(self, "airflow", AirflowVmSpec(
+                name=namer.resource("airflow"), zone=f"{env.region}-{env.orchestration.airflow_vm.zone_suffix}",
+                subnet_self_link=self.network.subnet_self_link, identity=ids["orchestrator"], operators=operators,
+                dags_url=self.buckets["artifacts"].url("dags"), settings=env.orchestration.airflow_vm,
+            ))
+        else:
+            self.orchestrator = Composer(self, "composer", ComposerSpec(
+                name=namer.resource("composer"), project=env.project_id, project_number=env.project_number,
+                region=env.region, network_id=self.network.network_id, subnet_id=self.network.subnet.id,
+                identity=ids["orchestrator"], operators=operators, high_resilience=env.sla_tier is SlaTier.high,
+                settings=env.orchestration.composer, env_variables={
+                    "DP_PROJECT": env.project_id, "DP_REGION": env.region, "DP_TEMPLATE_SPEC_URI": self.template_spec_uri,
+                    "DP_DATASET": self.warehouse.dataset_id, "DP_LANDING_BUCKET": self.namer.bucket("landing"),
+                    "DP_ARTIFACTS_BUCKET": self.namer.bucket("artifacts"),
+                },
+            ))
+
+    # ------------------------------------------------------------------- analytics
+
+    def _analytics(self) -> None:
+        env = self.env
+        AnalyticsCluster(self, "analytics", AnalyticsClusterSpec(
+            name=self.namer.resource("analytics"), region=env.region, subnet_self_link=self.network.subnet_self_link,
+            identity=self.identities["dataproc"], staging_bucket=self.namer.bucket("temp"),
+            autoscaling=env.profile is Profile.managed, settings=env.analytics,
+        ))
+
+    def _catalog(self) -> None:
+        env = self.env
+        self.warehouse.grant_read(service_agent("dataplex", env.project_number))
+        for pipeline in env.pipelines:
+            TableScans(self, f"scans-{pipeline.name}", TableScansSpec(
+                id_prefix=self.namer.base, region=env.region, project=env.project_id,
+                dataset_id=self.warehouse.dataset_id, pipeline=pipeline,
+            ))
+
+    # --------------------------------------------------------------- observability
+
+    def _observability(self) -> None:
+        env, namer = self.env, self.namer
+        channels = NotificationChannels(self, "channels", ChannelsSpec(emails=tuple(env.alert_emails), prefix=namer.base))
+        alerts = Alerts(self, "alerts", channels=channels, prefix=namer.base)
+        alerts.add(AlertSpec("dataflow-failed", "Dataflow ETL job failed", RUNBOOK_JOB_FAILED, threshold(
+            'metric.type="dataflow.googleapis.com/job/is_failed" AND resource.type="dataflow_job"', value=0)))
+        for p in env.pipelines:
+            alerts.add(AlertSpec(f"dataflow-slow-{p.name}", f"ETL {p.name} over its {p.max_runtime_minutes} min budget",
+                                 RUNBOOK_JOB_SLOW, threshold(
+                'metric.type="dataflow.googleapis.com/job/elapsed_time" AND resource.type="dataflow_job" '
+                f'AND metadata.user_labels."{PIPELINE_LABEL}"="{p.name.replace("_", "-")}"', value=p.max_runtime_minutes * 60)))
+        if self.launcher is not None:
+            alerts.add(AlertSpec("launcher-errors", "Launcher function errors", RUNBOOK_LAUNCHER, {"condition_matched_log": {
+                "filter": f'resource.type="cloud_run_revision" AND resource.labels.service_name="{self.launcher.name}" AND severity>=ERROR'}},
+                log_based=True))
+        metric = quarantine_metric(self, "quarantine-metric", f"{namer.base}-etl-quarantined-runs")
+        alerts.add(AlertSpec("quarantined-rows", "ETL quarantined rows", RUNBOOK_QUARANTINE, threshold(
+            f'metric.type="logging.googleapis.com/user/{namer.base}-etl-quarantined-runs"',
+            value=0, aligner="ALIGN_SUM")))
+        alerts.policies["quarantined-rows"].node.add_dependency(metric)
+        if env.profile is Profile.lean:
+            alerts.add(AlertSpec("orchestrator-down", "Airflow VM down", RUNBOOK_AIRFLOW_VM, absent(self.orchestrator.health_filter)))
+        else:
+            alerts.add(AlertSpec("orchestrator-unhealthy", "Composer environment unhealthy", RUNBOOK_COMPOSER, threshold(
+                self.orchestrator.health_filter, value=0.9, comparison="COMPARISON_LT", aligner="ALIGN_FRACTION_TRUE",
+                duration="600s")))
+        Budget(self, "budget", BudgetSpec(
+            name=namer.resource("budget"), billing_account=env.billing_account, project_number=env.project_number,
+            amount=env.budget.amount, currency=env.budget.currency, channel_ids=channels.ids,
+        ))
 
     def _bucket_settings(self, key: str, kind: BucketKind, purpose: str, folders: tuple[str, ...]) -> LakeBucketSettings:
         env, storage = self.env, self.env.storage
@@ -96,3 +251,38 @@ class PlatformStack(EnvironmentStack):
             soft_delete_days=storage.soft_delete_days,
             folders=folders,
         )
+
+
+RUNBOOK_JOB_FAILED = """
+A Dataflow ETL job failed. 1. Open the job in the Dataflow console (label `env`) and read the
+first error in the job logs. 2. Schema or data errors: fix the source or the pipeline schema in
+`environments/<env>.yaml`. 3. Re-run: the checkpoint was not advanced, so launching the
+template again (Cloud Scheduler "force run", or re-upload the file) reprocesses exactly the
+files not yet loaded.
+"""
+RUNBOOK_JOB_SLOW = """
+An ETL job runs longer than its configured budget (`max_runtime_minutes`). Check the job graph
+for a stuck stage and the autoscaling history: at `max_workers` the pipeline is under-sized
+(raise it in the environment file); if workers are idle, look for a hot key or a slow sink.
+Cancel with `gcloud dataflow jobs cancel` only after checking the checkpoint has not advanced.
+"""
+RUNBOOK_LAUNCHER = """
+The launcher function logged errors. Read the function's logs: a 4xx from the Dataflow API
+usually means a missing template spec (run the Cloud Build trigger) or a permission change;
+Eventarc retries failed deliveries, so once fixed, arrivals are launched again.
+"""
+RUNBOOK_QUARANTINE = """
+An ETL run quarantined rows. The summary mail lists counts; the rows and the reason for each
+are in the quarantine bucket under `<pipeline>/`. Fix at the source and re-deliver the file,
+or correct the schema rule if the data is right.
+"""
+RUNBOOK_AIRFLOW_VM = """
+The Airflow VM reports no uptime. `gcloud compute instances describe` for its status; start it
+if stopped. Connect with `gcloud compute ssh --tunnel-through-iap` (operators group) and check
+`systemctl status airflow-scheduler airflow-webserver`; the startup script reinstalls on boot.
+"""
+RUNBOOK_COMPOSER = """
+Composer reports the environment unhealthy. Open Monitoring > Composer for the failing
+component (scheduler, workers, database). Scheduled pipeline runs continue through Cloud
+Scheduler meanwhile; DAG-only work is delayed until Composer recovers.
+"""

@@ -1,0 +1,84 @@
+"""Dataproc for Spark + Jupyter: internal IPs only, idle deletion, pinned image.
+
+lean: one node with Jupyter behind the component gateway. managed: an autoscaling policy
+over primary workers and spot secondary workers, GPUs on the primary workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktn_provider_google.dataproc_autoscaling_policy import DataprocAutoscalingPolicy
+from cdktn_provider_google.dataproc_cluster import (
+    DataprocCluster,
+    DataprocClusterClusterConfigInitializationAction,
+    DataprocClusterClusterConfigWorkerConfigAccelerators,
+)
+from constructs import Construct
+
+from dataplatform.config import DataprocSettings
+from dataplatform.constructs.network import DATAPROC_TAG
+from dataplatform.constructs.service_account import WorkloadIdentity
+
+GPU_DRIVER_ACTION = "gs://goog-dataproc-initialization-actions-{region}/gpu/install_gpu_driver.sh"
+
+
+@dataclass(frozen=True)
+class AnalyticsClusterSpec:
+    name: str
+    region: str
+    subnet_self_link: str
+    identity: WorkloadIdentity
+    staging_bucket: str
+    autoscaling: bool
+    settings: DataprocSettings
+
+
+class AnalyticsCluster(Construct):
+    def __init__(self, scope: Construct, id_: str, spec: AnalyticsClusterSpec):
+        super().__init__(scope, id_)
+        s = spec.settings
+        disk = {"boot_disk_type": "pd-balanced", "boot_disk_size_gb": 100}
+        cluster_config: dict = {
+            "staging_bucket": spec.staging_bucket,
+            "temp_bucket": spec.staging_bucket,
+            "gce_cluster_config": {
+                "subnetwork": spec.subnet_self_link,
+                "internal_ip_only": True,
+                "service_account": spec.identity.email,
+                "service_account_scopes": ["cloud-platform"],
+                "tags": [DATAPROC_TAG],
+                "shielded_instance_config": {"enable_secure_boot": True, "enable_vtpm": True, "enable_integrity_monitoring": True},
+                "metadata": {"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE"},
+            },
+            "software_config": {"image_version": s.image_version, "optional_components": ["JUPYTER"]},
+            "endpoint_config": {"enable_http_port_access": True},  # component gateway (IAM-authenticated)
+            "lifecycle_config": {"idle_delete_ttl": f"{s.idle_delete_minutes * 60}s"},
+            "master_config": {"num_instances": 1, "machine_type": s.machine_type, "disk_config": disk},
+        }
+        self.autoscaling_policy = None
+        if not spec.autoscaling:
+            cluster_config["software_config"]["override_properties"] = {"dataproc:dataproc.allow.zero.workers": "true"}
+            cluster_config["worker_config"] = {"num_instances": 0}
+        else:
+            self.autoscaling_policy = DataprocAutoscalingPolicy(
+                self,
+                "autoscaling",
+                policy_id=f"{spec.name}-autoscaling",
+                location=spec.region,
+                worker_config={"min_instances": s.primary_workers, "max_instances": s.max_primary_workers},
+                secondary_worker_config={"min_instances": 0, "max_instances": s.max_secondary_workers},
+                basic_algorithm={"cooldown_period": "120s", "yarn_config": {
+                    "graceful_decommission_timeout": "3600s", "scale_up_factor": 0.5, "scale_down_factor": 0.5}},
+            )
+            worker: dict = {"num_instances": s.primary_workers, "machine_type": s.machine_type, "disk_config": disk}
+            if s.gpu_count:
+                worker["accelerators"] = [DataprocClusterClusterConfigWorkerConfigAccelerators(accelerator_type=s.gpu_type, accelerator_count=s.gpu_count)]
+                cluster_config["initialization_action"] = [DataprocClusterClusterConfigInitializationAction(
+                    script=GPU_DRIVER_ACTION.format(region=spec.region), timeout_sec=1800)]
+                cluster_config["gce_cluster_config"]["metadata"]["install-gpu-agent"] = "true"
+            cluster_config["worker_config"] = worker
+            cluster_config["preemptible_worker_config"] = {"num_instances": 0, "preemptibility": "SPOT"}
+            cluster_config["autoscaling_config"] = {"policy_uri": self.autoscaling_policy.name}
+        self.cluster = DataprocCluster(self, "cluster", name=spec.name, region=spec.region,
+                                       graceful_decommission_timeout="120s", cluster_config=cluster_config)

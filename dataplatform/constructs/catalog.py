@@ -1,0 +1,60 @@
+"""Dataplex Universal Catalog scans per pipeline table: a data profile and data quality.
+
+Quality rules come from the pipeline's schema in config: REQUIRED columns must be
+non-null, min/max become range expectations (the same rules the ETL enforces, checked
+again on what actually landed). Data Catalog is retired; nothing here uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktn_provider_google.dataplex_datascan import DataplexDatascan, DataplexDatascanDataQualitySpecRules
+from constructs import Construct
+
+from dataplatform.config import FieldMode, Pipeline
+
+
+def quality_rules(pipeline: Pipeline) -> list[dict]:
+    rules = []
+    for field in pipeline.schema_:
+        if field.mode == FieldMode.REQUIRED:
+            rules.append({"column": field.name, "dimension": "COMPLETENESS", "non_null_expectation": {},
+                          "threshold": pipeline.quality_threshold, "name": f"{field.name}-not-null"[:63]})
+        if field.min is not None or field.max is not None:
+            bounds = {k: str(v) for k, v in (("min_value", field.min), ("max_value", field.max)) if v is not None}
+            rules.append({"column": field.name, "dimension": "VALIDITY", "ignore_null": True,
+                          "range_expectation": bounds, "threshold": pipeline.quality_threshold,
+                          "name": f"{field.name}-in-range"[:63]})
+    rules.append({"dimension": "VALIDITY", "name": "table-not-empty",
+                  "table_condition_expectation": {"sql_expression": "COUNT(*) > 0"}})
+    return rules
+
+
+@dataclass(frozen=True)
+class TableScansSpec:
+    id_prefix: str
+    region: str
+    project: str
+    dataset_id: str
+    pipeline: Pipeline
+
+
+class TableScans(Construct):
+    def __init__(self, scope: Construct, id_: str, spec: TableScansSpec):
+        super().__init__(scope, id_)
+        p = spec.pipeline
+        resource = f"//bigquery.googleapis.com/projects/{spec.project}/datasets/{spec.dataset_id}/tables/{p.name}"
+        common = {
+            "location": spec.region,
+            "data": {"resource": resource},
+            "execution_spec": {"trigger": {"schedule": {"cron": p.quality_schedule}}},
+        }
+        base = f"{spec.id_prefix}-{p.name.replace('_', '-')}"
+        self.profile = DataplexDatascan(self, "profile", data_scan_id=f"{base}-profile",
+                                        description=f"Data profile of {p.name}",
+                                        data_profile_spec={"sampling_percent": 100}, **common)
+        self.quality = DataplexDatascan(self, "quality", data_scan_id=f"{base}-quality",
+                                        description=f"Data quality of {p.name} (rules from its schema)",
+                                        data_quality_spec={"sampling_percent": 100, "rules": [DataplexDatascanDataQualitySpecRules(**r) for r in quality_rules(p)]},
+                                        **common)

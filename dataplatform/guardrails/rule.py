@@ -1,0 +1,127 @@
+"""The shape of a guardrail rule and the small helpers rules share.
+
+A rule sees one Terraform resource as it will be written to cdk.tf.json (final attributes,
+escape-hatch overrides included, tokens resolved to "${...}" expressions) and returns
+None when the resource is fine, or a message saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable, Iterator
+
+
+class Severity(str, Enum):
+    ERROR = "error"  # refuses synth
+    WARNING = "warning"  # reported, never fails
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a rule inspects: one resource's type, construct path and final attributes."""
+
+    type: str
+    attrs: dict[str, Any]
+    path: str = ""
+    label_attribute: str | None = None
+    """Attribute holding GCP labels (`dataplatform.labels.label_attribute`), None if it takes none."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Construct metadata of the resource (e.g. `project_scope_reason`)."""
+
+
+class Unverified(str):
+    """A message for a value only known at apply time ("${...}"): reported as a warning."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    description: str
+    fix: str
+    resource_types: tuple[str, ...]
+    """Terraform types this rule inspects; shell patterns allowed (`google_*_iam_member`)."""
+    check: Callable[[Target], str | None]
+
+    def applies_to(self, resource_type: str) -> bool:
+        return any(fnmatch.fnmatchcase(resource_type, p) for p in self.resource_types)
+
+
+def rule(id_: str, severity: Severity, description: str, fix: str, *types: str):
+    """Decorator turning `check(target) -> message | None` into a Rule."""
+
+    def wrap(check: Callable[[Target], str | None]) -> Rule:
+        return Rule(id_, severity, description, fix, types, check)
+
+    return wrap
+
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+
+
+# ---------------------------------------------------------------- attribute helpers
+
+
+def computed(value: Any) -> bool:
+    """True for values Terraform only knows at apply time (a "${...}" expression)."""
+    return isinstance(value, str) and "${" in value
+
+
+def block(value: Any) -> dict[str, Any]:
+    """A nested block as a dict: Terraform JSON writes a block as an object or a one-item list."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, dict) else {}
+
+
+def blocks(value: Any) -> list[dict[str, Any]]:
+    """A repeated block as a list of dicts (an object counts as a one-item list)."""
+    if isinstance(value, dict):
+        return [value]
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def get(attrs: dict[str, Any], path: str, default: Any = None) -> Any:
+    """`get(attrs, "cluster_config.gce_cluster_config.internal_ip_only")` through nested blocks."""
+    current: Any = attrs
+    for key in path.split("."):
+        current = block(current).get(key)
+        if current is None:
+            return default
+    return current
+
+
+def is_true(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def is_false(value: Any) -> bool:
+    return value is False or (isinstance(value, str) and value.lower() == "false")
+
+
+def members(attrs: dict[str, Any]) -> Iterator[str]:
+    """Every IAM member string of an *_iam_member / *_iam_binding resource."""
+    if isinstance(attrs.get("member"), str):
+        yield attrs["member"]
+    if isinstance(attrs.get("members"), list):
+        yield from (m for m in attrs["members"] if isinstance(m, str))
+
+
+def as_int(value: Any) -> int | None:
+    """An integer attribute (Terraform JSON accepts numbers as strings), None if unknown."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def expect(value: Any, ok: Callable[[Any], bool], message: str) -> str | None:
+    """None if `ok(value)`; the message if not; an Unverified message for a computed value."""
+    if computed(value):
+        return Unverified(f"{message} (cannot verify at synth: value is {value!r})")
+    return None if ok(value) else message

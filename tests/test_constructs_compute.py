@@ -1,0 +1,143 @@
+"""Construct tier for the compute and operations constructs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+
+from dataplatform.config import AirflowVmSettings, ComposerSettings, DataprocSettings, Pipeline
+from dataplatform.constructs.analytics import AnalyticsCluster, AnalyticsClusterSpec
+from dataplatform.constructs.budget import Budget, BudgetSpec
+from dataplatform.constructs.catalog import quality_rules
+from dataplatform.constructs.iam import Principal
+from dataplatform.constructs.orchestration import AirflowVm, AirflowVmSpec, Composer, ComposerSpec, render_startup_script
+from dataplatform.constructs.processing import ScheduledLaunches, ScheduledLaunchSpec, _packaged_launcher_source
+from dataplatform.constructs.service_account import WorkloadIdentity, WorkloadIdentitySettings
+from tests.support import of_type, synth
+from tests.test_constructs import new_stack, only
+
+OPS = Principal.group("operators", "ops@acme.example")
+PIPELINE = Pipeline.model_validate({"name": "orders", "trigger": "scheduled", "schedule": "0 * * * *", "schema": [
+    {"name": "id", "type": "STRING", "mode": "REQUIRED"}, {"name": "amount", "type": "NUMERIC", "min": 0, "max": 10}]})
+
+
+def identity(stack, key="orchestrator"):
+    return WorkloadIdentity(stack, key, WorkloadIdentitySettings(f"acme-test-{key}", "test"))
+
+
+class TestAirflowVm:
+    @pytest.fixture(scope="class")
+    def out(self):
+        stack = new_stack()
+        AirflowVm(stack, "airflow", AirflowVmSpec(name="acme-test-airflow", zone="europe-west1-b", subnet_self_link="subnet",
+                                                  identity=identity(stack), operators=OPS, dags_url="gs://acme-a/dags",
+                                                  settings=AirflowVmSettings(airflow_version="2.10.5")))
+        return synth(stack)
+
+    def test_vm_is_private_shielded_and_uses_os_login(self, out):
+        vm = only(out, "google_compute_instance")
+        assert all("access_config" not in nic for nic in vm["network_interface"])
+        assert vm["shielded_instance_config"] == {"enable_integrity_monitoring": True, "enable_secure_boot": True, "enable_vtpm": True}
+        assert vm["metadata"]["enable-oslogin"] == "TRUE"
+        assert vm["tags"] == ["airflow"]
+
+    def test_startup_script_installs_the_pinned_airflow(self, out):
+        script = only(out, "google_compute_instance")["metadata_startup_script"]
+        assert 'AIRFLOW_VERSION="2.10.5"' in script and "constraints-${AIRFLOW_VERSION}" in script
+        assert "systemctl enable --now airflow-scheduler airflow-webserver" in script
+        assert not re.search(r"(?<![A-Z_])__(AIRFLOW_VERSION|DAGS_URL|UI_PORT)__", script), "unrendered placeholder"
+
+    def test_only_operators_may_tunnel(self, out):
+        iap = only(out, "google_iap_tunnel_instance_iam_member")
+        assert iap["member"] == "group:ops@acme.example" and iap["role"] == "roles/iap.tunnelResourceAccessor"
+
+
+def test_startup_script_is_valid_bash(tmp_path):
+    import subprocess
+
+    path = tmp_path / "startup.sh"
+    path.write_text(render_startup_script("2.10.5", "gs://b/dags"))
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("high,mode", [(True, "HIGH_RESILIENCE"), (False, "STANDARD_RESILIENCE")])
+def test_composer_is_private_and_resilience_follows_sla(high, mode):
+    stack = new_stack()
+    Composer(stack, "composer", ComposerSpec(name="acme-test-composer", project="p", project_number="1234567", region="europe-west1",
+                                             network_id="net", subnet_id="sub", identity=identity(stack), operators=OPS,
+                                             high_resilience=high, settings=ComposerSettings(max_workers=4)))
+    out = synth(stack)
+    cfg = only(out, "google_composer_environment")["config"]
+    assert cfg["enable_private_environment"] is True and cfg["enable_private_builds_only"] is True
+    assert cfg["resilience_mode"] == mode
+    assert cfg["workloads_config"]["worker"]["max_count"] == 4
+    assert cfg["maintenance_window"]["end_time"] == "2026-01-01T06:00:00Z"
+    agent = [m for m in of_type(out, "google_service_account_iam_member").values() if m["role"] == "roles/composer.ServiceAgentV2Ext"]
+    assert agent[0]["member"] == "serviceAccount:service-1234567@cloudcomposer-accounts.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize("autoscaling", [False, True])
+def test_dataproc_is_internal_with_idle_ttl(autoscaling):
+    stack = new_stack()
+    AnalyticsCluster(stack, "dp", AnalyticsClusterSpec(name="acme-test-dp", region="europe-west1", subnet_self_link="s",
+                                                       identity=identity(stack, "dataproc"), staging_bucket="acme-test-temp",
+                                                       autoscaling=autoscaling, settings=DataprocSettings(idle_delete_minutes=45)))
+    out = synth(stack)
+    cfg = only(out, "google_dataproc_cluster")["cluster_config"]
+    assert cfg["gce_cluster_config"]["internal_ip_only"] is True
+    assert cfg["lifecycle_config"]["idle_delete_ttl"] == "2700s"
+    assert cfg["software_config"]["image_version"] == "2.2-debian12"
+    if autoscaling:
+        assert cfg["preemptible_worker_config"]["preemptibility"] == "SPOT"
+        assert cfg["worker_config"]["accelerators"] == [{"accelerator_count": 1, "accelerator_type": "nvidia-tesla-t4"}]
+        assert only(out, "google_dataproc_autoscaling_policy")["secondary_worker_config"]["max_instances"] == 10
+    else:
+        assert cfg["worker_config"] == {"num_instances": 0}
+        assert "JUPYTER" in cfg["software_config"]["optional_components"]
+        assert cfg["endpoint_config"]["enable_http_port_access"] is True
+
+
+def test_quality_rules_follow_the_schema():
+    rules = quality_rules(PIPELINE)
+    assert {"column": "id", "dimension": "COMPLETENESS", "non_null_expectation": {}, "threshold": 0.99, "name": "id-not-null"} in rules
+    ranged = next(r for r in rules if r.get("range_expectation"))
+    assert ranged["column"] == "amount" and ranged["range_expectation"] == {"min_value": "0.0", "max_value": "10.0"}
+
+
+def test_scheduled_launch_sends_the_launchers_request():
+    stack = new_stack()
+    config = {"parameters": {"pipeline": "orders", "landing_prefix": "gs://l/orders/", "schema": "[]", "output_table": "p:d.orders",
+                             "curated_prefix": "gs://c/orders/", "quarantine_prefix": "gs://q/orders/", "checkpoint_uri": "gs://k/o.json"},
+              "environment": {"maxWorkers": 3, "serviceAccountEmail": "etl@p.iam.gserviceaccount.com"}}
+    ScheduledLaunches(stack, "s", ScheduledLaunchSpec(project="p", region="europe-west1", name_prefix="acme-test",
+                                                      identity=identity(stack, "launcher"), template_spec_uri="gs://a/t.json",
+                                                      pipelines={"orders": config}, schedules={"orders": "0 * * * *"}))
+    job = only(synth(stack), "google_cloud_scheduler_job")
+    request = json.loads(base64.b64decode(job["http_target"]["body"]))
+    assert request["launchParameter"]["jobName"] == "etl-orders-scheduled"
+    assert request["launchParameter"]["containerSpecGcsPath"] == "gs://a/t.json"
+    assert request["launchParameter"]["environment"]["maxWorkers"] == 3
+    assert job["http_target"]["oauth_token"]["scope"] == "https://www.googleapis.com/auth/cloud-platform"
+
+
+def test_launcher_package_has_only_runtime_files():
+    from pathlib import Path
+
+    files = sorted(p.name for p in Path(_packaged_launcher_source()).iterdir())
+    assert "main.py" in files and "requirements.txt" in files
+    assert not [f for f in files if f.startswith("test_") or f == "__pycache__"]
+
+
+def test_budget_thresholds_and_topic():
+    stack = new_stack()
+    Budget(stack, "b", BudgetSpec(name="acme-test-budget", billing_account="000000-000000-000000", project_number="42",
+                                  amount=100, currency="EUR", channel_ids=["c1"]))
+    out = synth(stack)
+    budget = only(out, "google_billing_budget")
+    assert [(r["threshold_percent"], r["spend_basis"]) for r in budget["threshold_rules"]] == [
+        (0.5, "CURRENT_SPEND"), (0.9, "CURRENT_SPEND"), (1, "CURRENT_SPEND"), (1, "FORECASTED_SPEND")]
+    assert budget["all_updates_rule"]["monitoring_notification_channels"] == ["c1"]
+    assert budget["all_updates_rule"]["pubsub_topic"].startswith("${google_pubsub_topic.")
