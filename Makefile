@@ -11,7 +11,14 @@ PY := $(CURDIR)/.venv/bin/python
 PIPENV := python3 -m pipenv
 OUT := cdktf.out
 
-.PHONY: help setup synth test clean docs snapshot-update
+.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows
+GO_BIN := $(CURDIR)/.build/bin
+ACTIONLINT := $(GO_BIN)/actionlint
+ACTIONLINT_VERSION := v1.7.12
+BASE ?= origin/main
+REVIEW_OUT ?= cdktf.out/review.md
+ONLY ?=
+DEPLOY_FLAGS ?=
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,7 +38,10 @@ setup: .venv/.synced node_modules/.synced ## install Python (pipenv) and Node 22
 synth: setup ## synthesize every environment into cdktf.out/stacks/<stack>/cdk.tf.json
 	@$(PY) main.py
 
-test: setup ## run the whole test suite (one pytest process, one synth)
+$(ACTIONLINT):
+	GOBIN=$(GO_BIN) GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+test: setup $(ACTIONLINT) ## run the whole test suite (one pytest process, one synth)
 	$(PY) -m pytest
 
 clean: ## remove synth output
@@ -42,3 +52,18 @@ docs: .venv/.synced ## regenerate the README's configuration reference from the 
 
 snapshot-update: setup ## accept the current synth as the new snapshots (review the diff!)
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
+
+review: setup ## Markdown diff of every environment against BASE (default origin/main); FAIL_ON_DATA_DESTRUCTION=1 to gate
+	@$(PY) main.py >/dev/null
+	@$(PY) -m dataplatform.tools.review --base "$(BASE)" --output "$(REVIEW_OUT)" $(if $(FAIL_ON_DATA_DESTRUCTION),--fail-on-data-destruction)
+
+diff: setup ## cdktn diff of ENV's stacks (needs credentials for ENV's project and terraform)
+	@test -n "$(ENV)" || { echo "usage: make diff ENV=<env>"; exit 2; }
+	@$(PY) -m dataplatform.tools.cdktn_run diff $(ENV) $(if $(ONLY),--only $(ONLY))
+
+deploy: setup ## cdktn deploy of ENV's stacks, bootstrap then platform (ONLY=platform in CI)
+	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<env>"; exit 2; }
+	@$(PY) -m dataplatform.tools.cdktn_run deploy $(ENV) $(if $(ONLY),--only $(ONLY)) $(DEPLOY_FLAGS)
+
+lint-workflows: $(ACTIONLINT) ## actionlint the GitHub workflows
+	$(ACTIONLINT) -no-color

@@ -1,0 +1,1 @@
+"""Command-line tools around the synthesized output: review reports, deploy wrappers."""
