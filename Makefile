@@ -11,7 +11,7 @@ PY := $(CURDIR)/.venv/bin/python
 PIPENV := python3 -m pipenv
 OUT := cdktf.out
 
-.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows
+.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows bench
 GO_BIN := $(CURDIR)/.build/bin
 ACTIONLINT := $(GO_BIN)/actionlint
 ACTIONLINT_VERSION := v1.7.12
@@ -67,3 +67,6 @@ deploy: setup ## cdktn deploy of ENV's stacks, bootstrap then platform (ONLY=pla
 
 lint-workflows: $(ACTIONLINT) ## actionlint the GitHub workflows
 	$(ACTIONLINT) -no-color
+
+bench: setup ## synth/test timings vs the provider-import floor: table, cdktf.out/bench/bench.json + growth.png
+	@$(PY) -m dataplatform.tools.bench --runs $(or $(BENCH_RUNS),3)
