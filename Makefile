@@ -11,7 +11,7 @@ PY := $(CURDIR)/.venv/bin/python
 PIPENV := python3 -m pipenv
 OUT := cdktf.out
 
-.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows bench
+.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows bench validate tf-provider
 GO_BIN := $(CURDIR)/.build/bin
 ACTIONLINT := $(GO_BIN)/actionlint
 ACTIONLINT_VERSION := v1.7.12
@@ -70,3 +70,10 @@ lint-workflows: $(ACTIONLINT) ## actionlint the GitHub workflows
 
 bench: setup ## synth/test timings vs the provider-import floor: table, cdktf.out/bench/bench.json + growth.png
 	@$(PY) -m dataplatform.tools.bench --runs $(or $(BENCH_RUNS),3)
+
+tf-provider: ## build the real google provider into the local Terraform mirror (cached outside the repo)
+	@$(PY) tools/terraform/build_provider.py
+
+validate: setup tf-provider ## real Terraform: init from the local mirror, validate, offline plan of every stack (ENV= to restrict)
+	@$(PY) main.py >/dev/null
+	@$(PY) tools/terraform/offline_plan.py $(ENV)

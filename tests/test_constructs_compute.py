@@ -46,7 +46,9 @@ class TestAirflowVm:
 
     def test_startup_script_installs_the_pinned_airflow(self, out):
         script = only(out, "google_compute_instance")["metadata_startup_script"]
-        assert 'AIRFLOW_VERSION="2.10.5"' in script and "constraints-${AIRFLOW_VERSION}" in script
+        assert 'AIRFLOW_VERSION="2.10.5"' in script
+        assert "constraints-$${AIRFLOW_VERSION}" in script, "shell ${...} must be escaped for Terraform"
+        assert "${" not in script.replace("$${", "")
         assert "systemctl enable --now airflow-scheduler airflow-webserver" in script
         assert not re.search(r"(?<![A-Z_])__(AIRFLOW_VERSION|DAGS_URL|UI_PORT)__", script), "unrendered placeholder"
 

@@ -21,10 +21,16 @@ VM_IMAGE = "debian-cloud/debian-12"
 
 
 def render_startup_script(airflow_version: str, dags_url: str) -> str:
+    """The shell script as the VM receives it (placeholders filled in)."""
     script = STARTUP_TEMPLATE.read_text()
     for key, value in {"__AIRFLOW_VERSION__": airflow_version, "__DAGS_URL__": dags_url, "__UI_PORT__": str(AIRFLOW_UI_PORT)}.items():
         script = script.replace(key, value)
     return script
+
+
+def terraform_literal(text: str) -> str:
+    """Escape `${` and `%{` so Terraform passes shell text through instead of interpolating it."""
+    return text.replace("${", "$${").replace("%{", "%%{")
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class AirflowVm(Construct):
             service_account={"email": spec.identity.email, "scopes": ["cloud-platform"]},
             shielded_instance_config={"enable_secure_boot": True, "enable_vtpm": True, "enable_integrity_monitoring": True},
             metadata={"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE", "serial-port-enable": "FALSE"},
-            metadata_startup_script=render_startup_script(s.airflow_version, spec.dags_url),
+            metadata_startup_script=terraform_literal(render_startup_script(s.airflow_version, spec.dags_url)),
             allow_stopping_for_update=True,
             deletion_protection=False,
         )
