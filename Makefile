@@ -11,7 +11,7 @@ PY := $(CURDIR)/.venv/bin/python
 PIPENV := python3 -m pipenv
 OUT := cdktf.out
 
-.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows bench validate tf-provider
+.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows bench validate tf-provider scan test-infra workloads-setup etl-demo
 GO_BIN := $(CURDIR)/.build/bin
 ACTIONLINT := $(GO_BIN)/actionlint
 ACTIONLINT_VERSION := v1.7.12
@@ -41,8 +41,33 @@ synth: setup ## synthesize every environment into cdktf.out/stacks/<stack>/cdk.t
 $(ACTIONLINT):
 	GOBIN=$(GO_BIN) GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
-test: setup $(ACTIONLINT) ## run the whole test suite (one pytest process, one synth)
+test: setup $(ACTIONLINT) workloads-setup ## run every test: infrastructure (one pytest process, one synth), ETL/launcher, DAG parsing
 	$(PY) -m pytest
+	$(WORKLOADS_PIPENV) run pytest workloads/tests
+	$(AIRFLOW_PIPENV) run pytest workloads/airflow/tests
+
+test-infra: setup $(ACTIONLINT) ## only the infrastructure suite (no workload venvs)
+	$(PY) -m pytest
+
+# The workloads keep their own locks, apart from the infrastructure's: the ETL image's
+# dependencies (workloads/Pipfile) and an Airflow used only to parse-test the DAGs.
+WORKLOADS_PIPENV := PIPENV_PIPFILE=workloads/Pipfile PIPENV_IGNORE_VIRTUALENVS=1 $(PIPENV)
+AIRFLOW_PIPENV := PIPENV_PIPFILE=workloads/airflow/Pipfile PIPENV_IGNORE_VIRTUALENVS=1 $(PIPENV)
+
+workloads/.venv/.synced: workloads/Pipfile.lock
+	@python3 -m pipenv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check pipenv==2026.10.3
+	$(WORKLOADS_PIPENV) sync --dev
+	@touch $@
+
+workloads/airflow/.venv/.synced: workloads/airflow/Pipfile.lock
+	@python3 -m pipenv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check pipenv==2026.10.3
+	$(AIRFLOW_PIPENV) sync --dev
+	@touch $@
+
+workloads-setup: workloads/.venv/.synced workloads/airflow/.venv/.synced
+
+etl-demo: workloads/.venv/.synced ## run the ETL twice on DirectRunner against local stand-ins; one JSON line per run
+	@$(WORKLOADS_PIPENV) run python -m workloads.etl.demo
 
 clean: ## remove synth output
 	rm -rf $(OUT)
@@ -77,3 +102,7 @@ tf-provider: ## build the real google provider into the local Terraform mirror (
 validate: setup tf-provider ## real Terraform: init from the local mirror, validate, offline plan of every stack (ENV= to restrict)
 	@$(PY) main.py >/dev/null
 	@$(PY) tools/terraform/offline_plan.py $(ENV)
+
+scan: setup ## checkov over every synthesized stack (custom policies in policies/, reasoned skips in .checkov.yaml); reports in cdktf.out/scan
+	@$(PY) main.py >/dev/null
+	@$(PY) tools/scan/run_checkov.py --stacks $(OUT)/stacks --out $(OUT)/scan

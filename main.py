@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cdktn import App
 
+from dataplatform import guardrails
 from dataplatform.config import ENVIRONMENTS_DIR, ConfigError, Environment, load_environments
 from dataplatform.stacks.bootstrap import BootstrapStack
 from dataplatform.stacks.platform import PlatformStack
@@ -43,9 +44,14 @@ def main() -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    app.synth()
+    try:
+        summary = guardrails.synth(app)
+    except guardrails.GuardrailError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     for stack, count in stack_summary(outdir):
         print(f"{stack}: {count} resources")
+    print(summary)
     return 0
 
 

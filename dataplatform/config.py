@@ -117,7 +117,7 @@ class Pipeline(_Model):
     description: str = Field("", description="What the feed is; shown on the table.")
     trigger: Trigger = Field(Trigger.both, description="on_arrival (per finalized file), scheduled (cron), or both.")
     schedule: str | None = Field(None, description="Cron (5 fields, UTC) for scheduled runs; required unless trigger is on_arrival.")
-    max_workers: int = Field(2, ge=1, le=1000, description="Dataflow max workers for one run (cost cap).")
+    max_workers: int = Field(2, ge=1, le=50, description="Dataflow max workers for one run (cost cap; guardrail limit 50).")
     max_runtime_minutes: int = Field(60, ge=5, le=1440, description="A run longer than this raises an alert.")
     quality_schedule: str = Field("0 6 * * *", description="Cron (UTC) of the Dataplex data profile and quality scans of the table.")
     quality_threshold: float = Field(0.99, gt=0, le=1, description="Share of rows that must pass each quality rule.")
@@ -207,7 +207,7 @@ class AirflowVmSettings(_Model):
 
     machine_type: str = Field("e2-standard-2", description="VM size (cost cap).")
     disk_size_gb: int = Field(50, ge=20, le=500, description="Boot disk size.")
-    airflow_version: str = Field("2.10.5", pattern=r"^\d+\.\d+\.\d+$", description="Pinned apache-airflow version installed by the startup script.")
+    airflow_version: str = Field("3.3.2", pattern=r"^[23]\.\d+\.\d+$", description="Pinned apache-airflow version (2.x or 3.x) installed by the startup script.")
     zone_suffix: str = Field("b", pattern=r"^[a-f]$", description="Zone letter within the region.")
 
 
@@ -217,7 +217,7 @@ class ComposerSettings(_Model):
     image_version: str = Field("composer-3-airflow-2.10.5", pattern=r"^composer-3-airflow-[0-9.]+(-build\.\d+)?$", description="Composer 3 image version.")
     environment_size: str = Field("ENVIRONMENT_SIZE_SMALL", pattern=r"^ENVIRONMENT_SIZE_(SMALL|MEDIUM|LARGE)$", description="Composer environment size.")
     scheduler_count: int = Field(1, ge=1, le=3, description="Airflow schedulers.")
-    max_workers: int = Field(3, ge=1, le=100, description="Airflow worker autoscaling maximum (cost cap).")
+    max_workers: int = Field(3, ge=1, le=10, description="Airflow worker autoscaling maximum (cost cap; guardrail limit 10).")
     maintenance_start: str = Field("2026-01-01T02:00:00Z", description="Maintenance window start (RFC 3339; the time of day counts).")
     maintenance_recurrence: str = Field("FREQ=WEEKLY;BYDAY=SA,SU", description="Maintenance window recurrence (RRULE).")
 
@@ -234,7 +234,15 @@ class ComposerSettings(_Model):
         return value
 
 
+class ScheduledBy(StrEnum):
+    cloud_scheduler = "cloud_scheduler"
+    airflow = "airflow"
+
+
 class OrchestrationSettings(_Model):
+    scheduled_by: ScheduledBy = Field(ScheduledBy.airflow, description=(
+        "Who launches scheduled runs: airflow (the pipeline's DAG launches, waits and checks rows) or "
+        "cloud_scheduler (a Scheduler job launches; the DAG only checks rows). Never both, so a cron never launches twice."))
     airflow_vm: AirflowVmSettings = Field(default_factory=AirflowVmSettings, description="Used by the lean profile.")
     composer: ComposerSettings = Field(default_factory=ComposerSettings, description="Used by the managed profile.")
 
@@ -251,7 +259,7 @@ class DataprocSettings(_Model):
 
 
 class ProcessingSettings(_Model):
-    launcher_max_instances: int = Field(3, ge=1, le=100, description="Launcher function instance cap (cost cap).")
+    launcher_max_instances: int = Field(3, ge=1, le=20, description="Launcher function instance cap (cost cap; guardrail limit 20).")
     launcher_memory: str = Field("256M", pattern=r"^\d+[MG]i?$", description="Launcher function memory.")
 
 
@@ -339,8 +347,11 @@ class Environment(_Model):
 
     @model_validator(mode="after")
     def _autoscaling_bounds(self) -> "Environment":
-        if self.analytics.max_primary_workers < self.analytics.primary_workers:
+        a = self.analytics
+        if a.max_primary_workers < a.primary_workers:
             raise ValueError("analytics.max_primary_workers must be at least analytics.primary_workers")
+        if a.max_primary_workers + a.max_secondary_workers > 50:
+            raise ValueError("analytics.max_primary_workers + max_secondary_workers must not exceed 50 (guardrail cost cap)")
         return self
 
     @property

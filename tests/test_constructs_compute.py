@@ -34,7 +34,7 @@ class TestAirflowVm:
         stack = new_stack()
         AirflowVm(stack, "airflow", AirflowVmSpec(name="acme-test-airflow", zone="europe-west1-b", subnet_self_link="subnet",
                                                   identity=identity(stack), operators=OPS, dags_url="gs://acme-a/dags",
-                                                  settings=AirflowVmSettings(airflow_version="2.10.5")))
+                                                  settings=AirflowVmSettings(airflow_version="3.3.2")))
         return synth(stack)
 
     def test_vm_is_private_shielded_and_uses_os_login(self, out):
@@ -46,10 +46,11 @@ class TestAirflowVm:
 
     def test_startup_script_installs_the_pinned_airflow(self, out):
         script = only(out, "google_compute_instance")["metadata_startup_script"]
-        assert 'AIRFLOW_VERSION="2.10.5"' in script
+        assert 'AIRFLOW_VERSION="3.3.2"' in script
         assert "constraints-$${AIRFLOW_VERSION}" in script, "shell ${...} must be escaped for Terraform"
         assert "${" not in script.replace("$${", "")
-        assert "systemctl enable --now airflow-scheduler airflow-webserver" in script
+        assert 'SERVICES="scheduler api-server dag-processor triggerer"' in script  # Airflow 3 layout
+        assert "apache-airflow[google,apache-beam]==" in script  # the DAGs' Dataflow hook needs the Beam provider
         assert not re.search(r"(?<![A-Z_])__(AIRFLOW_VERSION|DAGS_URL|UI_PORT)__", script), "unrendered placeholder"
 
     def test_only_operators_may_tunnel(self, out):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 
 class Severity(str, Enum):
@@ -27,7 +27,7 @@ class Target:
     path: str = ""
     label_attribute: str | None = None
     """Attribute holding GCP labels (`dataplatform.labels.label_attribute`), None if it takes none."""
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
     """Construct metadata of the resource (e.g. `project_scope_reason`)."""
 
 

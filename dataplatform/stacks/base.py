@@ -7,6 +7,7 @@ from cdktn_provider_google.provider import GoogleProvider
 from constructs import Construct
 
 from dataplatform.config import Environment
+from dataplatform.guardrails import attach_guardrails
 from dataplatform.labels import StampLabels
 
 
@@ -24,6 +25,8 @@ class EnvironmentStack(TerraformStack):
         )
         # Aspects must sit on each stack: one added to the App is never run.
         Aspects.of(self).add(StampLabels(env.all_labels))
+        # The rule pack runs as a validation: after every aspect, before cdk.tf.json is written.
+        attach_guardrails(self)
 
     def service_account_email(self, workload: str) -> str:
         """Email of an SA by naming convention, for identities created in another stack."""

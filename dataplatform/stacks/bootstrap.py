@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cdktn import LocalBackend, TerraformOutput
+from cdktn_provider_google.project_iam_audit_config import ProjectIamAuditConfig, ProjectIamAuditConfigAuditLogConfig
 from constructs import Construct
 
 from dataplatform.config import Environment
@@ -35,6 +36,9 @@ class BootstrapStack(EnvironmentStack):
                 soft_delete_days=env.storage.soft_delete_days,
             ),
         )
+        # Who read or wrote which object: Data Access audit logs are off by default for GCS.
+        ProjectIamAuditConfig(self, "audit-storage", project=env.project_id, service="storage.googleapis.com",
+                              audit_log_config=[ProjectIamAuditConfigAuditLogConfig(log_type=t) for t in ("DATA_READ", "DATA_WRITE")])
         self.ci = GithubCiIdentities(
             self,
             "ci",

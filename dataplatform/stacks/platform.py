@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from cdktn import GcsBackend, TerraformOutput
+from cdktn import Fn, GcsBackend, TerraformOutput
 from constructs import Construct
 
-from dataplatform.config import Environment, Profile, SlaTier
+from dataplatform.config import Environment, Profile, ScheduledBy, SlaTier
+from dataplatform.constructs.dag_deployment import DagDeployment, DagDeploymentSpec
 from dataplatform.constructs.analytics import AnalyticsCluster, AnalyticsClusterSpec
 from dataplatform.constructs.budget import Budget, BudgetSpec
 from dataplatform.constructs.catalog import TableScans, TableScansSpec
@@ -72,7 +73,7 @@ class PlatformStack(EnvironmentStack):
         etl = ids["etl-worker"].principal
         b["landing"].grant_read(etl)
         b["curated"].grant_read_write(etl)
-        b["quarantine"].grant_create(etl)
+        b["quarantine"].grant_read_write(etl)  # reruns rewrite the same quarantine object
         b["control"].grant_read_write(etl)
         b["temp"].grant_read_write(etl)
         b["artifacts"].grant_read(etl)
@@ -130,10 +131,11 @@ class PlatformStack(EnvironmentStack):
                 max_instances=env.processing.launcher_max_instances, memory=env.processing.launcher_memory,
             ))
         schedules = {p.name: p.schedule for p in env.pipelines if p.scheduled}
-        ScheduledLaunches(self, "schedules", ScheduledLaunchSpec(
-            project=env.project_id, region=env.region, name_prefix=namer.base, identity=ids["launcher"],
-            template_spec_uri=self.template_spec_uri, pipelines=self.launch_configs, schedules=schedules,
-        ))
+        if schedules and env.orchestration.scheduled_by is ScheduledBy.cloud_scheduler:
+            ScheduledLaunches(self, "schedules", ScheduledLaunchSpec(
+                project=env.project_id, region=env.region, name_prefix=namer.base, identity=ids["launcher"],
+                template_spec_uri=self.template_spec_uri, pipelines=self.launch_configs, schedules=schedules,
+            ))
         self.oauth_secret = Secret(self, "github-oauth-token", SecretSettings(
             secret_id=namer.secret("github-oauth-token"), purpose="GitHub OAuth token of the Cloud Build connection"))
         self.oauth_secret.grant_access(service_agent("cloudbuild", env.project_number))
@@ -172,6 +174,7 @@ class PlatformStack(EnvironmentStack):
                 subnet_self_link=self.network.subnet_self_link, identity=ids["orchestrator"], operators=operators,
                 dags_url=self.buckets["artifacts"].url("dags"), settings=env.orchestration.airflow_vm,
             ))
+            dag_bucket = self.buckets["artifacts"].name
         else:
             self.orchestrator = Composer(self, "composer", ComposerSpec(
                 name=namer.resource("composer"), project=env.project_id, project_number=env.project_number,
@@ -183,6 +186,20 @@ class PlatformStack(EnvironmentStack):
                     "DP_ARTIFACTS_BUCKET": self.namer.bucket("artifacts"),
                 },
             ))
+            # gs://<composer bucket>/dags -> <composer bucket>
+            dag_bucket = Fn.element(Fn.split("/", self.orchestrator.environment.config.dag_gcs_prefix), 2)
+        pipelines = self._dag_pipelines()
+        if pipelines:
+            DagDeployment(self, "dags", DagDeploymentSpec(bucket=dag_bucket, prefix="dags", pipelines=pipelines))
+
+    def _dag_pipelines(self) -> dict[str, dict]:
+        """workloads/dags' pipelines.json: one DAG per scheduled pipeline; it launches only
+        when Airflow owns the schedule (otherwise Cloud Scheduler does and the DAG checks rows)."""
+        env = self.env
+        launches = env.orchestration.scheduled_by is ScheduledBy.airflow
+        return {p.name: {**self.launch_configs[p.name], "schedule": p.schedule, "launch": launches,
+                         "template_spec_uri": self.template_spec_uri, "project": env.project_id, "region": env.region}
+                for p in env.pipelines if p.scheduled}
 
     # ------------------------------------------------------------------- analytics
 

@@ -44,6 +44,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def job_name_base(pipeline: str) -> str:
+    """``etl-<pipeline>``: the stable part of the pipeline's job names (leaves room for a suffix)."""
+    return "etl-" + (_slug(pipeline)[:40].strip("-") or "pipeline")
+
+
 def job_name_for(pipeline: str, now: dt.datetime) -> str:
     """``etl-<pipeline>-<UTC yyyymmdd-hhmmss>``, a valid Dataflow job name of at most 63 chars.
 
@@ -54,9 +59,7 @@ def job_name_for(pipeline: str, now: dt.datetime) -> str:
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.timezone.utc)
     stamp = now.astimezone(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    room = MAX_JOB_NAME_LENGTH - len("etl-") - len(stamp) - 1
-    slug = _slug(pipeline)[:room].strip("-") or "pipeline"
-    return f"etl-{slug}-{stamp}"
+    return f"{job_name_base(pipeline)}-{stamp}"
 
 
 def build_launch_request(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Startup script of the lean profile's Airflow VM (rendered by dataplatform/constructs/orchestration.py).
-# Installs a pinned Airflow with its official constraints, runs scheduler + webserver under
-# systemd, and syncs DAGs from the artifacts bucket every minute. Idempotent: reruns on boot.
+# Installs a pinned Airflow (2.x or 3.x) with its official constraints and the Google + Beam
+# providers the DAGs need, runs its services under systemd, and syncs DAGs from the artifacts
+# bucket every minute. Idempotent: reruns on boot.
 set -euo pipefail
 AIRFLOW_VERSION="__AIRFLOW_VERSION__"
 DAGS_URL="__DAGS_URL__"
@@ -17,7 +18,7 @@ CONSTRAINTS="https://raw.githubusercontent.com/apache/airflow/constraints-${AIRF
 if [ ! -x "$AIRFLOW_HOME/venv/bin/airflow" ] || [ "$("$AIRFLOW_HOME/venv/bin/airflow" version)" != "$AIRFLOW_VERSION" ]; then
   sudo -u airflow python3 -m venv "$AIRFLOW_HOME/venv"
   sudo -u airflow "$AIRFLOW_HOME/venv/bin/pip" install --quiet \
-    "apache-airflow[google]==${AIRFLOW_VERSION}" --constraint "$CONSTRAINTS"
+    "apache-airflow[google,apache-beam]==${AIRFLOW_VERSION}" --constraint "$CONSTRAINTS"
 fi
 
 install -d -o airflow -g airflow "$AIRFLOW_HOME/dags"
@@ -26,10 +27,13 @@ AIRFLOW_HOME=$AIRFLOW_HOME
 AIRFLOW__CORE__LOAD_EXAMPLES=False
 AIRFLOW__WEBSERVER__WEB_SERVER_PORT=$UI_PORT
 AIRFLOW__API__AUTH_BACKENDS=airflow.api.auth.backend.session
+AIRFLOW__API__PORT=$UI_PORT
 ENV
 sudo -u airflow env $(cat /etc/default/airflow) "$AIRFLOW_HOME/venv/bin/airflow" db migrate
 
-for unit in scheduler webserver; do
+# Airflow 3 splits the webserver into api-server and needs a standalone dag-processor.
+if [ "${AIRFLOW_VERSION%%.*}" -ge 3 ]; then SERVICES="scheduler api-server dag-processor triggerer"; else SERVICES="scheduler webserver triggerer"; fi
+for unit in $SERVICES; do
   cat >/etc/systemd/system/airflow-$unit.service <<UNIT
 [Unit]
 Description=Airflow $unit
@@ -64,4 +68,4 @@ WantedBy=timers.target
 UNIT
 
 systemctl daemon-reload
-systemctl enable --now airflow-scheduler airflow-webserver airflow-dag-sync.timer
+systemctl enable --now $(for unit in $SERVICES; do printf 'airflow-%s ' "$unit"; done) airflow-dag-sync.timer

@@ -1,0 +1,36 @@
+"""Ship the Airflow DAGs (workloads/dags) and their pipelines.json to where Airflow reads them.
+
+lean: the artifacts bucket's `dags/` prefix, which the VM syncs every minute; managed: the
+Composer environment's own bucket. Files are uploaded by content hash, so a DAG change is
+a visible diff in review and nothing else is re-uploaded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdktn_provider_google.storage_bucket_object import StorageBucketObject
+from constructs import Construct
+
+DAGS_SOURCE = Path(__file__).resolve().parents[2] / "workloads" / "dags"
+DAG_FILES = ("etl_dags.py", "launch_request.py", ".airflowignore")
+
+
+@dataclass(frozen=True)
+class DagDeploymentSpec:
+    bucket: str
+    prefix: str  # e.g. "dags" (no trailing slash)
+    pipelines: dict[str, dict]
+
+
+class DagDeployment(Construct):
+    def __init__(self, scope: Construct, id_: str, spec: DagDeploymentSpec):
+        super().__init__(scope, id_)
+        for name in DAG_FILES:
+            source = (DAGS_SOURCE / name).resolve()  # launch_request.py links to the launcher's copy
+            StorageBucketObject(self, name.strip(".").replace(".", "-"), bucket=spec.bucket, name=f"{spec.prefix}/{name}",
+                                content=source.read_text(), content_type="text/plain")
+        StorageBucketObject(self, "pipelines-json", bucket=spec.bucket, name=f"{spec.prefix}/pipelines.json",
+                            content=json.dumps(spec.pipelines, indent=2, sort_keys=True), content_type="application/json")

@@ -1,0 +1,39 @@
+"""Guardrails: a rule pack checked on every Terraform resource of every stack at synth.
+
+    attach_guardrails(stack)                      # once per stack (EnvironmentStack does it)
+    suppress(construct, "GR-NET-002", reason="")  # accept one finding, with a written reason
+    synth(app)                                    # app.synth() with a readable refusal
+
+Rules inspect the final attributes of every resource in the stack, whoever created it
+(our constructs, raw provider classes, escape-hatch overrides). Errors refuse synth naming
+the construct path, rule id and fix; warnings only go to cdktf.out/guardrails/report.*.
+"""
+
+from __future__ import annotations
+
+from cdktn import TerraformStack
+
+from dataplatform.guardrails import compute, data, iam, labels, names, network, storage
+from dataplatform.guardrails.engine import META_RULES, Finding, GuardrailValidation, StackResult, evaluate_stack, suppress
+from dataplatform.guardrails.report import GuardrailError, results, synth, write_report
+from dataplatform.guardrails.rule import Rule, Severity, Target
+
+RULES: list[Rule] = [*storage.RULES, *iam.RULES, *network.RULES, *compute.RULES, *data.RULES, *labels.RULES, *names.RULES]
+RULES_BY_ID = {r.id: r for r in RULES}
+assert len(RULES_BY_ID) == len(RULES), "duplicate rule id"
+
+_ATTACHED = "guardrails:attached"
+
+
+def attach_guardrails(stack: TerraformStack, rules: list[Rule] | None = None) -> None:
+    """Check every resource of `stack` at synth (after all aspects, before cdk.tf.json is written)."""
+    if not isinstance(stack, TerraformStack):
+        raise TypeError(f"guardrails attach to a TerraformStack, not {type(stack).__name__}: an App's aspects and validations never run per stack")
+    if any(m.type == _ATTACHED for m in stack.node.metadata):
+        return
+    stack.node.add_metadata(_ATTACHED, True)
+    stack.node.add_validation(GuardrailValidation(stack, list(rules or RULES)))
+
+
+__all__ = ["RULES", "RULES_BY_ID", "META_RULES", "Finding", "GuardrailError", "Rule", "Severity", "StackResult", "Target",
+           "attach_guardrails", "evaluate_stack", "results", "suppress", "synth", "write_report"]

@@ -1,0 +1,218 @@
+"""Runs the rule pack over every Terraform resource of a stack, at synth, after all aspects.
+
+Rules read the stack's resolved Terraform JSON (`stack.to_terraform()`: every resource's
+`to_terraform()` with escape-hatch overrides merged and tokens resolved to "${...}"), i.e.
+exactly what cdk.tf.json will hold, whoever created the resource.
+
+Why a stack validation and not a plain Aspect: cdktn synthesizes a stack as
+invokeAspects -> runAllValidations -> write cdk.tf.json. An Aspect's visit runs interleaved
+with the other aspects in tree order (an aspect added deeper in the tree, e.g. by a
+construct, runs after ours), so it could see attributes before StampLabels or an
+escape-hatch aspect changed them. A validation runs once every aspect is done, still
+before the JSON is written, so the rules see exactly what would be written, and an error
+keeps the stack's JSON from being written at all.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping
+
+import jsii
+from cdktn import TerraformResource, TerraformStack
+from constructs import IConstruct, IValidation
+
+from dataplatform.guardrails.rule import ERROR, WARNING, Rule, Severity, Target, Unverified
+from dataplatform.labels import label_attribute
+
+SUPPRESS_METADATA = "guardrails:suppress"
+
+# Rules about suppressions themselves (cannot be suppressed).
+SUP_NO_REASON = Rule("GR-SUP-001", ERROR, "A suppression carries a written reason.",
+                     'suppress(construct, "<rule id>", reason="why this is safe here")', ("*",), lambda t: None)
+SUP_UNKNOWN = Rule("GR-SUP-002", ERROR, "A suppression names an existing rule id.",
+                   "fix the rule id (see the rule catalogue in cdktf.out/guardrails/report.md)", ("*",), lambda t: None)
+SUP_UNUSED = Rule("GR-SUP-003", WARNING, "A suppression still suppresses something.",
+                  "remove the stale suppression", ("*",), lambda t: None)
+META_RULES = (SUP_NO_REASON, SUP_UNKNOWN, SUP_UNUSED)
+
+
+def suppress(construct: IConstruct, rule_id: str, *, reason: str = "") -> None:
+    """Accept a rule's finding on `construct` and everything below it, for a written reason.
+
+    Stored as construct metadata and listed in the guardrail report; a suppression without
+    a reason is itself an error (GR-SUP-001).
+    """
+    construct.node.add_metadata(SUPPRESS_METADATA, {"rule": rule_id, "reason": reason.strip()})
+    marked = _SUPPRESSED.setdefault(construct.node.root, [])
+    if not any(c is construct for c in marked):
+        marked.append(construct)
+
+
+# Constructs carrying a suppression, per app: finding them costs one lookup instead of
+# reading the metadata of every construct in the tree through jsii.
+_SUPPRESSED: "weakref.WeakKeyDictionary[IConstruct, list[IConstruct]]" = weakref.WeakKeyDictionary()
+
+
+def suppressions_in(stack: TerraformStack) -> list[Suppression]:
+    found = []
+    prefix = stack.node.path + "/"
+    for construct in _SUPPRESSED.get(stack.node.root, []):
+        path = construct.node.path
+        if path != stack.node.path and not path.startswith(prefix):
+            continue
+        for entry in construct.node.metadata:
+            if entry.type == SUPPRESS_METADATA:
+                data = entry.data or {}
+                found.append(Suppression(str(data.get("rule", "")), str(data.get("reason") or "").strip(), path))
+    return found
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    path: str
+    type: str
+    message: str
+    fix: str
+
+    def render(self) -> str:
+        text = f"{self.rule} ({self.severity.value}) at {self.path} [{self.type}]: {self.message}. Fix: {self.fix}."
+        if not self.rule.startswith("GR-SUP-"):
+            text += f' Or, if it is safe here: suppress(<that construct>, "{self.rule}", reason="...")'
+        return text
+
+    def as_dict(self) -> dict[str, str]:
+        return {"rule": self.rule, "severity": self.severity.value, "path": self.path, "type": self.type,
+                "message": self.message, "fix": self.fix}
+
+
+@dataclass
+class Suppression:
+    rule: str
+    reason: str
+    path: str
+    used: int = 0
+
+    def covers(self, finding: Finding) -> bool:
+        return bool(self.reason) and self.rule == finding.rule and (
+            finding.path == self.path or finding.path.startswith(self.path + "/"))
+
+
+@dataclass
+class StackResult:
+    stack: str
+    resources: int = 0
+    checks: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    suppressed: list[tuple[Finding, Suppression]] = field(default_factory=list)
+    suppressions: list[Suppression] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is WARNING]
+
+
+def stack_resources(stack: TerraformStack) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Construct path -> (type, body) of every resource exactly as cdk.tf.json will hold it:
+    overrides merged, tokens resolved to "${...}" (one jsii call for the whole stack)."""
+    out = {}
+    for rtype, items in (stack.to_terraform().get("resource") or {}).items():
+        for body in items.values():
+            path = ((body.get("//") or {}).get("metadata") or {}).get("path")
+            out[path] = (rtype, {k: v for k, v in body.items() if k != "//"})
+    return out
+
+
+class _LazyMetadata(Mapping[str, Any]):
+    """A construct's metadata, fetched on first use (each entry costs jsii round trips)."""
+
+    def __init__(self, construct: IConstruct):
+        self._construct, self._data = construct, None
+
+    def _load(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = {m.type: m.data for m in self._construct.node.metadata}
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+def check_target(target: Target, rules: Iterable[Rule]) -> tuple[list[Finding], int]:
+    """Findings of every applicable rule on one resource, and how many rules applied."""
+    findings, applied = [], 0
+    for r in rules:
+        if not r.applies_to(target.type):
+            continue
+        applied += 1
+        message = r.check(target)
+        if message:
+            # A value known only at apply time cannot refuse synth; it is reported for review.
+            severity = WARNING if isinstance(message, Unverified) else r.severity
+            findings.append(Finding(r.id, severity, target.path, target.type, str(message), r.fix))
+    return findings, applied
+
+
+def evaluate_stack(stack: TerraformStack, rules: list[Rule]) -> StackResult:
+    result = StackResult(stack.node.id)
+    known = {r.id for r in rules}
+    result.suppressions = suppressions_in(stack)
+    # The output is the truth (a moved resource is absent); the construct gives labels and metadata.
+    nodes = {n.node.path: n for n in stack.node.find_all() if isinstance(n, TerraformResource)}
+    raw: list[Finding] = []
+    for path, (rtype, attrs) in stack_resources(stack).items():
+        node = nodes.get(path)
+        target = Target(rtype, attrs, path, label_attribute(node) if node else None, _LazyMetadata(node) if node else {})
+        findings, applied = check_target(target, rules)
+        result.resources += 1
+        result.checks += applied
+        raw += findings
+
+    for finding in raw:
+        cover = next((s for s in result.suppressions if s.covers(finding)), None)
+        if cover:
+            cover.used += 1
+            result.suppressed.append((finding, cover))
+        else:
+            result.findings.append(finding)
+
+    for s in result.suppressions:
+        if not s.reason:
+            meta = SUP_NO_REASON, f"suppression of {s.rule} has no reason"
+        elif s.rule not in known:
+            meta = SUP_UNKNOWN, f"suppression names unknown rule {s.rule!r}"
+        elif not s.used:
+            meta = SUP_UNUSED, f"suppression of {s.rule} matches no finding"
+        else:
+            continue
+        result.findings.append(Finding(meta[0].id, meta[0].severity, s.path, "suppression", meta[1], meta[0].fix))
+    return result
+
+
+@jsii.implements(IValidation)
+class GuardrailValidation:
+    """Registered on a stack by `attach_guardrails`; cdktn calls `validate` after all aspects."""
+
+    def __init__(self, stack: TerraformStack, rules: list[Rule]):
+        self.stack = stack
+        self.rules = rules
+
+    def validate(self) -> list[str]:
+        from dataplatform.guardrails.report import record
+
+        result = evaluate_stack(self.stack, self.rules)
+        record(self.stack, result, self.rules)
+        return [f.render() for f in result.errors]

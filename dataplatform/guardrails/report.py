@@ -1,0 +1,148 @@
+"""The guardrail report (cdktf.out/guardrails/report.json + report.md), written during synth.
+
+Each stack's validation records its result and rewrites the report, so the report exists
+even when synth is refused (that is when it is read), and lists the stacks not evaluated
+because an earlier stack stopped the synth.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cdktn import App, TerraformStack
+
+from dataplatform.guardrails.engine import META_RULES, StackResult
+from dataplatform.guardrails.rule import Rule
+
+REPORT_DIR = "guardrails"
+
+
+class GuardrailError(Exception):
+    """Synth refused by error findings; the message lists each with path, rule and fix."""
+
+
+@dataclass
+class _Run:
+    app: App
+    rules: list[Rule]
+    results: dict[str, StackResult] = field(default_factory=dict)
+
+
+_RUNS: dict[str, _Run] = {}  # by output directory
+
+
+def _app_of(stack: TerraformStack) -> App | None:
+    root = stack.node.root
+    return root if isinstance(root, App) else None
+
+
+def report_dir(app: App) -> Path:
+    return Path(app.outdir) / REPORT_DIR
+
+
+def record(stack: TerraformStack, result: StackResult, rules: list[Rule]) -> None:
+    app = _app_of(stack)
+    if app is None:
+        return
+    key = str(Path(app.outdir).resolve())
+    run = _RUNS.get(key)
+    if run is None or run.app is not app:
+        run = _RUNS[key] = _Run(app, rules)
+    run.results[stack.node.id] = result
+    write_report(app)
+
+
+def results(app: App) -> dict[str, StackResult]:
+    """Results of the stacks evaluated in `app`'s latest synth (empty if none)."""
+    run = _RUNS.get(str(Path(app.outdir).resolve()))
+    return dict(run.results) if run and run.app is app else {}
+
+
+def _stacks(app: App) -> list[str]:
+    return [c.node.id for c in app.node.children if isinstance(c, TerraformStack)]
+
+
+def report_data(app: App) -> dict:
+    run = _RUNS[str(Path(app.outdir).resolve())]
+    stacks = {}
+    for name in _stacks(app):
+        res = run.results.get(name)
+        if res is None:
+            stacks[name] = {"status": "not evaluated (an earlier stack refused synth)"}
+            continue
+        stacks[name] = {
+            "status": "refused" if res.errors else "passed",
+            "resources": res.resources,
+            "rule_checks": res.checks,
+            "errors": len(res.errors),
+            "warnings": len(res.warnings),
+            "findings": [f.as_dict() for f in res.findings],
+            "suppressed": [{**f.as_dict(), "reason": s.reason, "suppressed_at": s.path} for f, s in res.suppressed],
+            "suppressions": [{"rule": s.rule, "path": s.path, "reason": s.reason, "matched": s.used} for s in res.suppressions],
+        }
+    rules = [*run.rules, *META_RULES]
+    return {
+        "rules": [{"id": r.id, "severity": r.severity.value, "description": r.description, "fix": r.fix,
+                   "resource_types": list(r.resource_types)} for r in rules],
+        "rule_count": len(run.rules),
+        "stacks": stacks,
+        # Flat lists across stacks (what tools such as `make review` compare between two synths).
+        "findings": [{"stack": name, **f} for name, s in stacks.items() for f in s.get("findings", [])],
+        "suppressed": [{"stack": name, **f} for name, s in stacks.items() for f in s.get("suppressed", [])],
+    }
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(data: dict) -> str:
+    lines = ["# Guardrail report", "", f"{data['rule_count']} rules (plus {len(META_RULES)} about suppressions) "
+             "run on every Terraform resource of every stack at synth.", "",
+             "| stack | status | resources | rule checks | errors | warnings | suppressed |", "|---|---|---|---|---|---|---|"]
+    for name, s in data["stacks"].items():
+        lines.append(f"| {name} | {s['status']} | {s.get('resources', '')} | {s.get('rule_checks', '')} | "
+                     f"{s.get('errors', '')} | {s.get('warnings', '')} | {len(s.get('suppressed', []))} |")
+    for name, s in data["stacks"].items():
+        if s.get("findings"):
+            lines += ["", f"## Findings: {name}", "", "| rule | severity | construct path | type | message | fix |", "|---|---|---|---|---|---|"]
+            lines += [f"| {f['rule']} | {f['severity']} | `{f['path']}` | {f['type']} | {_cell(f['message'])} | {_cell(f['fix'])} |"
+                      for f in s["findings"]]
+        if s.get("suppressions"):
+            lines += ["", f"## Suppressions: {name}", "", "| rule | on construct | reason | findings suppressed |", "|---|---|---|---|"]
+            lines += [f"| {x['rule']} | `{x['path']}` | {_cell(x['reason']) or '**(none)**'} | {x['matched']} |" for x in s["suppressions"]]
+    lines += ["", "## Rules", "", "| id | severity | rule | fix | resource types |", "|---|---|---|---|---|"]
+    lines += [f"| {r['id']} | {r['severity']} | {_cell(r['description'])} | {_cell(r['fix'])} | {_cell(', '.join(r['resource_types']))} |"
+              for r in data["rules"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(app: App) -> Path:
+    """Write report.json and report.md for `app`'s latest synth; returns the directory."""
+    out = report_dir(app)
+    out.mkdir(parents=True, exist_ok=True)
+    data = report_data(app)
+    (out / "report.json").write_text(json.dumps(data, indent=2) + "\n")
+    (out / "report.md").write_text(render_markdown(data))
+    return out
+
+
+def synth(app: App) -> str:
+    """`app.synth()`, turning a guardrail refusal into a GuardrailError with a readable message.
+
+    Returns a one-line summary (errors, warnings, suppressions, where the report is).
+    """
+    try:
+        app.synth()
+    except Exception as exc:
+        errors = [f for r in results(app).values() for f in r.errors]
+        if not errors:
+            raise
+        listing = "\n".join(f"  - {f.render()}" for f in errors)
+        raise GuardrailError(f"guardrails refused synth ({len(errors)} error(s)):\n{listing}\n"
+                             f"report: {report_dir(app) / 'report.md'}") from exc
+    done = results(app).values()
+    return (f"guardrails: {sum(len(r.errors) for r in done)} errors, {sum(len(r.warnings) for r in done)} warnings, "
+            f"{sum(len(r.suppressed) for r in done)} suppressed ({report_dir(app) / 'report.md'})")

@@ -1,0 +1,419 @@
+"""Guardrails: every rule fails and passes on its own case; synth refuses rule-breaking
+resources wherever they come from (raw provider classes, overrides, later aspects), names
+them by construct path and rule id, honours suppressions with reasons only, and reports."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from dataplatform.guardrails import RULES, RULES_BY_ID, Target
+from dataplatform.guardrails.engine import check_target
+
+LABELS = {"owner": "data-platform", "cost_center": "cc-1", "env": "dev", "managed_by": "cdktn"}
+IAP = "35.235.240.0/20"
+GOOD_BUCKET = {
+    "name": "acme-dev-landing", "uniform_bucket_level_access": True, "public_access_prevention": "enforced",
+    "force_destroy": False, "versioning": {"enabled": True}, "lifecycle": {"prevent_destroy": True},
+    "soft_delete_policy": {"retention_duration_seconds": 604800}, "labels": LABELS,
+    "lifecycle_rule": [{"action": {"type": "SetStorageClass", "storage_class": "NEARLINE"}, "condition": {"age": 90}},
+                       {"action": {"type": "Delete"}, "condition": {"with_state": "ARCHIVED", "days_since_noncurrent_time": 30}}],
+}
+GOOD_FIREWALL = {"name": "fw-iap", "direction": "INGRESS", "source_ranges": [IAP],
+                 "allow": [{"protocol": "tcp", "ports": ["22", "8080"]}], "log_config": {"metadata": "INCLUDE_ALL_METADATA"}}
+GOOD_VM = {
+    "name": "airflow", "network_interface": [{"subnetwork": "${google_compute_subnetwork.s.self_link}"}],
+    "shielded_instance_config": {"enable_secure_boot": True, "enable_vtpm": True, "enable_integrity_monitoring": True},
+    "metadata": {"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE", "serial-port-enable": "FALSE"},
+    "service_account": {"email": "acme-dev-orchestrator@p.iam.gserviceaccount.com", "scopes": ["cloud-platform"]},
+    "labels": LABELS,
+}
+GOOD_DATAPROC = {"name": "analytics", "cluster_config": {
+    "gce_cluster_config": {"internal_ip_only": True, "service_account": "acme-dev-dataproc@p.iam.gserviceaccount.com"},
+    "lifecycle_config": {"idle_delete_ttl": "1800s"},
+    "worker_config": {"num_instances": 2}, "preemptible_worker_config": {"num_instances": 0}}, "labels": LABELS}
+GOOD_COMPOSER = {"name": "composer", "labels": LABELS, "config": {
+    "enable_private_environment": True, "node_config": {"service_account": "acme-prod-orchestrator@p.iam.gserviceaccount.com"},
+    "workloads_config": {"worker": {"min_count": 1, "max_count": 6}}}}
+GOOD_SUBNET = {"name": "acme-dev-europe-west1", "private_ip_google_access": True,
+               "log_config": {"aggregation_interval": "INTERVAL_5_SEC", "flow_sampling": 0.5}}
+GOOD_PROVIDER = {"oidc": {"issuer_uri": "https://token.actions.githubusercontent.com"},
+                 "attribute_condition": "assertion.repository == 'acme/gcp-data-platform'"}
+
+
+def launch_job(**environment) -> dict:
+    body = {"launchParameter": {"jobName": "orders-scheduled", "environment": environment}}
+    return {"http_target": {"uri": "https://dataflow.googleapis.com/v1b3/projects/p/locations/r/flexTemplates:launch",
+                            "body": base64.b64encode(json.dumps(body).encode()).decode()}}
+
+
+def with_(base: dict, path: str, value) -> dict:
+    """A deep copy of `base` with `path` (dotted) set to `value` (None deletes it)."""
+    out = json.loads(json.dumps(base))
+    *parents, last = path.split(".")
+    node = out
+    for key in parents:
+        node = node.setdefault(key, {})
+    if value is None:
+        node.pop(last, None)
+    else:
+        node[last] = value
+    return out
+
+
+def member(role: str, who: str = "serviceAccount:a@p.iam.gserviceaccount.com") -> dict:
+    return {"project": "p", "role": role, "member": who}
+
+
+# rule id -> (resource type, failing attributes, passing attributes[, Target extras for failing, passing])
+CASES: dict[str, tuple] = {
+    "GR-STO-001": ("google_storage_bucket", with_(GOOD_BUCKET, "uniform_bucket_level_access", False), GOOD_BUCKET),
+    "GR-STO-002": ("google_storage_bucket", with_(GOOD_BUCKET, "public_access_prevention", "inherited"), GOOD_BUCKET),
+    "GR-STO-003": ("google_storage_bucket", with_(GOOD_BUCKET, "lifecycle_rule", None), GOOD_BUCKET),
+    "GR-STO-004": ("google_storage_managed_folder", {"name": "orders/", "force_destroy": True}, {"name": "orders/", "force_destroy": False}),
+    "GR-STO-005": ("google_storage_bucket", with_(GOOD_BUCKET, "versioning.enabled", False),
+                   with_(with_(GOOD_BUCKET, "versioning.enabled", False), "lifecycle_rule",
+                         [{"action": {"type": "Delete"}, "condition": {"age": 7}}])),
+    "GR-STO-006": ("google_storage_bucket", with_(GOOD_BUCKET, "soft_delete_policy.retention_duration_seconds", 0), GOOD_BUCKET),
+    "GR-IAM-001": ("google_project_iam_member", member("roles/editor"), member("roles/bigquery.jobUser")),
+    "GR-IAM-002": ("google_storage_bucket_iam_binding", {"bucket": "b", "role": "roles/storage.objectViewer", "members": ["allUsers"]},
+                   {"bucket": "b", "role": "roles/storage.objectViewer", "members": ["group:data@acme.example"]}),
+    "GR-IAM-003": ("google_service_account_key", {"service_account_id": "sa"}, None),
+    "GR-IAM-004": ("google_project_iam_member", member("roles/iam.serviceAccountUser"), member("roles/dataflow.worker")),
+    "GR-IAM-005": ("google_project_iam_binding", {"project": "p", "role": "roles/logging.logWriter", "members": ["user:a@b.c"]}, None),
+    "GR-IAM-006": ("google_project_iam_member", member("roles/logging.logWriter"), member("roles/logging.logWriter"),
+                   {}, {"metadata": {"project_scope_reason": "write logs (project-scoped API)"}}),
+    "GR-IAM-007": ("google_iam_workload_identity_pool_provider", with_(GOOD_PROVIDER, "attribute_condition", "assertion.ref == 'refs/heads/main'"),
+                   GOOD_PROVIDER),
+    "GR-NET-001": ("google_compute_firewall", with_(GOOD_FIREWALL, "source_ranges", ["0.0.0.0/0"]),
+                   with_(GOOD_FIREWALL, "source_ranges", ["0.0.0.0/0"]) | {"allow": None, "deny": [{"protocol": "all"}]}),
+    "GR-NET-002": ("google_compute_firewall", with_(GOOD_FIREWALL, "source_ranges", ["10.0.0.0/8"]), GOOD_FIREWALL),
+    "GR-NET-003": ("google_compute_instance", with_(GOOD_VM, "network_interface", [{"subnetwork": "s", "access_config": [{}]}]), GOOD_VM),
+    "GR-NET-004": ("google_compute_subnetwork", with_(GOOD_SUBNET, "log_config", None), GOOD_SUBNET),
+    "GR-NET-005": ("google_compute_subnetwork", with_(GOOD_SUBNET, "private_ip_google_access", False), GOOD_SUBNET),
+    "GR-NET-006": ("google_compute_network", {"name": "vpc"}, {"name": "vpc", "auto_create_subnetworks": False}),
+    "GR-NET-007": ("google_compute_firewall", with_(GOOD_FIREWALL, "log_config", None), GOOD_FIREWALL),
+    "GR-CMP-001": ("google_compute_instance", with_(GOOD_VM, "shielded_instance_config", None), GOOD_VM),
+    "GR-CMP-002": ("google_compute_instance", with_(GOOD_VM, "metadata.enable-oslogin", "FALSE"), GOOD_VM),
+    "GR-CMP-003": ("google_compute_instance", with_(GOOD_VM, "metadata.serial-port-enable", "TRUE"), GOOD_VM),
+    "GR-CMP-004": ("google_compute_instance", with_(GOOD_VM, "metadata.block-project-ssh-keys", None), GOOD_VM),
+    "GR-CMP-005": ("google_compute_instance", with_(GOOD_VM, "service_account.email", "123-compute@developer.gserviceaccount.com"), GOOD_VM),
+    "GR-CMP-006": ("google_dataproc_cluster", with_(GOOD_DATAPROC, "cluster_config.gce_cluster_config.internal_ip_only", False), GOOD_DATAPROC),
+    "GR-CMP-007": ("google_dataproc_cluster", with_(GOOD_DATAPROC, "cluster_config.lifecycle_config", None), GOOD_DATAPROC),
+    "GR-CMP-008": ("google_composer_environment", with_(GOOD_COMPOSER, "config.enable_private_environment", None), GOOD_COMPOSER),
+    "GR-CMP-009": ("google_cloudfunctions2_function", {"service_config": {"service_account_email": "l@p.iam.gserviceaccount.com"}},
+                   {"service_config": {"max_instance_count": 3, "service_account_email": "l@p.iam.gserviceaccount.com"}}),
+    "GR-CMP-010": ("google_cloud_scheduler_job", launch_job(maxWorkers=500, ipConfiguration="WORKER_IP_PRIVATE"),
+                   launch_job(maxWorkers=2, ipConfiguration="WORKER_IP_PRIVATE")),
+    "GR-CMP-011": ("google_dataflow_job", {"max_workers": 2, "ip_configuration": "WORKER_IP_PUBLIC"},
+                   {"max_workers": 2, "ip_configuration": "WORKER_IP_PRIVATE"}),
+    "GR-CMP-012": ("google_dataproc_autoscaling_policy", {"worker_config": {"max_instances": 10}, "secondary_worker_config": {"max_instances": 200}},
+                   {"worker_config": {"max_instances": 6}, "secondary_worker_config": {"max_instances": 20}}),
+    "GR-CMP-013": ("google_composer_environment", with_(GOOD_COMPOSER, "config.workloads_config.worker.max_count", 100), GOOD_COMPOSER),
+    "GR-DAT-001": ("google_bigquery_table", {"table_id": "orders", "deletion_protection": False}, {"table_id": "orders", "deletion_protection": True}),
+    "GR-DAT-002": ("google_bigquery_dataset", {"dataset_id": "w", "delete_contents_on_destroy": True, "lifecycle": {"prevent_destroy": True}},
+                   {"dataset_id": "w", "delete_contents_on_destroy": False, "lifecycle": {"prevent_destroy": True}}),
+    "GR-DAT-003": ("google_bigquery_dataset", {"dataset_id": "w"}, {"dataset_id": "w", "lifecycle": {"prevent_destroy": True}}),
+    "GR-DAT-004": ("google_storage_bucket", with_(GOOD_BUCKET, "lifecycle", None), GOOD_BUCKET),
+    "GR-DAT-005": ("google_secret_manager_secret", {"secret_id": "s"}, {"secret_id": "s", "deletion_protection": True}),
+    "GR-LBL-001": ("google_storage_bucket", with_(GOOD_BUCKET, "labels", {"owner": "x"}), GOOD_BUCKET, {"label_attribute": "labels"},
+                   {"label_attribute": "labels"}),
+    "GR-LBL-002": ("google_storage_bucket", with_(GOOD_BUCKET, "labels", {**LABELS, "Team": "Data Platform"}), GOOD_BUCKET,
+                   {"label_attribute": "labels"}, {"label_attribute": "labels"}),
+    "GR-NAM-001": ("google_storage_bucket", with_(GOOD_BUCKET, "name", "Acme_Google_Bucket"), GOOD_BUCKET),
+    "GR-NAM-002": ("google_service_account", {"account_id": "acme-analytics-plat-dev-orchestrator"}, {"account_id": "acme-dev-orchestrator"}),
+    "GR-NAM-003": ("google_bigquery_dataset", {"dataset_id": "acme-dev-warehouse"}, {"dataset_id": "acme_dev_warehouse"}),
+    "GR-NAM-004": ("google_bigquery_table", {"table_id": "1orders"}, {"table_id": "orders"}),
+    "GR-NAM-005": ("google_compute_firewall", with_(GOOD_FIREWALL, "name", "fw_IAP"), GOOD_FIREWALL),
+    "GR-NAM-006": ("google_secret_manager_secret", {"secret_id": "sendgrid key!"}, {"secret_id": "sendgrid-api-key"}),
+}
+
+
+def _target(rtype: str, attrs: dict, extra: dict | None) -> Target:
+    return Target(rtype, attrs, path="stack/thing", **(extra or {}))
+
+
+def _fired(rule_id: str, target: Target):
+    findings, _ = check_target(target, [RULES_BY_ID[rule_id]])
+    return findings
+
+
+def test_rule_pack_size_and_catalogue():
+    assert len(RULES) >= 20
+    families = {r.id.split("-")[1] for r in RULES}
+    assert families == {"STO", "IAM", "NET", "CMP", "DAT", "LBL", "NAM"}
+    for r in RULES:
+        assert r.description and r.fix and r.resource_types, r.id
+
+
+def test_every_rule_has_a_failing_and_a_passing_case():
+    assert set(CASES) == set(RULES_BY_ID)
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_rule_fails_on_its_bad_case(rule_id):
+    rtype, bad, _, *extra = CASES[rule_id]
+    findings = _fired(rule_id, _target(rtype, bad, extra[0] if extra else None))
+    assert [f.rule for f in findings] == [rule_id]
+    assert findings[0].severity is RULES_BY_ID[rule_id].severity
+    assert findings[0].path == "stack/thing" and findings[0].fix
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_rule_passes_on_its_good_case(rule_id):
+    rtype, _, good, *extra = CASES[rule_id]
+    if good is None:
+        pytest.skip(f"{rtype} is refused whatever its attributes")
+    assert _fired(rule_id, _target(rtype, good, extra[1] if len(extra) > 1 else None)) == []
+
+
+@pytest.mark.parametrize("attrs, rule_id", [
+    (with_(GOOD_BUCKET, "uniform_bucket_level_access", "${var.ubla}"), "GR-STO-001"),
+    ({"service_config": {"max_instance_count": "${var.max}", "service_account_email": "l@p"}}, "GR-CMP-009"),
+])
+def test_values_known_only_at_apply_are_warnings_not_errors(attrs, rule_id):
+    rtype = CASES[rule_id][0]
+    (finding,) = _fired(rule_id, _target(rtype, attrs, None))
+    assert finding.severity.value == "warning" and "cannot" in finding.message
+
+
+@pytest.mark.parametrize("environment, rules", [
+    ({"maxWorkers": 2, "ipConfiguration": "WORKER_IP_PRIVATE"}, []),
+    ({"maxWorkers": 400, "ipConfiguration": "WORKER_IP_PRIVATE"}, ["GR-CMP-010"]),
+    ({"ipConfiguration": "WORKER_IP_PUBLIC"}, ["GR-CMP-010", "GR-CMP-011"]),
+])
+def test_dataflow_rules_read_the_launchers_pipelines_json(environment, rules):
+    """Per-arrival launches go through the launcher function: its PIPELINES_JSON is checked too."""
+    function = {"service_config": {"max_instance_count": 2, "service_account_email": "l@p.iam.gserviceaccount.com",
+                                   "environment_variables": {"PIPELINES_JSON": json.dumps({"orders": {"environment": environment}})}}}
+    findings, _ = check_target(_target("google_cloudfunctions2_function", function, None), RULES)
+    assert [f.rule for f in findings] == rules
+    assert all("PIPELINES_JSON[orders]" in f.message for f in findings)
+
+
+def test_computed_names_are_not_judged():
+    assert _fired("GR-NAM-001", _target("google_storage_bucket", with_(GOOD_BUCKET, "name", "${var.bucket}"), None)) == []
+
+
+# ---------------------------------------------------------------- at synth
+
+
+@pytest.fixture()
+def small(tmp_path):
+    """A throwaway app + stack with the provider, the label aspect and the guardrails."""
+    from cdktn import App, Aspects, TerraformStack
+    from cdktn_provider_google.provider import GoogleProvider
+
+    from dataplatform.guardrails import attach_guardrails
+    from dataplatform.labels import StampLabels
+
+    app = App(outdir=str(tmp_path / "out"))
+    stack = TerraformStack(app, "s")
+    GoogleProvider(stack, "google", project="p", region="europe-west1")
+    attach_guardrails(stack)  # before the label aspect on purpose: order must not matter
+    Aspects.of(stack).add(StampLabels(LABELS))
+    return app, stack
+
+
+def lake_bucket(scope, id_: str):
+    from dataplatform.constructs.lake_bucket import BucketKind, LakeBucket, LakeBucketSettings
+
+    return LakeBucket(scope, id_, LakeBucketSettings(name=f"acme-dev-{id_}", location="europe-west1", kind=BucketKind.DATA, purpose="test"))
+
+
+def refusal(app) -> str:
+    from dataplatform.guardrails import GuardrailError, synth
+
+    with pytest.raises(GuardrailError) as info:
+        synth(app)
+    return str(info.value)
+
+
+def report(app) -> dict:
+    return json.loads((Path(app.outdir) / "guardrails" / "report.json").read_text())
+
+
+def test_synth_sees_labels_stamped_by_an_aspect_added_later(small):
+    from dataplatform.guardrails import synth
+
+    app, stack = small
+    lake_bucket(stack, "landing")
+    assert "0 errors" in synth(app)
+    assert report(app)["stacks"]["s"]["status"] == "passed"
+
+
+def test_synth_sees_escape_hatch_overrides(small):
+    app, stack = small
+    lake_bucket(stack, "landing").bucket.add_override("force_destroy", True)
+    message = refusal(app)
+    assert "GR-STO-004" in message and "s/landing/bucket" in message
+
+
+def test_synth_sees_changes_made_by_aspects_deeper_in_the_tree(small):
+    """An aspect on a child construct runs after the stack's aspects; the check still sees its change."""
+    import jsii
+    from cdktn import Aspects, IAspect, TerraformResource
+
+    @jsii.implements(IAspect)
+    class DropLabels:
+        def visit(self, node):
+            if isinstance(node, TerraformResource) and node.terraform_resource_type == "google_storage_bucket":
+                node.add_override("labels", None)
+
+    app, stack = small
+    bucket = lake_bucket(stack, "curated")
+    Aspects.of(bucket).add(DropLabels())
+    message = refusal(app)
+    assert "GR-LBL-001" in message and "s/curated/bucket" in message
+
+
+def test_tokens_reach_the_rules_as_terraform_expressions(small):
+    """A value from another resource or a variable is a "${...}" string: judged as unverifiable (warning)."""
+    from cdktn import TerraformVariable
+
+    from dataplatform.guardrails import synth
+
+    app, stack = small
+    ubla = TerraformVariable(stack, "ubla", type="bool")
+    landing = lake_bucket(stack, "landing")
+    landing.bucket.uniform_bucket_level_access = ubla.boolean_value
+    synth(app)
+    (finding,) = report(app)["stacks"]["s"]["findings"]
+    assert finding["rule"] == "GR-STO-001" and finding["severity"] == "warning" and "${var.ubla}" in finding["message"]
+
+
+def test_suppression_with_a_reason_is_honoured_and_reported(small):
+    from cdktn_provider_google.compute_firewall import ComputeFirewall, ComputeFirewallAllow
+
+    from dataplatform.guardrails import suppress, synth
+
+    app, stack = small
+    fw = ComputeFirewall(stack, "fw", name="fw-iap", network="vpc", source_ranges=[IAP],
+                         allow=[ComputeFirewallAllow(protocol="tcp", ports=["22"])])
+    suppress(fw, "GR-NET-007", reason="short-lived test rule, logging not needed")
+    synth(app)
+    stack_report = report(app)["stacks"]["s"]
+    assert stack_report["findings"] == []
+    assert [(s["rule"], s["path"], s["reason"]) for s in stack_report["suppressed"]] == [
+        ("GR-NET-007", "s/fw", "short-lived test rule, logging not needed")]
+    md = (Path(app.outdir) / "guardrails" / "report.md").read_text()
+    assert "short-lived test rule" in md and "GR-NET-007" in md
+
+
+def test_suppression_covers_the_constructs_below(small):
+    from dataplatform.guardrails import suppress, synth
+
+    app, stack = small
+    bucket = lake_bucket(stack, "landing")
+    bucket.bucket.add_override("soft_delete_policy.retention_duration_seconds", 0)
+    suppress(bucket, "GR-STO-006", reason="test data, no soft delete wanted")
+    synth(app)
+    assert [s["path"] for s in report(app)["stacks"]["s"]["suppressed"]] == ["s/landing/bucket"]
+
+
+@pytest.mark.parametrize("rule_id, reason, expected", [
+    ("GR-NET-002", "", "GR-SUP-001"),  # no reason: an error by itself, and it suppresses nothing
+    ("GR-NET-999", "typo", "GR-SUP-002"),
+])
+def test_bad_suppressions_are_errors(small, rule_id, reason, expected):
+    from cdktn_provider_google.compute_firewall import ComputeFirewall, ComputeFirewallAllow
+
+    from dataplatform.guardrails import suppress
+
+    app, stack = small
+    fw = ComputeFirewall(stack, "fw", name="fw-ssh", network="vpc", source_ranges=["10.0.0.0/8"],
+                         allow=[ComputeFirewallAllow(protocol="tcp", ports=["22"])], log_config={"metadata": "INCLUDE_ALL_METADATA"})
+    suppress(fw, rule_id, reason=reason)
+    message = refusal(app)
+    assert expected in message and "s/fw" in message
+    assert "GR-NET-002" in message  # still refused: the bad suppression did not hide it
+
+
+def test_unused_suppression_is_a_warning(small):
+    from dataplatform.guardrails import suppress, synth
+
+    app, stack = small
+    suppress(lake_bucket(stack, "landing"), "GR-NET-001", reason="left over")
+    synth(app)
+    assert [f["rule"] for f in report(app)["stacks"]["s"]["findings"]] == ["GR-SUP-003"]
+
+
+def test_attaching_to_the_app_is_refused(tmp_path):
+    from cdktn import App
+
+    from dataplatform.guardrails import attach_guardrails
+
+    with pytest.raises(TypeError):
+        attach_guardrails(App(outdir=str(tmp_path)))
+
+
+# ---------------------------------------------------------------- the real environments
+
+
+def test_every_environment_stack_is_guarded_and_passes(synth_dir, stacks):
+    """EnvironmentStack attaches the guardrails; the session's synth ran them on every stack."""
+    path = synth_dir / "guardrails" / "report.json"
+    assert path.exists(), "no guardrail report: EnvironmentStack must call attach_guardrails(self)"
+    data = json.loads(path.read_text())
+    assert set(data["stacks"]) == set(stacks)
+    for name, s in data["stacks"].items():
+        assert s["status"] == "passed" and s["errors"] == 0, (name, s.get("findings"))
+        assert s["resources"] == sum(len(v) for v in stacks[name]["resource"].values())
+    assert data["rule_count"] == len(RULES)
+
+
+def test_rule_breaking_raw_resources_refuse_synth(tmp_path):
+    """Raw provider classes added to a synthesized environment are refused, each named by path and rule."""
+    from cdktn import TerraformStack
+    from cdktn_provider_google.compute_firewall import ComputeFirewall, ComputeFirewallAllow
+    from cdktn_provider_google.compute_instance import (
+        ComputeInstance,
+        ComputeInstanceNetworkInterface,
+        ComputeInstanceNetworkInterfaceAccessConfig,
+    )
+    from cdktn_provider_google.project_iam_member import ProjectIamMember
+    from cdktn_provider_google.service_account_key import ServiceAccountKey
+    from cdktn_provider_google.storage_bucket import StorageBucket
+
+    from dataplatform.guardrails import attach_guardrails
+    from main import build_app
+
+    app = build_app(tmp_path / "out")
+    for stack in app.node.children:
+        if isinstance(stack, TerraformStack):
+            attach_guardrails(stack)  # no-op once EnvironmentStack attaches them itself
+    platform = app.node.find_child("dev-platform")
+    StorageBucket(platform, "public-bucket", name="acme-dev-public", location="EU", public_access_prevention="inherited")
+    ComputeFirewall(platform, "open-ssh", name="open-ssh", network="default", source_ranges=["0.0.0.0/0"],
+                    allow=[ComputeFirewallAllow(protocol="tcp", ports=["22"])])
+    ProjectIamMember(platform, "project-editor", project="acme-data-dev", role="roles/editor", member="user:someone@acme.example")
+    ProjectIamMember(platform, "project-act-as", project="acme-data-dev", role="roles/iam.serviceAccountUser",
+                     member="user:someone@acme.example")
+    ServiceAccountKey(platform, "key", service_account_id="acme-dev-uploader")
+    ComputeInstance(platform, "public-vm", name="public-vm", zone="europe-west1-b", machine_type="e2-small",
+                    boot_disk={"initialize_params": {"image": "debian-cloud/debian-12"}},
+                    # typed structs: a plain dict's nested access_config would be silently dropped by jsii
+                    network_interface=[ComputeInstanceNetworkInterface(
+                        network="default", access_config=[ComputeInstanceNetworkInterfaceAccessConfig()])])
+
+    message = refusal(app)
+    for path, rule_id in [
+        ("dev-platform/public-bucket", "GR-STO-001"), ("dev-platform/public-bucket", "GR-STO-002"),
+        ("dev-platform/public-bucket", "GR-STO-003"), ("dev-platform/open-ssh", "GR-NET-001"),
+        ("dev-platform/open-ssh", "GR-NET-002"), ("dev-platform/project-editor", "GR-IAM-001"),
+        ("dev-platform/project-act-as", "GR-IAM-004"), ("dev-platform/key", "GR-IAM-003"),
+        ("dev-platform/public-vm", "GR-NET-003"), ("dev-platform/public-vm", "GR-CMP-001"),
+        ("dev-platform/public-vm", "GR-CMP-002"), ("dev-platform/public-vm", "GR-CMP-005"),
+    ]:
+        assert f"{rule_id} (error) at {path} " in message, (path, rule_id)
+    assert "Fix: " in message
+    # The refused stack's Terraform is never written; the report says why.
+    assert not (tmp_path / "out" / "stacks" / "dev-platform" / "cdk.tf.json").exists()
+    data = report(app)
+    assert data["stacks"]["dev-platform"]["status"] == "refused"
+    assert data["stacks"]["prod-platform"]["status"].startswith("not evaluated")
+    assert {"stack": "dev-platform", "rule": "GR-NET-001", "path": "dev-platform/open-ssh"}.items() <= next(
+        f for f in data["findings"] if f["rule"] == "GR-NET-001").items()

@@ -1,0 +1,1 @@
+../launcher/launch_request.py

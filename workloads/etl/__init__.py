@@ -1,0 +1,1 @@
+"""Landing-to-BigQuery ETL: an Apache Beam pipeline shipped as a Dataflow Flex Template."""
