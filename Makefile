@@ -80,7 +80,7 @@ snapshot-update: setup ## accept the current synth as the new snapshots (review 
 
 review: setup ## Markdown diff of every environment against BASE (default origin/main); FAIL_ON_DATA_DESTRUCTION=1 to gate
 	@$(PY) main.py >/dev/null
-	@$(PY) -m dataplatform.tools.review --base "$(BASE)" --output "$(REVIEW_OUT)" $(if $(FAIL_ON_DATA_DESTRUCTION),--fail-on-data-destruction)
+	@$(PY) -m dataplatform.tools.review --base "$(BASE)" --output "$(REVIEW_OUT)" --scan $(if $(FAIL_ON_DATA_DESTRUCTION),--fail-on-data-destruction)
 
 diff: setup ## cdktn diff of ENV's stacks (needs credentials for ENV's project and terraform)
 	@test -n "$(ENV)" || { echo "usage: make diff ENV=<env>"; exit 2; }

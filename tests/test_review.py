@@ -87,3 +87,16 @@ def test_review_of_head_against_the_working_tree_runs_offline(synth_dir, tmp_pat
     """The real path: git worktree + synth of HEAD; the tree's own changes may show, but it must work."""
     assert review.main(["--base", "HEAD", "--head-out", str(synth_dir), "--output", str(tmp_path / "r.md")]) in (0, 3)
     assert (tmp_path / "r.md").read_text().startswith("## Infrastructure review against `HEAD`")
+
+
+def test_new_checkov_findings_are_reported(synth_dir, tmp_path, monkeypatch, capsys):
+    """A change that opens a bucket to public access shows up as a new checkov finding."""
+    head = tmp_path / "head"
+    shutil.copytree(synth_dir / "stacks", head / "stacks")
+    path = head / "stacks" / "dev-platform" / "cdk.tf.json"
+    path.write_text(json.dumps(_edit(json.loads(path.read_text()), "landing/bucket",
+                                     lambda b: b.update(uniform_bucket_level_access=False))))
+    monkeypatch.setattr(review, "synth_ref", lambda ref, out: shutil.copytree(synth_dir / "stacks", Path(out) / "stacks"))
+    assert review.main(["--base", "main", "--head-out", str(head), "--scan"]) == 0
+    out = capsys.readouterr().out
+    assert "### New policy findings" in out and "checkov: CKV_GCP_29 `dev-platform/landing/bucket`" in out

@@ -167,7 +167,7 @@ def render(diffs: list[StackDiff], *, base: str, findings: dict[str, list[str]] 
             lines.append("")
     if findings:
         lines += ["### New policy findings", ""]
-        lines += [f"- {item}" for items in findings.values() for item in items] or ["None."]
+        lines += [f"- {source}: {item}" for source, items in findings.items() for item in items] or ["None."]
         lines.append("")
     if all(d.empty for d in diffs):
         lines += ["No infrastructure change in any environment.", ""]
@@ -201,12 +201,26 @@ def guardrail_findings(outdir: Path) -> set[str]:
     return {f"{f.get('stack')}: {f.get('rule')} {f.get('path')}: {f.get('message')}" for f in data.get("findings", [])}
 
 
+def checkov_failures(outdir: Path, scan_dir: Path) -> set[str]:
+    """Failed checkov checks of a synth output, by check id and construct path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_checkov", REPO / "tools" / "scan" / "run_checkov.py")
+    module = sys.modules.setdefault("run_checkov", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(module)
+    result = module.scan(Path(outdir, "stacks"), scan_dir)
+    if result.problems:
+        raise SystemExit("review: checkov scan unusable: " + "; ".join(result.problems))
+    return {f"{f.check_id} `{f.path}`: {f.check_name}" for f in result.failed}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="git ref to compare against, e.g. origin/main")
     parser.add_argument("--head-out", default=str(REPO / "cdktf.out"), help="synth output of the working tree (synthesized if missing)")
     parser.add_argument("--output", help="also write the Markdown report to this file")
     parser.add_argument("--fail-on-data-destruction", action="store_true", help="exit 3 when data resources are destroyed or replaced")
+    parser.add_argument("--scan", action="store_true", help="also list checkov findings the change introduces (runs checkov twice)")
     args = parser.parse_args(argv)
 
     head_out = Path(args.head_out)
@@ -216,10 +230,17 @@ def main(argv: list[str] | None = None) -> int:
         base_out = Path(tmp) / "base.out"
         synth_ref(args.base, base_out)
         base, head = load_stacks(base_out), load_stacks(head_out)
-        new_findings = sorted(guardrail_findings(head_out) - guardrail_findings(base_out))
+        findings = {}
+        new_guardrails = sorted(guardrail_findings(head_out) - guardrail_findings(base_out))
+        if new_guardrails:
+            findings["guardrails"] = new_guardrails
+        if args.scan:
+            new_checkov = sorted(checkov_failures(head_out, Path(tmp) / "scan-head") - checkov_failures(base_out, Path(tmp) / "scan-base"))
+            if new_checkov:
+                findings["checkov"] = new_checkov
     diffs = [diff_stack(name, base.get(name), head.get(name)) for name in sorted(set(base) | set(head))]
     plans = {name: plan_actions(head_out, name) for name in head}
-    report = render(diffs, base=args.base, findings={"guardrails": new_findings} if new_findings else None, plans=plans)
+    report = render(diffs, base=args.base, findings=findings or None, plans=plans)
     print(report)
     if args.output:
         Path(args.output).write_text(report)
