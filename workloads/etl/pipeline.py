@@ -55,6 +55,7 @@ from .reporting import SUMMARY_EVENT, CloudLoggingReporter, JsonlFileReporter
 from .schema import Field, arrow_schema, jsonable, parse_schema, validate_row
 from .storage import ObjectChanged, ObjectRef, join_uri, store_for
 from .table import is_bigquery_spec, table_for
+from workloads.launcher.launch_request import is_landing_object
 
 LOG = logging.getLogger(__name__)
 
@@ -90,18 +91,8 @@ class EtlOptions(PipelineOptions):
         parser.add_argument("--run_log", default=None, help="Append run summaries to this JSONL file instead of Cloud Logging.")
 
 
-def is_landing_file(relative_name: str) -> bool:
-    """A data file: ``*.parquet``, not inside or named like a hidden/marker entry (``.x``, ``_x``).
-
-    Spark and friends write ``_SUCCESS``, ``_temporary/`` and ``.crc`` files next to data; the
-    launcher applies the same rule (launch_request.is_landing_object) so both agree.
-    """
-    if not relative_name or relative_name.endswith("/"):
-        return False
-    parts = relative_name.split("/")
-    if any(not part or part[0] in "._" for part in parts):
-        return False
-    return parts[-1].lower().endswith(".parquet")
+# One rule for "is this a data file": the launcher's, so the ETL and the launcher always agree.
+is_landing_file = is_landing_object
 
 
 @dataclasses.dataclass(frozen=True)
