@@ -20,12 +20,22 @@ LABEL_ATTRIBUTE: dict[str, str | None] = {
 }
 
 
+_BY_CLASS: dict[type, str | None] = {}
+LABEL_ATTRIBUTE_BY_TYPE: dict[str, str | None] = {}
+"""Filled as resources are seen: Terraform type -> label attribute (read by the guardrails)."""
+
+
 def label_attribute(resource: TerraformResource) -> str | None:
-    """The attribute holding GCP labels on this resource, or None if it takes none."""
-    rtype = resource.terraform_resource_type
-    if rtype in LABEL_ATTRIBUTE:
-        return LABEL_ATTRIBUTE[rtype]
-    return "labels" if hasattr(type(resource), "reset_labels") else None
+    """The attribute holding GCP labels on this resource, or None if it takes none.
+
+    Cached per provider class: asking jsii for the resource type costs a round trip per node.
+    """
+    cls = type(resource)
+    if cls not in _BY_CLASS:
+        rtype = resource.terraform_resource_type
+        attribute = LABEL_ATTRIBUTE[rtype] if rtype in LABEL_ATTRIBUTE else ("labels" if hasattr(cls, "reset_labels") else None)
+        _BY_CLASS[cls] = LABEL_ATTRIBUTE_BY_TYPE[rtype] = attribute
+    return _BY_CLASS[cls]
 
 
 @jsii.implements(IAspect)

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable
 
 import jsii
 from cdktn import TerraformResource, TerraformStack
 from constructs import IConstruct, IValidation
 
 from dataplatform.guardrails.rule import ERROR, WARNING, Rule, Severity, Target, Unverified
-from dataplatform.labels import label_attribute
+from dataplatform.labels import LABEL_ATTRIBUTE_BY_TYPE, label_attribute
 
 SUPPRESS_METADATA = "guardrails:suppress"
 
@@ -119,36 +119,16 @@ class StackResult:
         return [f for f in self.findings if f.severity is WARNING]
 
 
-def stack_resources(stack: TerraformStack) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Construct path -> (type, body) of every resource exactly as cdk.tf.json will hold it:
-    overrides merged, tokens resolved to "${...}" (one jsii call for the whole stack)."""
+def stack_resources(stack: TerraformStack) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
+    """Construct path -> (type, body, "//" comments) of every resource exactly as cdk.tf.json
+    will hold it: overrides merged, tokens resolved to "${...}" (one jsii call for the whole stack)."""
     out = {}
     for rtype, items in (stack.to_terraform().get("resource") or {}).items():
         for body in items.values():
-            path = ((body.get("//") or {}).get("metadata") or {}).get("path")
-            out[path] = (rtype, {k: v for k, v in body.items() if k != "//"})
+            comments = dict(body.get("//") or {})
+            path = (comments.pop("metadata", None) or {}).get("path")
+            out[path] = (rtype, {k: v for k, v in body.items() if k != "//"}, comments)
     return out
-
-
-class _LazyMetadata(Mapping[str, Any]):
-    """A construct's metadata, fetched on first use (each entry costs jsii round trips)."""
-
-    def __init__(self, construct: IConstruct):
-        self._construct, self._data = construct, None
-
-    def _load(self) -> dict[str, Any]:
-        if self._data is None:
-            self._data = {m.type: m.data for m in self._construct.node.metadata}
-        return self._data
-
-    def __getitem__(self, key: str) -> Any:
-        return self._load()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
-
-    def __len__(self) -> int:
-        return len(self._load())
 
 
 def check_target(target: Target, rules: Iterable[Rule]) -> tuple[list[Finding], int]:
@@ -170,12 +150,16 @@ def evaluate_stack(stack: TerraformStack, rules: list[Rule]) -> StackResult:
     result = StackResult(stack.node.id)
     known = {r.id for r in rules}
     result.suppressions = suppressions_in(stack)
-    # The output is the truth (a moved resource is absent); the construct gives labels and metadata.
-    nodes = {n.node.path: n for n in stack.node.find_all() if isinstance(n, TerraformResource)}
+    # The output is the truth (a moved resource is absent). Label attributes are known per type
+    # once the label Aspect has seen a class; only unknown types cost a walk of the tree.
+    resources = stack_resources(stack)
+    if any(rtype not in LABEL_ATTRIBUTE_BY_TYPE for rtype, _, _ in resources.values()):
+        for node in stack.node.find_all():
+            if isinstance(node, TerraformResource):
+                label_attribute(node)
     raw: list[Finding] = []
-    for path, (rtype, attrs) in stack_resources(stack).items():
-        node = nodes.get(path)
-        target = Target(rtype, attrs, path, label_attribute(node) if node else None, _LazyMetadata(node) if node else {})
+    for path, (rtype, attrs, comments) in resources.items():
+        target = Target(rtype, attrs, path, LABEL_ATTRIBUTE_BY_TYPE.get(rtype), comments)
         findings, applied = check_target(target, rules)
         result.resources += 1
         result.checks += applied

@@ -28,7 +28,7 @@ class Target:
     label_attribute: str | None = None
     """Attribute holding GCP labels (`dataplatform.labels.label_attribute`), None if it takes none."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    """Construct metadata of the resource (e.g. `project_scope_reason`)."""
+    """The resource's "//" comments in cdk.tf.json beyond cdktn's own metadata (e.g. `project_scope_reason`)."""
 
 
 class Unverified(str):
