@@ -65,11 +65,16 @@ def test_added_resources_are_listed(base):
 def test_plan_actions_are_counted(tmp_path):
     plan = tmp_path / "plans" / "dev-platform" / "plan.json"
     plan.parent.mkdir(parents=True)
+    (plan.parent / "cdk.tf.json").write_text("{}")
+    (tmp_path / "stacks" / "dev-platform").mkdir(parents=True)
+    (tmp_path / "stacks" / "dev-platform" / "cdk.tf.json").write_text("{}")
     plan.write_text(json.dumps({"resource_changes": [
         {"change": {"actions": ["create"]}}, {"change": {"actions": ["create"]}},
         {"change": {"actions": ["delete", "create"]}}, {"change": {"actions": ["update"]}}]}))
     assert review.plan_actions(tmp_path, "dev-platform") == {"create": 2, "replace": 1, "update": 1}
     assert review.plan_actions(tmp_path, "prod-platform") is None
+    (tmp_path / "stacks" / "dev-platform" / "cdk.tf.json").write_text('{"changed": true}')
+    assert review.plan_actions(tmp_path, "dev-platform") is None, "a plan of other code is not shown"
 
 
 def test_main_fails_on_data_destruction(synth_dir, tmp_path, monkeypatch, capsys):

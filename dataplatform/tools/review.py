@@ -120,8 +120,9 @@ def diff_stack(name: str, base: dict | None, head: dict | None) -> StackDiff:
 def plan_actions(outdir: Path, stack: str) -> dict[str, int] | None:
     """Counts of create/update/replace/delete from a real plan, when `make validate` saved one."""
     plan = Path(outdir, "plans", stack, "plan.json")
-    if not plan.exists():
-        return None
+    planned, current = Path(outdir, "plans", stack, "cdk.tf.json"), Path(outdir, "stacks", stack, "cdk.tf.json")
+    if not plan.exists() or not planned.exists() or (current.exists() and planned.read_bytes() != current.read_bytes()):
+        return None  # no plan, or a plan of other code than the one reviewed
     counts: dict[str, int] = {}
     for change in json.loads(plan.read_text()).get("resource_changes", []):
         actions = change["change"]["actions"]
