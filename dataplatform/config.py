@@ -396,6 +396,8 @@ def _derived_name_problems(env: Environment) -> list[str]:
         ("dataset", lambda: namer.dataset("warehouse")),
         ("workload identity pool", lambda: namer.wif_pool("github")),
     ]
+    for i, pipeline in enumerate(env.pipelines):
+        probes.append((f"pipelines[{i}] resource", lambda p=pipeline: namer.pipeline_resource(p.name, "quality")))
     problems = []
     for what, build in probes:
         try:

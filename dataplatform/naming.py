@@ -110,5 +110,9 @@ class Namer:
     def secret(self, component: str) -> str:
         return check("secret", f"{self.base}-{component}")
 
+    def pipeline_resource(self, pipeline: str, suffix: str = "") -> str:
+        """RFC 1035 name of a per-pipeline resource (pipeline ids may hold '_', resources may not)."""
+        return self.resource("-".join(filter(None, (pipeline.replace("_", "-"), suffix))))
+
     def wif_pool(self, component: str) -> str:
         return check("wif_pool", f"{self.base}-{component}")

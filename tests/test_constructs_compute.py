@@ -85,7 +85,7 @@ def test_composer_is_private_and_resilience_follows_sla(high, mode):
 @pytest.mark.parametrize("autoscaling", [False, True])
 def test_dataproc_is_internal_with_idle_ttl(autoscaling):
     stack = new_stack()
-    AnalyticsCluster(stack, "dp", AnalyticsClusterSpec(name="acme-test-dp", region="europe-west1", subnet_self_link="s",
+    AnalyticsCluster(stack, "dp", AnalyticsClusterSpec(name="acme-test-dp", autoscaling_policy_id="acme-test-dp-as", region="europe-west1", subnet_self_link="s",
                                                        identity=identity(stack, "dataproc"), staging_bucket="acme-test-temp",
                                                        autoscaling=autoscaling, settings=DataprocSettings(idle_delete_minutes=45)))
     out = synth(stack)
@@ -115,10 +115,11 @@ def test_scheduled_launch_sends_the_launchers_request():
     config = {"parameters": {"pipeline": "orders", "landing_prefix": "gs://l/orders/", "schema": "[]", "output_table": "p:d.orders",
                              "curated_prefix": "gs://c/orders/", "quarantine_prefix": "gs://q/orders/", "checkpoint_uri": "gs://k/o.json"},
               "environment": {"maxWorkers": 3, "serviceAccountEmail": "etl@p.iam.gserviceaccount.com"}}
-    ScheduledLaunches(stack, "s", ScheduledLaunchSpec(project="p", region="europe-west1", name_prefix="acme-test",
+    ScheduledLaunches(stack, "s", ScheduledLaunchSpec(project="p", region="europe-west1", job_names={"orders": "acme-test-orders"},
                                                       identity=identity(stack, "launcher"), template_spec_uri="gs://a/t.json",
                                                       pipelines={"orders": config}, schedules={"orders": "0 * * * *"}))
     job = only(synth(stack), "google_cloud_scheduler_job")
+    assert job["name"] == "acme-test-orders"
     request = json.loads(base64.b64decode(job["http_target"]["body"]))
     assert request["launchParameter"]["jobName"] == "etl-orders-scheduled"
     assert request["launchParameter"]["containerSpecGcsPath"] == "gs://a/t.json"
@@ -136,7 +137,7 @@ def test_launcher_package_has_only_runtime_files():
 
 def test_budget_thresholds_and_topic():
     stack = new_stack()
-    Budget(stack, "b", BudgetSpec(name="acme-test-budget", billing_account="000000-000000-000000", project_number="42",
+    Budget(stack, "b", BudgetSpec(name="acme-test-budget", topic_name="acme-test-budget-alerts", billing_account="000000-000000-000000", project_number="42",
                                   amount=100, currency="EUR", channel_ids=["c1"]))
     out = synth(stack)
     budget = only(out, "google_billing_budget")

@@ -26,6 +26,7 @@ GPU_DRIVER_ACTION = "gs://goog-dataproc-initialization-actions-{region}/gpu/inst
 @dataclass(frozen=True)
 class AnalyticsClusterSpec:
     name: str
+    autoscaling_policy_id: str
     region: str
     subnet_self_link: str
     identity: WorkloadIdentity
@@ -64,7 +65,7 @@ class AnalyticsCluster(Construct):
             self.autoscaling_policy = DataprocAutoscalingPolicy(
                 self,
                 "autoscaling",
-                policy_id=f"{spec.name}-autoscaling",
+                policy_id=spec.autoscaling_policy_id,
                 location=spec.region,
                 worker_config={"min_instances": s.primary_workers, "max_instances": s.max_primary_workers},
                 secondary_worker_config={"min_instances": 0, "max_instances": s.max_secondary_workers},

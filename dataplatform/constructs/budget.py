@@ -14,6 +14,7 @@ THRESHOLDS = ((0.5, "CURRENT_SPEND"), (0.9, "CURRENT_SPEND"), (1.0, "CURRENT_SPE
 @dataclass(frozen=True)
 class BudgetSpec:
     name: str
+    topic_name: str
     billing_account: str
     project_number: str
     amount: int
@@ -26,7 +27,7 @@ class Budget(Construct):
 
     def __init__(self, scope: Construct, id_: str, spec: BudgetSpec):
         super().__init__(scope, id_)
-        self.topic = PubsubTopic(self, "topic", name=f"{spec.name}-alerts", message_retention_duration="604800s")
+        self.topic = PubsubTopic(self, "topic", name=spec.topic_name, message_retention_duration="604800s")
         self.budget = BillingBudget(
             self,
             "budget",

@@ -33,7 +33,8 @@ def quality_rules(pipeline: Pipeline) -> list[dict]:
 
 @dataclass(frozen=True)
 class TableScansSpec:
-    id_prefix: str
+    profile_scan_id: str
+    quality_scan_id: str
     region: str
     project: str
     dataset_id: str
@@ -50,11 +51,10 @@ class TableScans(Construct):
             "data": {"resource": resource},
             "execution_spec": {"trigger": {"schedule": {"cron": p.quality_schedule}}},
         }
-        base = f"{spec.id_prefix}-{p.name.replace('_', '-')}"
-        self.profile = DataplexDatascan(self, "profile", data_scan_id=f"{base}-profile",
+        self.profile = DataplexDatascan(self, "profile", data_scan_id=spec.profile_scan_id,
                                         description=f"Data profile of {p.name}",
                                         data_profile_spec={"sampling_percent": 100}, **common)
-        self.quality = DataplexDatascan(self, "quality", data_scan_id=f"{base}-quality",
+        self.quality = DataplexDatascan(self, "quality", data_scan_id=spec.quality_scan_id,
                                         description=f"Data quality of {p.name} (rules from its schema)",
                                         data_quality_spec={"sampling_percent": 100, "rules": [DataplexDatascanDataQualitySpecRules(**r) for r in quality_rules(p)]},
                                         **common)

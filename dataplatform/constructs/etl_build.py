@@ -22,6 +22,7 @@ BUILD_CONFIG = "workloads/etl/cloudbuild.yaml"
 @dataclass(frozen=True)
 class EtlBuildSpec:
     name: str
+    trigger_name: str
     project: str
     region: str
     repository: str  # owner/name
@@ -59,7 +60,7 @@ class EtlBuild(Construct):
         self.trigger = CloudbuildTrigger(
             self,
             "trigger",
-            name=f"{spec.name}-etl-image",
+            name=spec.trigger_name,
             location=spec.region,
             description="Build the ETL Flex Template image and spec on pushes that touch the ETL",
             repository_event_config={"repository": repo.id, "push": {"branch": f"^{spec.branch}$"}},

@@ -164,7 +164,7 @@ class Launcher(Construct):
 class ScheduledLaunchSpec:
     project: str
     region: str
-    name_prefix: str
+    job_names: dict[str, str]  # pipeline -> Scheduler job name
     identity: WorkloadIdentity
     template_spec_uri: str
     pipelines: dict[str, dict]
@@ -188,7 +188,7 @@ class ScheduledLaunches(Construct):
             self.jobs[pipeline] = CloudSchedulerJob(
                 self,
                 pipeline,
-                name=f"{spec.name_prefix}-{pipeline.replace('_', '-')}",
+                name=spec.job_names[pipeline],
                 region=spec.region,
                 schedule=cron,
                 time_zone="Etc/UTC",

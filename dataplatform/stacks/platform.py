@@ -133,14 +133,15 @@ class PlatformStack(EnvironmentStack):
         schedules = {p.name: p.schedule for p in env.pipelines if p.scheduled}
         if schedules and env.orchestration.scheduled_by is ScheduledBy.cloud_scheduler:
             ScheduledLaunches(self, "schedules", ScheduledLaunchSpec(
-                project=env.project_id, region=env.region, name_prefix=namer.base, identity=ids["launcher"],
+                project=env.project_id, region=env.region, identity=ids["launcher"],
+                job_names={p: namer.pipeline_resource(p) for p in schedules},
                 template_spec_uri=self.template_spec_uri, pipelines=self.launch_configs, schedules=schedules,
             ))
         self.oauth_secret = Secret(self, "github-oauth-token", SecretSettings(
             secret_id=namer.secret("github-oauth-token"), purpose="GitHub OAuth token of the Cloud Build connection"))
         self.oauth_secret.grant_access(service_agent("cloudbuild", env.project_number))
         EtlBuild(self, "etl-build", EtlBuildSpec(
-            name=namer.resource("github"), project=env.project_id, region=env.region,
+            name=namer.resource("github"), trigger_name=namer.resource("etl-image"), project=env.project_id, region=env.region,
             repository=env.github.repository, branch=env.cicd.branch, app_installation_id=env.cicd.github_app_installation_id,
             oauth_token=self.oauth_secret, oauth_token_version=env.cicd.oauth_token_secret_version,
             identity=ids["build"], image=f"{self.images.image_base}/etl", template_path=self.template_spec_uri,
@@ -206,7 +207,7 @@ class PlatformStack(EnvironmentStack):
     def _analytics(self) -> None:
         env = self.env
         AnalyticsCluster(self, "analytics", AnalyticsClusterSpec(
-            name=self.namer.resource("analytics"), region=env.region, subnet_self_link=self.network.subnet_self_link,
+            name=self.namer.resource("analytics"), autoscaling_policy_id=self.namer.resource("analytics-autoscaling"), region=env.region, subnet_self_link=self.network.subnet_self_link,
             identity=self.identities["dataproc"], staging_bucket=self.namer.bucket("temp"),
             autoscaling=env.profile is Profile.managed, settings=env.analytics,
         ))
@@ -216,7 +217,8 @@ class PlatformStack(EnvironmentStack):
         self.warehouse.grant_read(service_agent("dataplex", env.project_number))
         for pipeline in env.pipelines:
             TableScans(self, f"scans-{pipeline.name}", TableScansSpec(
-                id_prefix=self.namer.base, region=env.region, project=env.project_id,
+                profile_scan_id=self.namer.pipeline_resource(pipeline.name, "profile"),
+                quality_scan_id=self.namer.pipeline_resource(pipeline.name, "quality"), region=env.region, project=env.project_id,
                 dataset_id=self.warehouse.dataset_id, pipeline=pipeline,
             ))
 
@@ -237,9 +239,9 @@ class PlatformStack(EnvironmentStack):
             alerts.add(AlertSpec("launcher-errors", "Launcher function errors", RUNBOOK_LAUNCHER, {"condition_matched_log": {
                 "filter": f'resource.type="cloud_run_revision" AND resource.labels.service_name="{self.launcher.name}" AND severity>=ERROR'}},
                 log_based=True))
-        metric = quarantine_metric(self, "quarantine-metric", f"{namer.base}-etl-quarantined-runs")
+        metric = quarantine_metric(self, "quarantine-metric", namer.resource("etl-quarantined-runs"))
         alerts.add(AlertSpec("quarantined-rows", "ETL quarantined rows", RUNBOOK_QUARANTINE, threshold(
-            f'metric.type="logging.googleapis.com/user/{namer.base}-etl-quarantined-runs"',
+            f'metric.type="logging.googleapis.com/user/{metric.name}"',
             value=0, aligner="ALIGN_SUM")))
         alerts.policies["quarantined-rows"].node.add_dependency(metric)
         if env.profile is Profile.lean:
@@ -249,7 +251,7 @@ class PlatformStack(EnvironmentStack):
                 self.orchestrator.health_filter, value=0.9, comparison="COMPARISON_LT", aligner="ALIGN_FRACTION_TRUE",
                 duration="600s")))
         Budget(self, "budget", BudgetSpec(
-            name=namer.resource("budget"), billing_account=env.billing_account, project_number=env.project_number,
+            name=namer.resource("budget"), topic_name=namer.resource("budget-alerts"), billing_account=env.billing_account, project_number=env.project_number,
             amount=env.budget.amount, currency=env.budget.currency, channel_ids=channels.ids,
         ))
 
