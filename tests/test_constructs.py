@@ -183,7 +183,7 @@ class TestGithubCi:
     def out(self):
         stack = new_stack()
         state = LakeBucket(stack, "state", LakeBucketSettings(name="acme-test-tfstate", location="eu", kind=BucketKind.STATE, purpose="state"))
-        GithubCiIdentities(stack, "ci", GithubCiSettings(namer=NAMER, project="acme-test", repository="acme/repo",
+        GithubCiIdentities(stack, "ci", GithubCiSettings(namer=NAMER, project="acme-test", billing_account="000000-000000-000000", repository="acme/repo",
                                                          deploy_branch="main", state_bucket=state))
         return synth(stack)
 

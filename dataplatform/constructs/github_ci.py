@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdktn_provider_google.billing_account_iam_member import BillingAccountIamMember
 from cdktn_provider_google.iam_workload_identity_pool import IamWorkloadIdentityPool
 from cdktn_provider_google.iam_workload_identity_pool_provider import (
     IamWorkloadIdentityPoolProvider,
@@ -42,7 +43,9 @@ PLAN_ROLES = {
     "roles/cloudscheduler.viewer": "plan reads schedules",
     "roles/composer.user": "plan reads Composer environments",
     "roles/dataproc.viewer": "plan reads clusters and autoscaling policies",
-    "roles/dataplex.viewer": "plan reads data scans",
+    "roles/dataplex.dataScanViewer": "plan reads data scans",
+    "roles/run.viewer": "plan reads the launcher's Cloud Run service and its IAM",
+    "roles/cloudbuild.connectionViewer": "plan reads the GitHub connection and repository",
     "roles/artifactregistry.reader": "plan reads repositories",
     "roles/cloudbuild.builds.viewer": "plan reads build triggers",
     "roles/pubsub.viewer": "plan reads the budget topic",
@@ -67,7 +70,10 @@ DEPLOY_ROLES = {
     "roles/cloudscheduler.admin": "creates schedules",
     "roles/composer.admin": "creates Composer environments",
     "roles/dataproc.editor": "creates clusters and autoscaling policies",
-    "roles/dataplex.editor": "creates data scans",
+    "roles/dataplex.dataScanAdmin": "creates data scans",
+    "roles/run.admin": "sets the invoker binding on the launcher's Cloud Run service",
+    "roles/iap.admin": "grants operators IAP tunnel access to the Airflow VM (instance-level IAM)",
+    "roles/cloudbuild.connectionAdmin": "creates the GitHub connection and repository link",
     "roles/artifactregistry.admin": "creates the image repository",
     "roles/cloudbuild.builds.editor": "creates build triggers",
     "roles/pubsub.editor": "creates the budget topic",
@@ -78,6 +84,7 @@ DEPLOY_ROLES = {
 class GithubCiSettings:
     namer: Namer
     project: str
+    billing_account: str
     repository: str
     deploy_branch: str
     state_bucket: LakeBucket
@@ -124,6 +131,11 @@ class GithubCiIdentities(Construct):
         grant_project_roles(self, settings.project, self.plan.principal, PLAN_ROLES)
         grant_project_roles(self, settings.project, self.deployer.principal, DEPLOY_ROLES)
         settings.state_bucket.grant_read(self.plan.principal)  # plan reads state, cannot write it
+        # Budgets live on the billing account, so their grants do too (a billing admin runs the bootstrap).
+        BillingAccountIamMember(self, "billing-costs-manager-deployer", billing_account_id=settings.billing_account,
+                                role="roles/billing.costsManager", member=self.deployer.principal.member)
+        BillingAccountIamMember(self, "billing-viewer-plan", billing_account_id=settings.billing_account,
+                                role="roles/billing.viewer", member=self.plan.principal.member)
         settings.state_bucket.grant_read_write(self.deployer.principal)
 
     @property

@@ -29,6 +29,7 @@ API_FOR_RESOURCE_PREFIX: dict[str, str] = {
     "google_monitoring": "monitoring.googleapis.com",
     "google_logging": "logging.googleapis.com",
     "google_billing_budget": "billingbudgets.googleapis.com",
+    "google_billing_account": "cloudbilling.googleapis.com",
     "google_pubsub": "pubsub.googleapis.com",
     "google_cloudbuild": "cloudbuild.googleapis.com",
     "google_cloudbuildv2": "cloudbuild.googleapis.com",

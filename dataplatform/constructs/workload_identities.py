@@ -38,7 +38,10 @@ WORKLOADS: dict[str, tuple[str, dict[str, str]]] = {
         "roles/dataproc.worker": "run Dataproc agents (project-scoped role)",
         "roles/bigquery.jobUser": "query the warehouse from notebooks (jobs are project-scoped)",
     }),
-    "build": ("Cloud Build of the ETL image and template", {**_LOGS}),
+    "build": ("Cloud Build of the ETL image, template and launcher function", {
+        **_LOGS,
+        "roles/cloudbuild.builds.builder": "Cloud Build runs the ETL and function builds as this SA (builds are project-scoped)",
+    }),
 }
 
 

@@ -45,6 +45,7 @@ class BootstrapStack(EnvironmentStack):
             GithubCiSettings(
                 namer=env.namer,
                 project=env.project_id,
+                billing_account=env.billing_account,
                 repository=env.github.repository,
                 deploy_branch=env.github.deploy_branch,
                 state_bucket=self.state_bucket,
