@@ -70,8 +70,12 @@ def test_plan_actions_are_counted(tmp_path):
     (tmp_path / "stacks" / "dev-platform" / "cdk.tf.json").write_text("{}")
     plan.write_text(json.dumps({"resource_changes": [
         {"change": {"actions": ["create"]}}, {"change": {"actions": ["create"]}},
-        {"change": {"actions": ["delete", "create"]}}, {"change": {"actions": ["update"]}}]}))
-    assert review.plan_actions(tmp_path, "dev-platform") == {"create": 2, "replace": 1, "update": 1}
+        {"address": "google_bigquery_table.t", "change": {"actions": ["delete", "create"]}}, {"change": {"actions": ["update"]}}]}))
+    assert review.plan_actions(tmp_path, "dev-platform") == {"create": 2, "replace": 1, "update": 1,
+                                                             "replace: google_bigquery_table.t": 1}
+    report = review.render([review.StackDiff("dev-platform")], base="main",
+                           plans={"dev-platform": review.plan_actions(tmp_path, "dev-platform")})
+    assert "create: 2, replace: 1, update: 1" in report and "- **replace** `google_bigquery_table.t`" in report
     assert review.plan_actions(tmp_path, "prod-platform") is None
     (tmp_path / "stacks" / "dev-platform" / "cdk.tf.json").write_text('{"changed": true}')
     assert review.plan_actions(tmp_path, "dev-platform") is None, "a plan of other code is not shown"

@@ -128,6 +128,8 @@ def plan_actions(outdir: Path, stack: str) -> dict[str, int] | None:
         actions = change["change"]["actions"]
         kind = "replace" if set(actions) == {"create", "delete"} else actions[0] if actions != ["no-op"] else "no-op"
         counts[kind] = counts.get(kind, 0) + 1
+        if kind in ("replace", "delete") and "address" in change:
+            counts[f"{kind}: {change['address']}"] = 1
     return counts
 
 
@@ -156,7 +158,10 @@ def render(diffs: list[StackDiff], *, base: str, findings: dict[str, list[str]] 
         lines += [f"### {d.stack}", ""]
         plan = (plans or {}).get(d.stack)
         if plan:
-            lines += ["Real plan (offline, `make validate`): " + ", ".join(f"{k}: {v}" for k, v in sorted(plan.items())), ""]
+            totals = {k: v for k, v in plan.items() if ":" not in k}
+            lines += ["Real plan (offline, `make validate`): " + ", ".join(f"{k}: {v}" for k, v in sorted(totals.items())), ""]
+            lines += [f"- **{k.split(': ', 1)[0]}** `{k.split(': ', 1)[1]}`" for k in sorted(plan) if ":" in k]
+            lines += [""] if len(plan) > len(totals) else []
         for title, items in (("Added", d.added), ("Removed", d.removed)):
             if items:
                 lines += [f"**{title}**", ""] + [f"- `{p}` ({t})" for p, t in items.items()] + [""]
