@@ -8,6 +8,7 @@ send the same Dataflow `flexTemplates:launch` request, built by the launcher's o
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shutil
 import tempfile
@@ -76,11 +77,20 @@ def etl_launch_config(pipeline: Pipeline, *, parameters: dict[str, str], environ
 
 def _packaged_launcher_source() -> str:
     """A copy of the launcher with only what the function needs (no tests, no caches),
-    so the archive hash, and thus the deployed object, changes only with the code."""
-    staging = Path(tempfile.mkdtemp(prefix="launcher-src-"))
-    for path in sorted(LAUNCHER_SOURCE.iterdir()):
-        if path.is_file() and (path.suffix == ".py" or path.name == "requirements.txt") and not path.name.startswith("test_"):
-            shutil.copy2(path, staging / path.name)
+    so the archive hash, and thus the deployed object, changes only with the code.
+    Named by content hash, so repeated synths reuse one directory instead of piling up."""
+    files = sorted(p for p in LAUNCHER_SOURCE.iterdir()
+                   if p.is_file() and (p.suffix == ".py" or p.name == "requirements.txt") and not p.name.startswith("test_"))
+    digest = hashlib.sha256(b"".join(p.name.encode() + b"\0" + p.read_bytes() for p in files)).hexdigest()[:16]
+    staging = Path(tempfile.gettempdir()) / f"dataplatform-launcher-{digest}"
+    if not staging.is_dir():
+        partial = Path(tempfile.mkdtemp(prefix="dataplatform-launcher-"))
+        for path in files:
+            shutil.copy2(path, partial / path.name)
+        try:
+            partial.rename(staging)  # atomic: a concurrent synth either wins or finds it done
+        except OSError:
+            shutil.rmtree(partial)
     return str(staging)
 
 
