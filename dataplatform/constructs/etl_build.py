@@ -23,7 +23,6 @@ BUILD_CONFIG = "workloads/etl/cloudbuild.yaml"
 class EtlBuildSpec:
     name: str
     trigger_name: str
-    project: str
     region: str
     repository: str  # owner/name
     branch: str
@@ -67,6 +66,6 @@ class EtlBuild(Construct):
             filename=BUILD_CONFIG,
             included_files=["workloads/etl/**"],
             substitutions={"_IMAGE": spec.image, "_TEMPLATE_PATH": spec.template_path},
-            service_account=f"projects/{spec.project}/serviceAccounts/{spec.identity.email}",
+            service_account=spec.identity.resource_id,
             include_build_logs="INCLUDE_BUILD_LOGS_WITH_STATUS",
         )

@@ -46,6 +46,7 @@ class Network(Construct):
     def __init__(self, scope: Construct, id_: str, settings: NetworkSettings):
         super().__init__(scope, id_)
         namer = self._namer = settings.namer
+        self.region = settings.region
         self.vpc = ComputeNetwork(
             self,
             "vpc",
@@ -111,6 +112,12 @@ class Network(Construct):
     @property
     def network_id(self) -> str:
         return self.vpc.id
+
+    @property
+    def subnet_path(self) -> str:
+        """`regions/<r>/subnetworks/<name>` as a plain string: Dataflow's `subnetwork` form, and
+        usable where a Terraform reference cannot go (base64 Scheduler bodies, JSON env vars)."""
+        return f"regions/{self.region}/subnetworks/{self._namer.resource(self.region)}"
 
     @property
     def subnet_self_link(self) -> str:

@@ -28,7 +28,7 @@ from dataplatform.config import Pipeline
 from dataplatform.constructs.iam import Principal, ResourceIam, grant_project_roles, service_agent
 from dataplatform.constructs.lake_bucket import LakeBucket
 from dataplatform.constructs.service_account import WorkloadIdentity
-from workloads.launcher.launch_request import build_launch_request
+from workloads.launcher.launch_request import build_launch_request, job_name_base
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER_SOURCE = REPO_ROOT / "workloads" / "launcher"
@@ -101,7 +101,6 @@ class LauncherSpec:
     project_number: str
     region: str
     landing: LakeBucket
-    landing_location: str
     artifacts: LakeBucket
     identity: WorkloadIdentity
     build_identity: WorkloadIdentity
@@ -138,7 +137,7 @@ class Launcher(Construct):
                 "runtime": "python312",
                 "entry_point": "launch",
                 "source": {"storage_source": {"bucket": spec.artifacts.name, "object": source.name}},
-                "service_account": f"projects/{spec.project}/serviceAccounts/{spec.build_identity.email}",
+                "service_account": spec.build_identity.resource_id,
             },
             service_config={
                 "min_instance_count": 0,
@@ -158,7 +157,7 @@ class Launcher(Construct):
             },
             event_trigger={
                 "event_type": FINALIZED,
-                "trigger_region": spec.landing_location.lower(),
+                "trigger_region": spec.landing.settings.location.lower(),  # Eventarc sits where the bucket is
                 "retry_policy": "RETRY_POLICY_RETRY",
                 "service_account_email": spec.identity.email,
                 "event_filters": [Cloudfunctions2FunctionEventTriggerEventFilters(attribute="bucket", value=spec.landing.name)],
@@ -194,7 +193,7 @@ class ScheduledLaunches(Construct):
         self.jobs = {}
         for pipeline, cron in spec.schedules.items():
             request = build_launch_request(pipeline, spec.pipelines[pipeline], spec.template_spec_uri,
-                                           job_name=f"etl-{pipeline.replace('_', '-')}-scheduled")
+                                           job_name=f"{job_name_base(pipeline)}-scheduled")
             self.jobs[pipeline] = CloudSchedulerJob(
                 self,
                 pipeline,

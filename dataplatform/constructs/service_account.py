@@ -41,6 +41,11 @@ class WorkloadIdentity(Construct, ResourceIam):
         return self.account.email
 
     @property
+    def resource_id(self) -> str:
+        """`projects/<p>/serviceAccounts/<email>`, the form build and function configs take."""
+        return self.account.id
+
+    @property
     def principal(self) -> Principal:
         return Principal(self.key, f"serviceAccount:{self.account.email}")
 

@@ -7,7 +7,7 @@ import json
 from cdktn import Fn, GcsBackend, TerraformOutput
 from constructs import Construct
 
-from dataplatform.config import Environment, Profile, ScheduledBy, SlaTier
+from dataplatform.config import Environment, Pipeline, Profile, ScheduledBy, SlaTier
 from dataplatform.constructs.dag_deployment import DagDeployment, DagDeploymentSpec
 from dataplatform.constructs.analytics import AnalyticsCluster, AnalyticsClusterSpec
 from dataplatform.constructs.budget import Budget, BudgetSpec
@@ -27,8 +27,8 @@ from dataplatform.constructs.secret import Secret, SecretSettings
 from dataplatform.constructs.warehouse import Warehouse, WarehouseSettings
 from dataplatform.constructs.workload_identities import WorkloadIdentities, WorkloadIdentitiesSettings
 from dataplatform.stacks.base import EnvironmentStack
-from workloads.launcher.launch_request import PIPELINE_LABEL
 from dataplatform.stacks.bootstrap import state_bucket_name
+from workloads.launcher.launch_request import PIPELINE_LABEL, pipeline_label
 
 LAKE_BUCKETS: dict[str, tuple[BucketKind, str]] = {
     "landing": (BucketKind.DATA, "raw Parquet arrivals, one managed folder per pipeline"),
@@ -111,10 +111,9 @@ class PlatformStack(EnvironmentStack):
         self.images.grant_push(ids["build"].principal)
         self.images.grant_pull(ids["etl-worker"].principal)
         self.template_spec_uri = b["artifacts"].url("templates/etl.json")
-        self.subnet_path = f"regions/{env.region}/subnetworks/{namer.resource(env.region)}"
-        self.launch_configs = {p.name: etl_launch_config(p, parameters=self._etl_parameters(p.name), environment={
+        self.launch_configs = {p.name: etl_launch_config(p, parameters=self._etl_parameters(p), environment={
             "serviceAccountEmail": self.service_account_email("etl-worker"),
-            "subnetwork": self.subnet_path,
+            "subnetwork": self.network.subnet_path,
             "ipConfiguration": "WORKER_IP_PRIVATE",
             "tempLocation": b["temp"].url("dataflow/tmp"),
             "stagingLocation": b["temp"].url("dataflow/staging"),
@@ -125,8 +124,7 @@ class PlatformStack(EnvironmentStack):
         if arrival:
             self.launcher = Launcher(self, "launcher", LauncherSpec(
                 name=namer.resource("launcher"), project=env.project_id, project_number=env.project_number,
-                region=env.region, landing=b["landing"], landing_location=b["landing"].settings.location,
-                artifacts=b["artifacts"], identity=ids["launcher"], build_identity=ids["build"],
+                region=env.region, landing=b["landing"], artifacts=b["artifacts"], identity=ids["launcher"], build_identity=ids["build"],
                 template_spec_uri=self.template_spec_uri, pipelines=arrival,
                 max_instances=env.processing.launcher_max_instances, memory=env.processing.launcher_memory,
             ))
@@ -141,24 +139,23 @@ class PlatformStack(EnvironmentStack):
             secret_id=namer.secret("github-oauth-token"), purpose="GitHub OAuth token of the Cloud Build connection"))
         self.oauth_secret.grant_access(service_agent("cloudbuild", env.project_number))
         EtlBuild(self, "etl-build", EtlBuildSpec(
-            name=namer.resource("github"), trigger_name=namer.resource("etl-image"), project=env.project_id, region=env.region,
+            name=namer.resource("github"), trigger_name=namer.resource("etl-image"), region=env.region,
             repository=env.github.repository, branch=env.cicd.branch, app_installation_id=env.cicd.github_app_installation_id,
             oauth_token=self.oauth_secret, oauth_token_version=env.cicd.oauth_token_secret_version,
             identity=ids["build"], image=f"{self.images.image_base}/etl", template_path=self.template_spec_uri,
         ))
 
-    def _etl_parameters(self, pipeline: str) -> dict[str, str]:
+    def _etl_parameters(self, pipeline: Pipeline) -> dict[str, str]:
         """The ETL's Flex Template parameters for one pipeline (workloads/etl contract)."""
-        env, b = self.env, self.buckets
-        spec = next(p for p in env.pipelines if p.name == pipeline)
+        env, b, name = self.env, self.buckets, pipeline.name
         return {
-            "pipeline": pipeline,
-            "landing_prefix": b["landing"].url(f"{pipeline}/"),
-            "schema": json.dumps([f.model_dump(exclude_none=True, mode="json") for f in spec.schema_], sort_keys=True),
-            "output_table": self.warehouse.table_ref(env.project_id, pipeline),
-            "curated_prefix": b["curated"].url(f"{pipeline}/"),
-            "quarantine_prefix": b["quarantine"].url(f"{pipeline}/"),
-            "checkpoint_uri": b["control"].url(f"checkpoints/{pipeline}.json"),
+            "pipeline": name,
+            "landing_prefix": b["landing"].url(f"{name}/"),
+            "schema": json.dumps([f.model_dump(exclude_none=True, mode="json") for f in pipeline.schema_], sort_keys=True),
+            "output_table": self.warehouse.table_ref(env.project_id, name),
+            "curated_prefix": b["curated"].url(f"{name}/"),
+            "quarantine_prefix": b["quarantine"].url(f"{name}/"),
+            "checkpoint_uri": b["control"].url(f"checkpoints/{name}.json"),
             "alert_secret": self.mail_secret.latest_version(env.project_id),
             "alert_to": ",".join(env.alert_emails),
             "alert_from": env.alert_emails[0],
@@ -183,8 +180,8 @@ class PlatformStack(EnvironmentStack):
                 identity=ids["orchestrator"], operators=operators, high_resilience=env.sla_tier is SlaTier.high,
                 settings=env.orchestration.composer, env_variables={
                     "DP_PROJECT": env.project_id, "DP_REGION": env.region, "DP_TEMPLATE_SPEC_URI": self.template_spec_uri,
-                    "DP_DATASET": self.warehouse.dataset_id, "DP_LANDING_BUCKET": self.namer.bucket("landing"),
-                    "DP_ARTIFACTS_BUCKET": self.namer.bucket("artifacts"),
+                    "DP_DATASET": self.warehouse.dataset_id, "DP_LANDING_BUCKET": self.buckets["landing"].name,
+                    "DP_ARTIFACTS_BUCKET": self.buckets["artifacts"].name,
                 },
             ))
             # gs://<composer bucket>/dags -> <composer bucket>
@@ -207,8 +204,9 @@ class PlatformStack(EnvironmentStack):
     def _analytics(self) -> None:
         env = self.env
         AnalyticsCluster(self, "analytics", AnalyticsClusterSpec(
-            name=self.namer.resource("analytics"), autoscaling_policy_id=self.namer.resource("analytics-autoscaling"), region=env.region, subnet_self_link=self.network.subnet_self_link,
-            identity=self.identities["dataproc"], staging_bucket=self.namer.bucket("temp"),
+            name=self.namer.resource("analytics"), autoscaling_policy_id=self.namer.resource("analytics-autoscaling"),
+            region=env.region, subnet_self_link=self.network.subnet_self_link,
+            identity=self.identities["dataproc"], staging_bucket=self.buckets["temp"].name,
             autoscaling=env.profile is Profile.managed, settings=env.analytics,
         ))
 
@@ -234,7 +232,7 @@ class PlatformStack(EnvironmentStack):
             alerts.add(AlertSpec(f"dataflow-slow-{p.name}", f"ETL {p.name} over its {p.max_runtime_minutes} min budget",
                                  RUNBOOK_JOB_SLOW, threshold(
                 'metric.type="dataflow.googleapis.com/job/elapsed_time" AND resource.type="dataflow_job" '
-                f'AND metadata.user_labels."{PIPELINE_LABEL}"="{p.name.replace("_", "-")}"', value=p.max_runtime_minutes * 60)))
+                f'AND metadata.user_labels."{PIPELINE_LABEL}"="{pipeline_label(p.name)}"', value=p.max_runtime_minutes * 60)))
         if self.launcher is not None:
             alerts.add(AlertSpec("launcher-errors", "Launcher function errors", RUNBOOK_LAUNCHER, {"condition_matched_log": {
                 "filter": f'resource.type="cloud_run_revision" AND resource.labels.service_name="{self.launcher.name}" AND severity>=ERROR'}},
@@ -242,8 +240,7 @@ class PlatformStack(EnvironmentStack):
         metric = quarantine_metric(self, "quarantine-metric", namer.resource("etl-quarantined-runs"))
         alerts.add(AlertSpec("quarantined-rows", "ETL quarantined rows", RUNBOOK_QUARANTINE, threshold(
             f'metric.type="logging.googleapis.com/user/{metric.name}"',
-            value=0, aligner="ALIGN_SUM")))
-        alerts.policies["quarantined-rows"].node.add_dependency(metric)
+            value=0, aligner="ALIGN_SUM")))  # metric.name is a reference: the policy waits for the metric
         if env.profile is Profile.lean:
             alerts.add(AlertSpec("orchestrator-down", "Airflow VM down", RUNBOOK_AIRFLOW_VM, absent(self.orchestrator.health_filter)))
         else:
@@ -251,7 +248,8 @@ class PlatformStack(EnvironmentStack):
                 self.orchestrator.health_filter, value=0.9, comparison="COMPARISON_LT", aligner="ALIGN_FRACTION_TRUE",
                 duration="600s")))
         Budget(self, "budget", BudgetSpec(
-            name=namer.resource("budget"), topic_name=namer.resource("budget-alerts"), billing_account=env.billing_account, project_number=env.project_number,
+            name=namer.resource("budget"), topic_name=namer.resource("budget-alerts"),
+            billing_account=env.billing_account, project_number=env.project_number,
             amount=env.budget.amount, currency=env.budget.currency, channel_ids=channels.ids,
         ))
 

@@ -44,6 +44,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def pipeline_label(pipeline: str) -> str:
+    """Value of the ``etl-pipeline`` job label (alerts filter Dataflow jobs on it)."""
+    return _slug(pipeline)[:63] or "pipeline"
+
+
 def job_name_base(pipeline: str) -> str:
     """``etl-<pipeline>``: the stable part of the pipeline's job names (leaves room for a suffix)."""
     return "etl-" + (_slug(pipeline)[:40].strip("-") or "pipeline")
@@ -95,7 +100,7 @@ def build_launch_request(
         if key in environment and (isinstance(environment[key], bool) or not isinstance(environment[key], int)):
             raise ValueError(f"pipeline {pipeline!r}: environment.{key} must be an integer")
     labels = dict(environment.get("additionalUserLabels") or {})
-    labels.setdefault(PIPELINE_LABEL, _slug(pipeline)[:63] or "pipeline")
+    labels.setdefault(PIPELINE_LABEL, pipeline_label(pipeline))
     environment["additionalUserLabels"] = labels
     return {
         "launchParameter": {
