@@ -15,16 +15,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdktn import AssetType, TerraformAsset
 from cdktn_provider_google.artifact_registry_repository import ArtifactRegistryRepository, ArtifactRegistryRepositoryCleanupPolicies
 from cdktn_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
 from cdktn_provider_google.cloud_run_v2_service_iam_member import CloudRunV2ServiceIamMember
 from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob
 from cdktn_provider_google.cloudfunctions2_function import Cloudfunctions2Function, Cloudfunctions2FunctionEventTriggerEventFilters
-from cdktn_provider_google.storage_bucket_object import StorageBucketObject
 from constructs import Construct
 
 from dataplatform.config import Pipeline
+from dataplatform.constructs.assets import upload
 from dataplatform.constructs.iam import Principal, ResourceIam, grant_project_roles, service_agent
 from dataplatform.constructs.lake_bucket import LakeBucket
 from dataplatform.constructs.service_account import WorkloadIdentity
@@ -75,7 +74,7 @@ def etl_launch_config(pipeline: Pipeline, *, parameters: dict[str, str], environ
     return {"parameters": parameters, "environment": {**environment, "maxWorkers": pipeline.max_workers}}
 
 
-def _packaged_launcher_source() -> str:
+def _packaged_launcher_source() -> Path:
     """A copy of the launcher with only what the function needs (no tests, no caches),
     so the archive hash, and thus the deployed object, changes only with the code.
     Named by content hash, so repeated synths reuse one directory instead of piling up."""
@@ -91,7 +90,7 @@ def _packaged_launcher_source() -> str:
             partial.rename(staging)  # atomic: a concurrent synth either wins or finds it done
         except OSError:
             shutil.rmtree(partial)
-    return str(staging)
+    return staging
 
 
 @dataclass(frozen=True)
@@ -115,14 +114,8 @@ class Launcher(Construct):
 
     def __init__(self, scope: Construct, id_: str, spec: LauncherSpec):
         super().__init__(scope, id_)
-        asset = TerraformAsset(self, "source", path=_packaged_launcher_source(), type=AssetType.ARCHIVE)
-        source = StorageBucketObject(
-            self,
-            "source-object",
-            bucket=spec.artifacts.name,
-            name=f"functions/launcher-{asset.asset_hash}.zip",
-            source=asset.path,
-        )
+        source = upload(self, "source-object", bucket=spec.artifacts.name, path=_packaged_launcher_source(),
+                        object_name=lambda digest: f"functions/launcher-{digest}.zip", archive=True)
         # Eventarc delivers GCS events through Pub/Sub published by the storage service agent;
         # the topic is Google-managed, so this role has no narrower scope.
         grant_project_roles(self, spec.project, service_agent("storage", spec.project_number), {
