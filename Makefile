@@ -105,4 +105,4 @@ validate: setup tf-provider ## real Terraform: init from the local mirror, valid
 
 scan: setup ## checkov over every synthesized stack (custom policies in policies/, reasoned skips in .checkov.yaml); reports in cdktf.out/scan
 	@$(PY) main.py >/dev/null
-	@$(PY) tools/scan/run_checkov.py --stacks $(OUT)/stacks --out $(OUT)/scan
+	@$(PY) -m dataplatform.tools.checkov_scan --stacks $(OUT)/stacks --out $(OUT)/scan

@@ -6,6 +6,7 @@ import json
 from typing import Any, Iterator
 
 from cdktn import Testing, TerraformStack
+from cdktn_provider_google.provider import GoogleProvider
 
 
 def iter_resources(stack: dict) -> Iterator[tuple[str, str, dict]]:
@@ -23,6 +24,19 @@ def by_path(stack: dict) -> dict[str, tuple[str, dict]]:
 
 def of_type(stack: dict, rtype: str) -> dict[str, dict]:
     return {path: body for t, path, body in iter_resources(stack) if t == rtype}
+
+
+def new_stack() -> TerraformStack:
+    """A throwaway stack with the provider, for construct tests."""
+    stack = TerraformStack(Testing.app(), "test")
+    GoogleProvider(stack, "google", project="acme-test", region="europe-west1")
+    return stack
+
+
+def only(stack_json: dict, rtype: str) -> dict:
+    items = list(of_type(stack_json, rtype).values())
+    assert len(items) == 1, items
+    return items[0]
 
 
 def synth(stack: TerraformStack) -> dict:

@@ -4,9 +4,7 @@ custom policies demonstrably load and fail what they should (a scan that checks 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -16,14 +14,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = sys.modules[name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-runner = _load(REPO / "tools" / "scan" / "run_checkov.py", "run_checkov")
+from dataplatform.tools import checkov_scan as runner
 
 
 def test_checkov_passes_on_every_environment(synth_dir, stacks):
@@ -109,7 +100,7 @@ def test_labelable_types_agree_with_the_label_aspect(stacks):
 
     from dataplatform.labels import LABEL_ATTRIBUTE
 
-    labelable = _load(REPO / "policies" / "dp_labelable_types.py", "dp_labelable_types").LABELABLE
+    from policies.dp_labelable_types import LABELABLE as labelable
     for rtype in sorted({t for stack in stacks.values() for t in stack.get("resource", {})}):
         module = importlib.import_module(f"cdktn_provider_google.{rtype.removeprefix('google_')}")
         (cls,) = [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, TerraformResource) and c is not TerraformResource]

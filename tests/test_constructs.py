@@ -6,9 +6,7 @@ import json
 
 import pytest
 from cdktn import Aspects, TerraformStack
-from cdktn import Testing as CdkTesting
 from cdktn_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
-from cdktn_provider_google.provider import GoogleProvider
 from cdktn_provider_google.storage_bucket import StorageBucket
 
 from dataplatform.config import Pipeline
@@ -21,28 +19,16 @@ from dataplatform.constructs.secret import Secret, SecretSettings
 from dataplatform.constructs.warehouse import Warehouse, WarehouseSettings
 from dataplatform.labels import StampLabels
 from dataplatform.naming import Namer
-from tests.support import of_type, synth
+from tests.support import new_stack, of_type, only, synth
 
 NAMER = Namer("acme", "test")
 ALICE = Principal("alice", "serviceAccount:alice@p.iam.gserviceaccount.com")
-
-
-def new_stack() -> TerraformStack:
-    stack = TerraformStack(CdkTesting.app(), "test")
-    GoogleProvider(stack, "google", project="acme-test", region="europe-west1")
-    return stack
 
 
 def bucket(kind: BucketKind, folders=()) -> tuple[TerraformStack, LakeBucket]:
     stack = new_stack()
     lake = LakeBucket(stack, "b", LakeBucketSettings(name="acme-test-b", location="europe-west1", kind=kind, purpose="test", folders=folders))
     return stack, lake
-
-
-def only(stack_json: dict, rtype: str) -> dict:
-    items = list(of_type(stack_json, rtype).values())
-    assert len(items) == 1, items
-    return items[0]
 
 
 class TestLakeBucket:

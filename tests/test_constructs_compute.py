@@ -16,8 +16,7 @@ from dataplatform.constructs.iam import Principal
 from dataplatform.constructs.orchestration import AirflowVm, AirflowVmSpec, Composer, ComposerSpec, render_startup_script
 from dataplatform.constructs.processing import ScheduledLaunches, ScheduledLaunchSpec, _packaged_launcher_source
 from dataplatform.constructs.service_account import WorkloadIdentity, WorkloadIdentitySettings
-from tests.support import of_type, synth
-from tests.test_constructs import new_stack, only
+from tests.support import new_stack, of_type, only, synth
 
 OPS = Principal.group("operators", "ops@acme.example")
 PIPELINE = Pipeline.model_validate({"name": "orders", "trigger": "scheduled", "schedule": "0 * * * *", "schema": [

@@ -367,7 +367,6 @@ def test_every_environment_stack_is_guarded_and_passes(synth_dir, stacks):
 
 def test_rule_breaking_raw_resources_refuse_synth(tmp_path):
     """Raw provider classes added to a synthesized environment are refused, each named by path and rule."""
-    from cdktn import TerraformStack
     from cdktn_provider_google.compute_firewall import ComputeFirewall, ComputeFirewallAllow
     from cdktn_provider_google.compute_instance import (
         ComputeInstance,
@@ -378,13 +377,9 @@ def test_rule_breaking_raw_resources_refuse_synth(tmp_path):
     from cdktn_provider_google.service_account_key import ServiceAccountKey
     from cdktn_provider_google.storage_bucket import StorageBucket
 
-    from dataplatform.guardrails import attach_guardrails
     from main import build_app
 
-    app = build_app(tmp_path / "out")
-    for stack in app.node.children:
-        if isinstance(stack, TerraformStack):
-            attach_guardrails(stack)  # no-op once EnvironmentStack attaches them itself
+    app = build_app(tmp_path / "out")  # EnvironmentStack attaches the guardrails itself
     platform = app.node.find_child("dev-platform")
     StorageBucket(platform, "public-bucket", name="acme-dev-public", location="EU", public_access_prevention="inherited")
     ComputeFirewall(platform, "open-ssh", name="open-ssh", network="default", source_ranges=["0.0.0.0/0"],

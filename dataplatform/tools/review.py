@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataplatform.tools import checkov_scan
+
 REPO = Path(__file__).resolve().parents[2]
 
 DATA_TYPES = {
@@ -209,12 +211,7 @@ def guardrail_findings(outdir: Path) -> set[str]:
 
 def checkov_failures(outdir: Path, scan_dir: Path) -> set[str]:
     """Failed checkov checks of a synth output, by check id and construct path."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("run_checkov", REPO / "tools" / "scan" / "run_checkov.py")
-    module = sys.modules.setdefault("run_checkov", importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    result = module.scan(Path(outdir, "stacks"), scan_dir)
+    result = checkov_scan.scan(Path(outdir, "stacks"), scan_dir)
     if result.problems:
         raise SystemExit("review: checkov scan unusable: " + "; ".join(result.problems))
     return {f"{f.check_id} `{f.path}`: {f.check_name}" for f in result.failed}

@@ -1,6 +1,6 @@
 """Scan every synthesized stack with checkov and name each finding by its construct path.
 
-    .venv/bin/python tools/scan/run_checkov.py [--stacks cdktf.out/stacks] [--out cdktf.out/scan]
+    .venv/bin/python -m dataplatform.tools.checkov_scan [--stacks cdktf.out/stacks] [--out cdktf.out/scan]
 
 Runs checkov (terraform_json, --skip-download, custom policies in policies/, skips with
 reasons in .checkov.yaml), writes cli/json/SARIF/JUnit reports under --out, then prints one
