@@ -23,10 +23,15 @@ DEPLOY_FLAGS ?=
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-.venv/.synced: Pipfile.lock
+# One recipe for every pipenv environment: the Pipfile beside its lock, the venv beside both.
+define sync-venv
 	@python3 -m pipenv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check pipenv==2026.10.3
-	$(PIPENV) sync --dev
+	PIPENV_PIPFILE=$(<:.lock=) PIPENV_IGNORE_VIRTUALENVS=1 $(PIPENV) sync --dev
 	@touch $@
+endef
+
+.venv/.synced: Pipfile.lock
+	$(sync-venv)
 
 node_modules/.synced: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -37,6 +42,13 @@ setup: .venv/.synced node_modules/.synced ## install Python (pipenv) and Node 22
 
 synth: setup ## synthesize every environment into cdktf.out/stacks/<stack>/cdk.tf.json
 	@$(PY) main.py
+
+# Targets that read cdktf.out (scan, validate, review) synthesize only when an input changed.
+SYNTH_INPUTS := main.py $(shell find dataplatform environments workloads/launcher workloads/dags -type f \
+                  -not -path '*/__pycache__/*' -not -path '*/.venv/*')
+$(OUT)/manifest.json: $(SYNTH_INPUTS) .venv/.synced node_modules/.synced
+	@$(PY) main.py >/dev/null
+.DELETE_ON_ERROR:
 
 $(ACTIONLINT):
 	GOBIN=$(GO_BIN) GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
@@ -55,14 +67,10 @@ WORKLOADS_PIPENV := PIPENV_PIPFILE=workloads/Pipfile PIPENV_IGNORE_VIRTUALENVS=1
 AIRFLOW_PIPENV := PIPENV_PIPFILE=workloads/airflow/Pipfile PIPENV_IGNORE_VIRTUALENVS=1 $(PIPENV)
 
 workloads/.venv/.synced: workloads/Pipfile.lock
-	@python3 -m pipenv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check pipenv==2026.10.3
-	$(WORKLOADS_PIPENV) sync --dev
-	@touch $@
+	$(sync-venv)
 
 workloads/airflow/.venv/.synced: workloads/airflow/Pipfile.lock
-	@python3 -m pipenv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check pipenv==2026.10.3
-	$(AIRFLOW_PIPENV) sync --dev
-	@touch $@
+	$(sync-venv)
 
 workloads-setup: workloads/.venv/.synced workloads/airflow/.venv/.synced
 
@@ -78,8 +86,7 @@ docs: .venv/.synced ## regenerate the README's configuration reference from the 
 snapshot-update: setup ## accept the current synth as the new snapshots (review the diff!)
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
 
-review: setup ## Markdown diff of every environment against BASE (default origin/main); FAIL_ON_DATA_DESTRUCTION=1 to gate
-	@$(PY) main.py >/dev/null
+review: $(OUT)/manifest.json ## Markdown diff of every environment against BASE (default origin/main); FAIL_ON_DATA_DESTRUCTION=1 to gate
 	@$(PY) -m dataplatform.tools.review --base "$(BASE)" --output "$(REVIEW_OUT)" --scan $(if $(FAIL_ON_DATA_DESTRUCTION),--fail-on-data-destruction)
 
 diff: setup ## cdktn diff of ENV's stacks (needs credentials for ENV's project and terraform)
@@ -96,13 +103,11 @@ lint-workflows: $(ACTIONLINT) ## actionlint the GitHub workflows
 bench: setup ## synth/test timings vs the provider-import floor: table, cdktf.out/bench/bench.json + growth.png
 	@$(PY) -m dataplatform.tools.bench --runs $(or $(BENCH_RUNS),3)
 
-tf-provider: ## build the real google provider into the local Terraform mirror (cached outside the repo)
+tf-provider: .venv/.synced ## build the real google provider into the local Terraform mirror (cached outside the repo)
 	@$(PY) tools/terraform/build_provider.py
 
-validate: setup tf-provider ## real Terraform: init from the local mirror, validate, offline plan of every stack (ENV= to restrict)
-	@$(PY) main.py >/dev/null
+validate: $(OUT)/manifest.json tf-provider ## real Terraform: init from the local mirror, validate, offline plan of every stack (ENV= to restrict)
 	@$(PY) tools/terraform/offline_plan.py $(ENV)
 
-scan: setup ## checkov over every synthesized stack (custom policies in policies/, reasoned skips in .checkov.yaml); reports in cdktf.out/scan
-	@$(PY) main.py >/dev/null
+scan: $(OUT)/manifest.json ## checkov over every synthesized stack (custom policies in policies/, reasoned skips in .checkov.yaml); reports in cdktf.out/scan
 	@$(PY) -m dataplatform.tools.checkov_scan --stacks $(OUT)/stacks --out $(OUT)/scan
