@@ -94,23 +94,20 @@ class LakeBucket(Construct, ResourceIam):
             lifecycle=TerraformResourceLifecycle(prevent_destroy=protected),
         )
         self.bucket.node.add_metadata("purpose", settings.purpose)
+        self.name: str = self.bucket.name  # the token, read once (each read is a jsii round trip)
         self._folders: dict[str, StorageManagedFolder] = {}
         for folder in settings.folders:
             self._folders[folder] = StorageManagedFolder(
                 self,
                 f"folder-{folder}",
-                bucket=self.bucket.name,
+                bucket=self.name,
                 name=f"{folder}/",
                 force_destroy=False,
                 lifecycle=TerraformResourceLifecycle(prevent_destroy=protected),
             )
 
     def _iam_target(self):
-        return {"bucket": self.bucket.name}
-
-    @property
-    def name(self) -> str:
-        return self.bucket.name
+        return {"bucket": self.name}
 
     def url(self, path: str = "") -> str:
         return f"gs://{self.settings.name}/{path}"
@@ -133,7 +130,7 @@ class LakeBucket(Construct, ResourceIam):
         StorageManagedFolderIamMember(
             self,
             f"iam-objectcreator-{principal.key}-in-{folder}",
-            bucket=self.bucket.name,
+            bucket=self.name,
             managed_folder=self._folders[folder].name,
             role="roles/storage.objectCreator",
             member=principal.member,

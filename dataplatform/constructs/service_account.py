@@ -32,22 +32,17 @@ class WorkloadIdentity(Construct, ResourceIam):
             display_name=f"{settings.account_id} ({settings.purpose})"[:100],
             description=settings.purpose,
         )
+        # Tokens are fixed once the resource exists: read them once (each read is a jsii round trip).
+        self.email: str = self.account.email
+        self.principal = Principal(self.key, f"serviceAccount:{self.email}")
 
     def _iam_target(self):
         return {"service_account_id": self.account.name}
 
     @property
-    def email(self) -> str:
-        return self.account.email
-
-    @property
     def resource_id(self) -> str:
         """`projects/<p>/serviceAccounts/<email>`, the form build and function configs take."""
         return self.account.id
-
-    @property
-    def principal(self) -> Principal:
-        return Principal(self.key, f"serviceAccount:{self.account.email}")
 
     def grant_act_as(self, principal: Principal) -> None:
         """Let `principal` attach this SA to a job or resource (iam.serviceAccountUser on this SA only)."""
