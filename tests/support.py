@@ -8,14 +8,14 @@ from typing import Any, Iterator
 from cdktn import Testing, TerraformStack
 from cdktn_provider_google.provider import GoogleProvider
 
+from dataplatform import tfjson
+
 
 def iter_resources(stack: dict) -> Iterator[tuple[str, str, dict]]:
-    """(resource type, construct path without stack prefix, body) for every resource."""
-    for rtype, items in stack.get("resource", {}).items():
-        for key, body in items.items():
-            # Testing.synth omits the "//" metadata; fall back to the logical id there.
-            meta = body.get("//", {}).get("metadata")
-            yield rtype, (meta["path"].split("/", 1)[1] if meta else key), body
+    """(resource type, construct path without stack prefix, body) for every resource.
+    Testing.synth omits the "//" metadata; there the path is the logical id."""
+    for r in tfjson.resources(stack):
+        yield r.type, (r.relative_path if "/" in r.path else r.logical_id), r.body
 
 
 def by_path(stack: dict) -> dict[str, tuple[str, dict]]:

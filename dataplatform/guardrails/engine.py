@@ -24,6 +24,7 @@ from cdktn import TerraformResource, TerraformStack
 from constructs import IConstruct, IValidation
 
 from dataplatform.guardrails.rule import ERROR, WARNING, Rule, Severity, Target, Unverified
+from dataplatform import tfjson
 from dataplatform.labels import LABEL_ATTRIBUTE_BY_TYPE, label_attribute
 
 SUPPRESS_METADATA = "guardrails:suppress"
@@ -122,13 +123,7 @@ class StackResult:
 def stack_resources(stack: TerraformStack) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
     """Construct path -> (type, body, "//" comments) of every resource exactly as cdk.tf.json
     will hold it: overrides merged, tokens resolved to "${...}" (one jsii call for the whole stack)."""
-    out = {}
-    for rtype, items in (stack.to_terraform().get("resource") or {}).items():
-        for body in items.values():
-            comments = dict(body.get("//") or {})
-            path = (comments.pop("metadata", None) or {}).get("path")
-            out[path] = (rtype, {k: v for k, v in body.items() if k != "//"}, comments)
-    return out
+    return {r.path: (r.type, r.body, r.comments) for r in tfjson.resources(stack.to_terraform())}
 
 
 def check_target(target: Target, rules: Iterable[Rule]) -> tuple[list[Finding], int]:

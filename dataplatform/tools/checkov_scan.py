@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dataplatform import tfjson
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / ".checkov.yaml"
 POLICIES = REPO / "policies"
@@ -86,10 +88,8 @@ def construct_paths(stacks_dir: Path) -> dict[tuple[str, str], tuple[str, str]]:
     index = {}
     for tf_json in sorted(stacks_dir.glob("*/cdk.tf.json")):
         stack = tf_json.parent.name
-        for rtype, items in json.loads(tf_json.read_text()).get("resource", {}).items():
-            for logical_id, body in items.items():
-                meta = (body.get("//") or {}).get("metadata") or {}
-                index[(stack, logical_id)] = (meta.get("path", f"{stack}/{logical_id}"), f"{rtype}.{logical_id}")
+        for r in tfjson.resources(json.loads(tf_json.read_text())):
+            index[(stack, r.logical_id)] = (r.path, r.address)
     return index
 
 

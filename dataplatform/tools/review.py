@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataplatform import tfjson
 from dataplatform.tools import checkov_scan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,13 +61,7 @@ def load_stacks(outdir: Path) -> dict[str, dict]:
 
 
 def resources(stack: dict) -> dict[str, tuple[str, dict]]:
-    out = {}
-    for rtype, items in stack.get("resource", {}).items():
-        for key, body in items.items():
-            meta = body.get("//", {}).get("metadata", {})
-            path = meta.get("path", f"{rtype}.{key}").split("/", 1)[-1]
-            out[path] = (rtype, {k: v for k, v in body.items() if k != "//"})
-    return out
+    return {r.relative_path: (r.type, r.body) for r in tfjson.resources(stack)}
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -1,0 +1,37 @@
+"""Reading synthesized Terraform JSON (cdk.tf.json, or a stack's `to_terraform()`) by construct path.
+
+cdktn's logical ids carry hashes; the `"//"` metadata carries the construct path, which is
+what people, reviews, scans and rules should name. Every reader goes through `resources`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+
+@dataclass(frozen=True)
+class SynthesizedResource:
+    type: str
+    logical_id: str
+    path: str  # full construct path ("dev-platform/landing/bucket"), or "<type>.<id>" without metadata
+    body: dict[str, Any]  # attributes, without the "//" comment
+    comments: dict[str, Any]  # the "//" comment beyond cdktn's own metadata (e.g. project_scope_reason)
+
+    @property
+    def address(self) -> str:
+        return f"{self.type}.{self.logical_id}"
+
+    @property
+    def relative_path(self) -> str:
+        """The construct path below the stack ("landing/bucket")."""
+        return self.path.split("/", 1)[-1]
+
+
+def resources(stack: dict) -> Iterator[SynthesizedResource]:
+    for rtype, items in (stack.get("resource") or {}).items():
+        for logical_id, body in items.items():
+            comments = dict(body.get("//") or {})
+            meta = comments.pop("metadata", None) or {}
+            yield SynthesizedResource(rtype, logical_id, meta.get("path", f"{rtype}.{logical_id}"),
+                                      {k: v for k, v in body.items() if k != "//"}, comments)
