@@ -1,0 +1,64 @@
+"""Cron expressions as Cloud Scheduler, Dataplex and Airflow all accept them: 5 unix-cron fields.
+
+croniter (the parser Airflow uses) decides whether an expression is valid; this module only
+narrows it to the portable subset (no seconds field, no `@hourly`, no L/W/#/? extensions,
+which Cloud Scheduler refuses) and words the refusal for a person: which field, its range,
+and a suggestion where one is obvious.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from croniter import CroniterBadDateError, CroniterError, croniter
+
+FIELDS = (("minute", "0-59"), ("hour", "0-23"), ("day of month", "1-31"), ("month", "1-12 or JAN-DEC"), ("day of week", "0-7 or SUN-SAT"))
+_NAMES = re.compile(r"^(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC|SUN|MON|TUE|WED|THU|FRI|SAT)$", re.IGNORECASE)
+SHORTCUTS = {
+    "hourly": "0 * * * *", "daily": "0 0 * * *", "midnight": "0 0 * * *", "weekly": "0 0 * * 0",
+    "monthly": "0 0 1 * *", "yearly": "0 0 1 1 *", "annually": "0 0 1 1 *",
+}
+EXAMPLE = "'15 * * * *' (minute 15 of every hour)"
+
+
+class CronError(ValueError):
+    """A refused expression; `suggestion` is a corrected expression when one is obvious."""
+
+    def __init__(self, message: str, suggestion: str | None = None):
+        self.suggestion = suggestion
+        super().__init__(message + (f" (did you mean {suggestion!r}?)" if suggestion else ""))
+
+
+def _field_ok(index: int, value: str) -> bool:
+    probe = ["*"] * 5
+    probe[index] = value
+    return croniter.is_valid(" ".join(probe))
+
+
+def check(expression: str) -> str:
+    """Return the expression unchanged, or raise CronError saying what is wrong with it."""
+    text = expression.strip()
+    word = text.lstrip("@").lower()
+    if word in SHORTCUTS:
+        raise CronError(f"expected 5 cron fields (minute hour day-of-month month day-of-week), not the shortcut {text!r}",
+                        SHORTCUTS[word])
+    fields = text.split()
+    if len(fields) == 6:
+        raise CronError("expected 5 cron fields; a 6th (seconds) field is not accepted by Cloud Scheduler", " ".join(fields[1:]))
+    if len(fields) != 5:
+        raise CronError(f"expected 5 cron fields (minute hour day-of-month month day-of-week), got {len(fields)}, e.g. {EXAMPLE}")
+    for index, ((name, bounds), value) in enumerate(zip(FIELDS, fields)):
+        tokens = re.split(r"[,/-]", value)
+        if not all(t == "*" or t.isdigit() or _NAMES.match(t) for t in tokens):
+            raise CronError(f"{name} field {value!r}: expected numbers, *, ranges (a-b), steps (/n) or lists (a,b) in {bounds}")
+        if not _field_ok(index, value):
+            raise CronError(f"{name} field {value!r} is out of range {bounds}")
+    try:
+        schedule = croniter(text, dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc))
+        schedule.get_next(dt.datetime)
+    except CroniterBadDateError:
+        raise CronError(f"{text!r} never fires (no date matches every field)") from None
+    except (CroniterError, ValueError) as exc:  # whatever croniter refuses that the checks above let through
+        raise CronError(f"not a valid cron expression: {exc}") from None
+    return expression
