@@ -7,17 +7,21 @@ README.md; a test fails when the README and the models disagree.
 from __future__ import annotations
 
 import enum
+import json
 import sys
 import types
 import typing
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, EmailStr
 from pydantic_core import PydanticUndefined
 
-from dataplatform.config import REPO_ROOT, Environment
+from dataplatform.config import ENVIRONMENTS_DIR, REPO_ROOT, Environment
 
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
+SCHEMA_PATH = ENVIRONMENTS_DIR / "environment.schema.json"
+SCHEMA_COMMENT = f"# yaml-language-server: $schema={SCHEMA_PATH.name}"
+"""First line of every environment file: the YAML language server (VS Code, JetBrains, Neovim) reads it."""
 
 
 def _type_name(annotation) -> str:
@@ -25,6 +29,8 @@ def _type_name(annotation) -> str:
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if origin is typing.Annotated:
         return _type_name(args[0])
+    if annotation is EmailStr:
+        return "email address"
     if origin in (typing.Union, types.UnionType):
         inner = " \\| ".join(_type_name(a) for a in args)
         return f"{inner} (optional)" if len(args) < len(typing.get_args(annotation)) else inner
@@ -78,13 +84,22 @@ def reference() -> str:
     return "\n".join([START, *header, *rows(Environment), END])
 
 
+def json_schema() -> str:
+    """The JSON Schema (draft 2020-12) of one environment file, as pydantic generates it from the models."""
+    schema = Environment.model_json_schema(by_alias=True, mode="validation")
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "environments/<env>.yaml",
+              **{k: v for k, v in schema.items() if k != "title"}}
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
 def main() -> int:
     readme = REPO_ROOT / "README.md"
     text = readme.read_text()
     before, _, rest = text.partition(START)
     _, _, after = rest.partition(END)
     readme.write_text(before + reference() + after)
-    print(f"updated the configuration reference in {readme.relative_to(REPO_ROOT)}")
+    SCHEMA_PATH.write_text(json_schema())
+    print(f"updated the configuration reference in {readme.relative_to(REPO_ROOT)} and {SCHEMA_PATH.relative_to(REPO_ROOT)}")
     return 0
 
 

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
-
-from cdktn import Testing, TerraformStack
-from cdktn_provider_google.provider import GoogleProvider
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
 from dataplatform import tfjson
+
+if TYPE_CHECKING:
+    from cdktn import TerraformStack
+
+REPO = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = REPO / "environments"
+
+
+def environment_names() -> list[str]:
+    """Every environment, from the files (nothing lists them by hand); cheap enough for parametrize."""
+    return sorted(p.stem for p in ENVIRONMENTS.glob("*.yaml"))
+
+
+def stack_names() -> list[str]:
+    from main import stack_names as of
+
+    return [stack for env in environment_names() for stack in of(env)]
 
 
 def iter_resources(stack: dict) -> Iterator[tuple[str, str, dict]]:
@@ -28,6 +43,9 @@ def of_type(stack: dict, rtype: str) -> dict[str, dict]:
 
 def new_stack() -> TerraformStack:
     """A throwaway stack with the provider, for construct tests."""
+    from cdktn import Testing, TerraformStack
+    from cdktn_provider_google.provider import GoogleProvider
+
     stack = TerraformStack(Testing.app(), "test")
     GoogleProvider(stack, "google", project="acme-test", region="europe-west1")
     return stack
@@ -41,6 +59,8 @@ def only(stack_json: dict, rtype: str) -> dict:
 
 def synth(stack: TerraformStack) -> dict:
     """Synthesize one test stack (aspects run) and parse it."""
+    from cdktn import Testing
+
     return json.loads(Testing.synth(stack, run_validations=False))
 
 

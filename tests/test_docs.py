@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from dataplatform.config_reference import END, START, reference
+from dataplatform.config_reference import END, SCHEMA_COMMENT, SCHEMA_PATH, START, json_schema, reference
+from tests.support import ENVIRONMENTS
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -16,3 +17,12 @@ def test_config_reference_is_in_sync():
 def test_readme_names_the_two_commands():
     text = README.read_text()
     assert "make synth" in text and "make test" in text
+
+
+def test_json_schema_is_in_sync():
+    assert SCHEMA_PATH.read_text() == json_schema(), "run `make docs` to regenerate environments/environment.schema.json"
+
+
+def test_every_environment_file_names_the_schema_for_editors():
+    for path in sorted(ENVIRONMENTS.glob("*.yaml")):
+        assert path.read_text().splitlines()[0] == SCHEMA_COMMENT, f"{path.name}: first line must be {SCHEMA_COMMENT!r}"

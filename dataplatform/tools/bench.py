@@ -50,7 +50,7 @@ def environments(tmp: Path, envs: int, pipelines: int) -> Path:
     out = Path(tempfile.mkdtemp(dir=tmp))
     for i in range(envs):
         name = "dev" if envs == 1 else f"e{i}"
-        data = {**base, "name": name, "project_id": f"acme-bench-{i:03d}",
+        data = {**base, "name": name, "project_id": f"acme-bench-{i:03d}", "project_number": f"{100000000000 + i}",
                 "network": {**base["network"], "subnet_cidr": f"10.{i % 250}.0.0/20"},
                 "pipelines": [{**template, "name": f"p{j}"} for j in range(pipelines)]}
         (out / f"{name}.yaml").write_text(yaml.safe_dump(data))
