@@ -1,57 +1,138 @@
 """Entry point: one bootstrap and one platform stack per environment file.
 
 `build_app(outdir)` builds without synthesizing so tests and tools can reuse it;
-`python main.py` synthesizes into cdktf.out/ and prints one line per stack.
+`python main.py` checks every environment file first (no cdktn import: a bad file is
+refused in well under a second), then synthesizes into cdktf.out/, removes the stacks of
+environments that no longer exist, and prints one line per stack from the manifest.
+
+`DP_ENVIRONMENTS=dev,prod` synthesizes only those environments (`make diff/deploy ENV=x`
+set it); every file is still validated.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cdktn import App
-
-from dataplatform import guardrails
 from dataplatform.config import ENVIRONMENTS_DIR, ConfigError, Environment, load_environments
-from dataplatform.stacks.bootstrap import BootstrapStack
-from dataplatform.stacks.platform import PlatformStack
+
+if TYPE_CHECKING:
+    from cdktn import App
+
+SELECT_VAR = "DP_ENVIRONMENTS"
+COMPLETE = ".all-environments"
+"""Stamp in the output directory: the last synth covered every environment (make's scan/validate/review target)."""
+
+
+STACK_KINDS = ("bootstrap", "platform")
+
+
+def stack_names(env: str) -> list[str]:
+    """The stacks of one environment, in deploy order."""
+    return [f"{env}-{kind}" for kind in STACK_KINDS]
+
+
+def environments_dir() -> Path:
+    return Path(os.environ.get("ENVIRONMENTS_DIR", ENVIRONMENTS_DIR))
+
+
+def select(envs: list[Environment], names: str | None = None) -> list[Environment]:
+    """The environments named in DP_ENVIRONMENTS (comma-separated), all when it is unset or empty."""
+    names = os.environ.get(SELECT_VAR, "") if names is None else names
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if not wanted:
+        return envs
+    from dataplatform.config_loader import did_you_mean
+
+    known = [e.name for e in envs]
+    unknown = [f"{SELECT_VAR}: no environment {n!r}" + (f" (did you mean {did_you_mean(n, known)!r}?)" if did_you_mean(n, known) else
+                                                       f"; known: {', '.join(known)}") for n in wanted if n not in known]
+    if unknown:
+        raise ConfigError(unknown)
+    return [e for e in envs if e.name in wanted]
 
 
 def build_app(outdir: str | os.PathLike = "cdktf.out", environments: list[Environment] | None = None) -> App:
-    envs = environments if environments is not None else load_environments(Path(os.environ.get("ENVIRONMENTS_DIR", ENVIRONMENTS_DIR)))
+    from cdktn import App
+
+    from dataplatform.stacks.bootstrap import BootstrapStack
+    from dataplatform.stacks.platform import PlatformStack
+
+    envs = environments if environments is not None else select(load_environments(environments_dir()))
     app = App(outdir=str(outdir))
     for env in envs:
-        BootstrapStack(app, f"{env.name}-bootstrap", env)
-        PlatformStack(app, f"{env.name}-platform", env)
+        bootstrap, platform = stack_names(env.name)
+        BootstrapStack(app, bootstrap, env)
+        PlatformStack(app, platform, env)
     return app
 
 
+def manifest_stacks(outdir: str | os.PathLike) -> dict[str, Path]:
+    """Stack name -> its cdk.tf.json, as the last synth's manifest lists them (nothing else counts)."""
+    manifest = Path(outdir, "manifest.json")
+    if not manifest.exists():
+        return {}
+    stacks = json.loads(manifest.read_text()).get("stacks", {})
+    return {name: Path(outdir, meta["synthesizedStackPath"]) for name, meta in sorted(stacks.items())}
+
+
 def stack_summary(outdir: str | os.PathLike) -> list[tuple[str, int]]:
-    """(stack, resource count) for every synthesized stack."""
+    """(stack, resource count) for every stack of the last synth."""
     rows = []
-    for path in sorted(Path(outdir, "stacks").glob("*/cdk.tf.json")):
+    for name, path in manifest_stacks(outdir).items():
         resources = json.loads(path.read_text()).get("resource", {})
-        rows.append((path.parent.name, sum(len(v) for v in resources.values())))
+        rows.append((name, sum(len(v) for v in resources.values())))
     return rows
 
 
+def prune(outdir: str | os.PathLike, declared: set[str]) -> list[str]:
+    """Remove stack directories the manifest does not list, unless their environment is declared
+    but was not selected this time (DP_ENVIRONMENTS). Returns the removed stack names."""
+    stacks_dir = Path(outdir, "stacks")
+    current = set(manifest_stacks(outdir))
+    removed = []
+    for directory in sorted(stacks_dir.iterdir()) if stacks_dir.is_dir() else []:
+        env = directory.name.split("-", 1)[0]
+        if directory.is_dir() and directory.name not in current and env not in declared:
+            shutil.rmtree(directory)
+            removed.append(directory.name)
+    return removed
+
+
 def main() -> int:
-    outdir = os.environ.get("CDKTF_OUTDIR", "cdktf.out")
+    outdir = Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out"))
     try:
-        app = build_app(outdir)
+        declared = load_environments(environments_dir())
+        envs = select(declared)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        print(f"synth: {len(exc.problems)} problem(s) in the environment files; nothing was synthesized", file=sys.stderr)
         return 2
+    everything = len(envs) == len(declared)
+    print(f"synth: {', '.join(e.name for e in envs)}{'' if everything else ' (' + SELECT_VAR + ')'} ...", flush=True)
+    Path(outdir, COMPLETE).unlink(missing_ok=True)
+
+    from dataplatform import guardrails
+
+    app = build_app(outdir, envs)
     try:
         summary = guardrails.synth(app)
     except guardrails.GuardrailError as exc:
         print(exc, file=sys.stderr)
         return 1
+    selected = {e.name for e in envs}
+    removed = prune(outdir, {e.name for e in declared} - selected)
     for stack, count in stack_summary(outdir):
         print(f"{stack}: {count} resources")
+    if removed:
+        print(f"removed the output of stacks that no longer exist: {', '.join(removed)}")
     print(summary)
+    if everything:
+        Path(outdir, COMPLETE).touch()
     return 0
 
 
