@@ -16,6 +16,15 @@ os.environ["PATH"] = f"{REPO / 'node_modules' / '.bin'}{os.pathsep}{os.environ['
 _tmp = tempfile.mkdtemp(prefix="dataplatform-tests-")
 os.environ["TMPDIR"] = _tmp
 tempfile.tempdir = _tmp
+# The suite covers every environment file, whatever the shell selected for a deploy.
+os.environ.pop("DP_ENVIRONMENTS", None)
+
+
+def pytest_addoption(parser):
+    from tests.baselines import COMMAND, UPDATE_OPTION
+
+    parser.addoption(UPDATE_OPTION, action="store_true",
+                     help=f"re-record the inventories and snapshots from this synth and drop stale ones ({COMMAND})")
 
 
 @pytest.fixture(scope="session")

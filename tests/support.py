@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from dataplatform import tfjson
 
@@ -62,23 +62,3 @@ def synth(stack: TerraformStack) -> dict:
     from cdktn import Testing
 
     return json.loads(Testing.synth(stack, run_validations=False))
-
-
-def is_subset(expected: Any, actual: Any, where: str = "") -> list[str]:
-    """Differences where `expected` is not contained in `actual` (dicts: subset; else equal)."""
-    if isinstance(expected, dict):
-        if not isinstance(actual, dict):
-            return [f"{where}: expected a mapping, got {actual!r}"]
-        out = []
-        for key, value in expected.items():
-            if key not in actual:
-                out.append(f"{where}.{key}: missing")
-            else:
-                out += is_subset(value, actual[key], f"{where}.{key}")
-        return out
-    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        out = []
-        for i, (e, a) in enumerate(zip(expected, actual)):
-            out += is_subset(e, a, f"{where}[{i}]")
-        return out
-    return [] if expected == actual else [f"{where}: expected {expected!r}, got {actual!r}"]

@@ -7,9 +7,11 @@ import json
 
 import pytest
 
-from dataplatform.config import REQUIRED_LABELS
+from dataplatform.config import REQUIRED_LABELS, Profile
 from dataplatform.constructs.project_apis import REQUIRED_APIS, api_for
-from tests.support import iter_resources, of_type
+from tests.support import environment_names, iter_resources, of_type
+
+ENVS = environment_names()
 
 BASIC = {"roles/owner", "roles/editor", "roles/viewer"}
 IAM_MEMBER_TYPES_WITH_ROLE = ("_iam_member", "_iam_binding")
@@ -65,7 +67,7 @@ def test_buckets_are_private_uniform_and_never_force_destroyed(stacks):
             assert body["lifecycle_rule"], f"{stack}/{path}: lake buckets need lifecycle rules"
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", ENVS)
 def test_data_survives_destroy(stacks, env):
     platform = stacks[f"{env}-platform"]
     for key in ("landing", "curated", "quarantine", "control"):
@@ -83,7 +85,7 @@ def test_checkpoints_are_never_managed_by_terraform(stacks):
             assert "control" not in str(body.get("bucket")), f"{stack}/{path} would revert checkpoints"
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", ENVS)
 def test_uploader_can_only_create_in_its_folders(stacks, environments, env):
     platform = stacks[f"{env}-platform"]
     uploader = [p for p in (*of_type(platform, "google_storage_bucket_iam_member"), *of_type(platform, "google_project_iam_member"))
@@ -94,12 +96,12 @@ def test_uploader_can_only_create_in_its_folders(stacks, environments, env):
     assert all(g["role"] == "roles/storage.objectCreator" for g in folder_grants.values())
 
 
-def test_platform_state_lives_in_the_bootstrap_bucket(stacks):
-    for env in ("dev", "prod"):
-        backend = stacks[f"{env}-platform"]["terraform"]["backend"]["gcs"]
-        bucket = of_type(stacks[f"{env}-bootstrap"], "google_storage_bucket")["state/bucket"]["name"]
-        assert backend == {"bucket": bucket, "prefix": f"{env}/platform"}
-        assert "local" in stacks[f"{env}-bootstrap"]["terraform"]["backend"]
+@pytest.mark.parametrize("env", ENVS)
+def test_platform_state_lives_in_the_bootstrap_bucket(stacks, env):
+    backend = stacks[f"{env}-platform"]["terraform"]["backend"]["gcs"]
+    bucket = of_type(stacks[f"{env}-bootstrap"], "google_storage_bucket")["state/bucket"]["name"]
+    assert backend == {"bucket": bucket, "prefix": f"{env}/platform"}
+    assert "local" in stacks[f"{env}-bootstrap"]["terraform"]["backend"]
 
 
 # ---------------------------------------------------------------- cost caps
@@ -154,8 +156,16 @@ def test_no_uncapped_compute_in_any_environment(stacks):
     assert checked >= 6
 
 
-@pytest.mark.parametrize("env,expected", [("dev", {"google_compute_instance"}), ("prod", {"google_composer_environment"})])
-def test_profile_picks_the_orchestrator(stacks, env, expected):
+ORCHESTRATOR = {Profile.lean: {"google_compute_instance"}, Profile.managed: {"google_composer_environment"}}
+
+
+def test_both_profiles_are_covered():
+    assert set(ORCHESTRATOR) == set(Profile)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_profile_picks_the_orchestrator(stacks, environments, env):
+    expected = ORCHESTRATOR[environments[env].profile]
     types = set(stacks[f"{env}-platform"]["resource"])
     assert expected <= types
     assert not ({"google_compute_instance", "google_composer_environment"} - expected) & types
@@ -172,10 +182,10 @@ def test_every_pipeline_has_a_launch_path_and_scans(stacks, environments):
         by_scheduler = env.orchestration.scheduled_by.value == "cloud_scheduler"
         for p in env.pipelines:
             # exactly one launcher per schedule: a Scheduler job, or the DAG (never both)
-            assert (f"{env.namer.base}-{p.name.replace('_', '-')}" in jobs) == (p.scheduled and by_scheduler), p.name
+            assert (env.namer.pipeline_resource(p.name) in jobs) == (p.scheduled and by_scheduler), p.name
             assert (p.name in dags) == p.scheduled and (not p.scheduled or dags[p.name]["launch"] is not by_scheduler), p.name
             assert (p.name in arrivals) == p.on_arrival, p.name
-            assert {f"{env.namer.base}-{p.name}-profile", f"{env.namer.base}-{p.name}-quality"} <= scans
+            assert {env.namer.pipeline_resource(p.name, "profile"), env.namer.pipeline_resource(p.name, "quality")} <= scans
 
 
 def test_every_alert_policy_has_a_runbook(stacks):
