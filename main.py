@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dataplatform.config import ENVIRONMENTS_DIR, ConfigError, Environment, load_environments
+from dataplatform.tfjson import manifest_stacks
 
 if TYPE_CHECKING:
     from cdktn import App
@@ -69,15 +70,6 @@ def build_app(outdir: str | os.PathLike = "cdktf.out", environments: list[Enviro
         BootstrapStack(app, bootstrap, env)
         PlatformStack(app, platform, env)
     return app
-
-
-def manifest_stacks(outdir: str | os.PathLike) -> dict[str, Path]:
-    """Stack name -> its cdk.tf.json, as the last synth's manifest lists them (nothing else counts)."""
-    manifest = Path(outdir, "manifest.json")
-    if not manifest.exists():
-        return {}
-    stacks = json.loads(manifest.read_text()).get("stacks", {})
-    return {name: Path(outdir, meta["synthesizedStackPath"]) for name, meta in sorted(stacks.items())}
 
 
 def stack_summary(outdir: str | os.PathLike) -> list[tuple[str, int]]:

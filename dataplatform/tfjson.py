@@ -6,7 +6,10 @@ what people, reviews, scans and rules should name. Every reader goes through `re
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 
@@ -35,3 +38,13 @@ def resources(stack: dict) -> Iterator[SynthesizedResource]:
             meta = comments.pop("metadata", None) or {}
             yield SynthesizedResource(rtype, logical_id, meta.get("path", f"{rtype}.{logical_id}"),
                                       {k: v for k, v in body.items() if k != "//"}, comments)
+
+
+def manifest_stacks(outdir: str | os.PathLike) -> dict[str, Path]:
+    """Stack name -> its cdk.tf.json, as the synth's manifest.json lists them. Stack directories the
+    manifest does not list are leftovers of another synth and never count (no phantom stacks)."""
+    manifest = Path(outdir, "manifest.json")
+    if not manifest.exists():
+        return {}
+    stacks = json.loads(manifest.read_text()).get("stacks", {})
+    return {name: Path(outdir, meta["synthesizedStackPath"]) for name, meta in sorted(stacks.items())}

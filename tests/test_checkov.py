@@ -105,7 +105,7 @@ def test_labelable_types_agree_with_the_label_aspect(stacks):
         module = importlib.import_module(f"cdktn_provider_google.{rtype.removeprefix('google_')}")
         (cls,) = [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, TerraformResource) and c is not TerraformResource]
         expected = LABEL_ATTRIBUTE[rtype] if rtype in LABEL_ATTRIBUTE else ("labels" if hasattr(cls, "reset_labels") else None)
-        assert labelable.get(rtype) == expected, f"{rtype}: run tools/scan/gen_labelable_types.py"
+        assert labelable.get(rtype) == expected, f"{rtype}: run `make labelable-types` (dataplatform/tools/gen_labelable_types.py)"
 
 
 def test_findings_make_the_scan_fail_and_name_construct_paths(policy_scan):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataplatform import tfjson
+from dataplatform.tfjson import manifest_stacks
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / ".checkov.yaml"
@@ -102,10 +103,14 @@ def checkov_command(stacks_dir: Path, out_dir: Path, config: Path) -> list[str]:
 
 
 def scan(stacks_dir: Path, out_dir: Path, config: Path = CONFIG) -> ScanResult:
-    stacks = sorted(p.parent.name for p in stacks_dir.glob("*/cdk.tf.json"))
+    listed = manifest_stacks(stacks_dir.parent)
+    stacks = sorted(listed) if listed else sorted(p.parent.name for p in stacks_dir.glob("*/cdk.tf.json"))
+    leftovers = sorted(p.parent.name for p in stacks_dir.glob("*/cdk.tf.json") if listed and p.parent.name not in listed)
     result = ScanResult(stacks=stacks, skips=skip_reasons(config), reports=out_dir)
     if not stacks:
         result.problems.append(f"no */cdk.tf.json under {stacks_dir}: run `make synth` first")
+    if leftovers:
+        result.problems.append(f"{stacks_dir} holds stacks the last synth did not make ({', '.join(leftovers)}): run `make synth`")
         return result
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

