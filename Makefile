@@ -1,17 +1,23 @@
-# Every target installs what it needs: `make synth` and `make test` work on a fresh machine.
+# Every target installs what it needs, and only that: `make synth` and `make test` work on a
+# fresh clone. Prerequisites: Python 3.11, make, npm (any Node); Go for `make test` (actionlint)
+# and `make validate` (the provider build). Everything else comes from the lock files.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-export PIPENV_VENV_IN_PROJECT := 1
-export PIPENV_NOSPIN := 1
-export PIPENV_YES := 1
-export PIPENV_VERBOSITY := -1
 # Node 22 from the npm registry (package `node`), ahead of the machine's end-of-life Node 20.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# Terraform and the cdktn CLI never call HashiCorp's checkpoint (version/alert) service.
+export CHECKPOINT_DISABLE := 1
 PY := $(CURDIR)/.venv/bin/python
-PIPENV := python3 -m pipenv
+PYTHON ?= python3.11
 OUT := cdktf.out
-
-.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows bench validate tf-provider scan test-infra workloads-setup etl-demo
+# uv installs every virtual environment from the pipenv locks (exact versions and hashes);
+# pipenv only resolves (`make lock`). Pinned, fetched once into .build/uv.
+UV_VERSION := 0.13.9
+UV := $(CURDIR)/.build/uv/bin/uv
+ifdef CI
+export UV_NO_PROGRESS := 1
+endif
+LOCK_EXPORT := python3 -m dataplatform.tools.lock_export
 GO_BIN := $(CURDIR)/.build/bin
 ACTIONLINT := $(GO_BIN)/actionlint
 ACTIONLINT_VERSION := v1.7.12
@@ -19,95 +25,157 @@ BASE ?= origin/main
 REVIEW_OUT ?= cdktf.out/review.md
 ONLY ?=
 DEPLOY_FLAGS ?=
+ENV_FILES := $(wildcard environments/*.yaml)
+
+.PHONY: help setup check synth test test-infra test-workloads clean docs baselines snapshot-update new-env review diff deploy \
+        lint-workflows bench validate tf-provider scan workloads-setup etl-demo lock labelable-types prerequisites
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-# One recipe for every pipenv environment: the Pipfile beside its lock, the venv beside both.
-define sync-venv
-	@python3 -m pipenv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check pipenv==2026.10.3
-	PIPENV_PIPFILE=$(<:.lock=) PIPENV_IGNORE_VIRTUALENVS=1 $(PIPENV) sync --dev
-	@touch $@
+# ---------------------------------------------------------------- installs
+
+$(UV):
+	@echo "setup: uv $(UV_VERSION) -> .build/uv (installs the virtual environments from the pipenv locks)"
+	@command -v $(PYTHON) >/dev/null || { echo "setup: $(PYTHON) not found: install Python 3.11 (or make PYTHON=/path/to/python3.11)"; exit 2; }
+	@python3 -m pip install --quiet --disable-pip-version-check --target .build/uv uv==$(UV_VERSION)
+
+# $(call uv-venv,<venv dir>,<Pipfile.lock>,<sections>,<install|sync>): create the venv if needed, then
+# install exactly the locked versions (hash-checked) of those lock sections.
+define uv-venv
+	@echo "setup: $(1) <- $(2) [$(3)]"
+	@test -x $(1)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(1)
+	@$(LOCK_EXPORT) $(2) $(3) > $(1)/requirements.lock.txt
+	@$(UV) pip $(4) --python $(1)/bin/python --require-hashes $(1)/requirements.lock.txt
 endef
 
-.venv/.synced: Pipfile.lock
-	$(sync-venv)
+# Synth needs the [packages] of Pipfile.lock (cdktn, the provider bindings, pydantic, ...);
+# tests, scans, validate and bench add [dev-packages].
+.venv/.synced-synth: Pipfile.lock | $(UV)
+	$(call uv-venv,.venv,Pipfile.lock,default,install)
+	@touch $@
 
-node_modules/.synced: package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+.venv/.synced: Pipfile.lock | $(UV)
+	$(call uv-venv,.venv,Pipfile.lock,default develop,sync)
+	@touch $@ .venv/.synced-synth
+
+# Synth and tests need only Node 22 (jsii runs on it): package.json `dependencies`.
+# diff/deploy add the cdktn CLI (`devDependencies`).
+node_modules/.synced-runtime: package-lock.json
+	@command -v npm >/dev/null || { echo "setup: npm not found: install Node.js (any version; npm fetches Node 22)"; exit 2; }
+	@echo "setup: node_modules <- package-lock.json [Node 22 only]"
+	@npm ci --omit=dev --no-audit --no-fund --loglevel=error
 	@node --version | grep -q '^v22\.' || { echo "expected Node 22 from node_modules/.bin, got $$(node --version)"; exit 1; }
 	@touch $@
 
-setup: .venv/.synced node_modules/.synced ## install Python (pipenv) and Node 22 + cdktn-cli from the lock files
+node_modules/.synced: package-lock.json
+	@command -v npm >/dev/null || { echo "setup: npm not found: install Node.js (any version; npm fetches Node 22)"; exit 2; }
+	@echo "setup: node_modules <- package-lock.json [Node 22 + cdktn CLI]"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@ node_modules/.synced-runtime
 
-synth: setup ## synthesize every environment into cdktf.out/stacks/<stack>/cdk.tf.json
+setup: .venv/.synced node_modules/.synced ## install everything (Python venv from Pipfile.lock, Node 22 + cdktn CLI)
+
+$(ACTIONLINT):
+	@command -v go >/dev/null || { echo "setup: go not found: make test builds actionlint with Go >= 1.24 (https://go.dev/dl/, apt-get install golang)"; exit 2; }
+	@echo "setup: actionlint $(ACTIONLINT_VERSION) -> .build/bin (go install)"
+	@GOBIN=$(GO_BIN) GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+prerequisites: ## say which prerequisites are missing (Python 3.11, npm, Go, git)
+	@ok=1; for tool in $(PYTHON) npm go git; do command -v $$tool >/dev/null && echo "  ok       $$tool" || { echo "  MISSING  $$tool"; ok=0; }; done; \
+	  test $$ok = 1 || { echo "see the README's Quick start"; exit 2; }
+
+lock: ## re-resolve Pipfile.lock with pipenv after editing Pipfile (installs use uv from the lock)
+	@python3 -m pipenv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check pipenv==2026.10.3
+	PIPENV_IGNORE_VIRTUALENVS=1 PIPENV_VENV_IN_PROJECT=0 WORKON_HOME=$(CURDIR)/.build/pipenv python3 -m pipenv lock
+
+# ---------------------------------------------------------------- config and synth
+
+check: .venv/.synced-synth ## validate every environment file (no cdktn import, well under a second): one line per problem
+	@$(PY) -m dataplatform.config_loader
+
+synth: check node_modules/.synced-runtime ## synthesize every environment into cdktf.out/stacks/<stack>/cdk.tf.json
 	@$(PY) main.py
 
-# Targets that read cdktf.out (scan, validate, review) synthesize only when an input changed.
-SYNTH_INPUTS := main.py $(shell find dataplatform environments workloads/launcher workloads/dags -type f \
+# Targets that read cdktf.out (scan, validate, review) synthesize only when an input changed,
+# or when the last synth covered only some environments (DP_ENVIRONMENTS, e.g. make diff).
+SYNTH_INPUTS := main.py $(ENV_FILES) $(shell find dataplatform workloads/launcher workloads/dags -type f \
                   -not -path '*/__pycache__/*' -not -path '*/.venv/*')
-$(OUT)/manifest.json: $(SYNTH_INPUTS) .venv/.synced node_modules/.synced
+$(OUT)/.all-environments: $(SYNTH_INPUTS) .venv/.synced-synth node_modules/.synced-runtime
 	@$(PY) main.py >/dev/null
 .DELETE_ON_ERROR:
 
-$(ACTIONLINT):
-	GOBIN=$(GO_BIN) GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+new-env: .venv/.synced-synth ## add environments/NAME.yaml as a copy of FROM (PROJECT_ID=, PROJECT_NUMBER= for its project)
+	@test -n "$(NAME)" -a -n "$(FROM)" || { echo "usage: make new-env NAME=<env> FROM=<existing env> [PROJECT_ID=<id>] PROJECT_NUMBER=<number>"; exit 2; }
+	@$(PY) -m dataplatform.tools.new_env "$(NAME)" --from "$(FROM)" $(if $(PROJECT_ID),--project-id "$(PROJECT_ID)") $(if $(PROJECT_NUMBER),--project-number "$(PROJECT_NUMBER)")
 
-test: setup $(ACTIONLINT) workloads-setup ## run every test: infrastructure (one pytest process, one synth), ETL/launcher, DAG parsing
-	$(PY) -m pytest
-	$(WORKLOADS_PIPENV) run pytest workloads/tests
-	$(AIRFLOW_PIPENV) run pytest workloads/airflow/tests
+docs: .venv/.synced-synth ## regenerate the README's configuration reference and environments/environment.schema.json
+	@$(PY) -m dataplatform.config_reference
 
-test-infra: setup $(ACTIONLINT) ## only the infrastructure suite (no workload venvs)
+# ---------------------------------------------------------------- tests
+
+test: test-infra test-workloads ## every test: infrastructure (one pytest process, one synth), ETL/launcher, DAG parsing
+
+test-infra: .venv/.synced node_modules/.synced-runtime $(ACTIONLINT) ## only the infrastructure suite
 	$(PY) -m pytest
+
+test-workloads: workloads-setup ## the ETL/launcher suite and the DAG parse tests (own venvs)
+	workloads/.venv/bin/pytest workloads/tests
+	workloads/airflow/.venv/bin/pytest workloads/airflow/tests
+
+baselines: .venv/.synced node_modules/.synced-runtime ## re-record tests/inventories and tests/__snapshots__ from this synth (review the diff!)
+	$(PY) -m pytest tests/test_inventory.py tests/test_snapshots.py --update-baselines
+
+snapshot-update: baselines
 
 # The workloads keep their own locks, apart from the infrastructure's: the ETL image's
 # dependencies (workloads/Pipfile) and an Airflow used only to parse-test the DAGs.
-WORKLOADS_PIPENV := PIPENV_PIPFILE=workloads/Pipfile PIPENV_IGNORE_VIRTUALENVS=1 $(PIPENV)
-AIRFLOW_PIPENV := PIPENV_PIPFILE=workloads/airflow/Pipfile PIPENV_IGNORE_VIRTUALENVS=1 $(PIPENV)
+workloads/.venv/.synced: workloads/Pipfile.lock | $(UV)
+	$(call uv-venv,workloads/.venv,workloads/Pipfile.lock,default develop,sync)
+	@touch $@
 
-workloads/.venv/.synced: workloads/Pipfile.lock
-	$(sync-venv)
-
-workloads/airflow/.venv/.synced: workloads/airflow/Pipfile.lock
-	$(sync-venv)
+workloads/airflow/.venv/.synced: workloads/airflow/Pipfile.lock | $(UV)
+	$(call uv-venv,workloads/airflow/.venv,workloads/airflow/Pipfile.lock,default develop,sync)
+	@touch $@
 
 workloads-setup: workloads/.venv/.synced workloads/airflow/.venv/.synced
 
 etl-demo: workloads/.venv/.synced ## run the ETL twice on DirectRunner against local stand-ins; one JSON line per run
-	@$(WORKLOADS_PIPENV) run python -m workloads.etl.demo
-
-clean: ## remove synth output
-	rm -rf $(OUT)
-
-docs: .venv/.synced ## regenerate the README's configuration reference from the models
-	@$(PY) -m dataplatform.config_reference
-
-snapshot-update: setup ## accept the current synth as the new snapshots (review the diff!)
-	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
-
-review: $(OUT)/manifest.json ## Markdown diff of every environment against BASE (default origin/main); FAIL_ON_DATA_DESTRUCTION=1 to gate
-	@$(PY) -m dataplatform.tools.review --base "$(BASE)" --output "$(REVIEW_OUT)" --scan $(if $(FAIL_ON_DATA_DESTRUCTION),--fail-on-data-destruction)
-
-diff: setup ## cdktn diff of ENV's stacks (needs credentials for ENV's project and terraform)
-	@test -n "$(ENV)" || { echo "usage: make diff ENV=<env>"; exit 2; }
-	@$(PY) -m dataplatform.tools.cdktn_run diff $(ENV) $(if $(ONLY),--only $(ONLY))
-
-deploy: setup ## cdktn deploy of ENV's stacks, bootstrap then platform (ONLY=platform in CI)
-	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<env>"; exit 2; }
-	@$(PY) -m dataplatform.tools.cdktn_run deploy $(ENV) $(if $(ONLY),--only $(ONLY)) $(DEPLOY_FLAGS)
+	@workloads/.venv/bin/python -m workloads.etl.demo
 
 lint-workflows: $(ACTIONLINT) ## actionlint the GitHub workflows
 	$(ACTIONLINT) -no-color
 
-bench: setup ## synth/test timings vs the provider-import floor: table, cdktf.out/bench/bench.json + growth.png
-	@$(PY) -m dataplatform.tools.bench --runs $(or $(BENCH_RUNS),3)
+# ---------------------------------------------------------------- reports and real Terraform
 
-tf-provider: .venv/.synced ## build the real google provider into the local Terraform mirror (cached outside the repo)
-	@$(PY) tools/terraform/build_provider.py
+clean: ## remove synth output
+	rm -rf $(OUT)
 
-validate: $(OUT)/manifest.json tf-provider ## real Terraform: init from the local mirror, validate, offline plan of every stack (ENV= to restrict)
-	@$(PY) tools/terraform/offline_plan.py $(ENV)
+# make exits 2 whenever a step fails; the review tool's own code (1: could not review,
+# 3: data would be destroyed) shows in make's "Error N" line.
+review: $(OUT)/.all-environments .venv/.synced ## Markdown diff of every environment against BASE (default origin/main); FAIL_ON_DATA_DESTRUCTION=1 to gate
+	@$(PY) -m dataplatform.tools.review --base "$(BASE)" --output "$(REVIEW_OUT)" --scan $(if $(FAIL_ON_DATA_DESTRUCTION),--fail-on-data-destruction)
 
-scan: $(OUT)/manifest.json ## checkov over every synthesized stack (custom policies in policies/, reasoned skips in .checkov.yaml); reports in cdktf.out/scan
+scan: $(OUT)/.all-environments .venv/.synced ## checkov over every synthesized stack (custom policies in policies/, reasoned skips in .checkov.yaml); reports in cdktf.out/scan
 	@$(PY) -m dataplatform.tools.checkov_scan --stacks $(OUT)/stacks --out $(OUT)/scan
+
+tf-provider: .venv/.synced ## build the real google provider into the local Terraform mirror (cached outside the repo; needs Go)
+	@$(PY) -m dataplatform.tools.terraform.build_provider
+
+validate: $(OUT)/.all-environments tf-provider ## real Terraform: init from the local mirror, validate, offline plan of every stack (ENV= to restrict)
+	@$(PY) -m dataplatform.tools.terraform.offline_plan $(ENV)
+
+labelable-types: .venv/.synced ## regenerate policies/dp_labelable_types.py from the label Aspect's table
+	@$(PY) -m dataplatform.tools.gen_labelable_types
+
+# diff/deploy synthesize only ENV (DP_ENVIRONMENTS) and keep cdktn's own output in cdktf.out/<command>-<env>.log.
+diff: .venv/.synced-synth node_modules/.synced ## cdktn diff of ENV's stacks (needs credentials for ENV's project and terraform)
+	@test -n "$(ENV)" || { echo "usage: make diff ENV=<env>"; exit 2; }
+	@DP_ENVIRONMENTS=$(ENV) $(PY) -m dataplatform.tools.cdktn_run diff $(ENV) $(if $(ONLY),--only $(ONLY))
+
+deploy: .venv/.synced-synth node_modules/.synced ## cdktn deploy of ENV's stacks, bootstrap then platform (ONLY=platform in CI)
+	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<env>"; exit 2; }
+	@DP_ENVIRONMENTS=$(ENV) $(PY) -m dataplatform.tools.cdktn_run deploy $(ENV) $(if $(ONLY),--only $(ONLY)) $(DEPLOY_FLAGS)
+
+bench: .venv/.synced node_modules/.synced-runtime ## synth/test timings vs the provider-import floor, cold-start figures: table, cdktf.out/bench/bench.json + growth.png
+	@$(PY) -m dataplatform.tools.bench --runs $(or $(BENCH_RUNS),3) $(BENCH_FLAGS)
