@@ -519,18 +519,18 @@ def load_environments(directory: Path = ENVIRONMENTS_DIR) -> list[Environment]:
 
 def main(argv: list[str] | None = None) -> int:
     """`make check`: validate environment files, one line per problem, exit 2 if any."""
-    start = time.perf_counter()
     args = sys.argv[1:] if argv is None else argv
-    try:
-        if args:
-            envs = [load_environment(Path(a)) for a in args]
-        else:
-            envs = load_environments()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        print(f"check: {len(exc.problems)} problem(s); nothing was synthesized", file=sys.stderr)
+    envs, problems = [], []
+    for load in ([lambda a=a: [load_environment(Path(a))] for a in args] or [load_environments]):
+        try:
+            envs += load()
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        print(f"check: {len(problems)} problem(s); nothing was synthesized", file=sys.stderr)
         return 2
-    print(f"check: {', '.join(e.name for e in envs)} valid ({time.perf_counter() - start:.2f} s)")
+    print(f"check: {', '.join(e.name for e in envs)} valid ({time.process_time():.2f} s CPU)")
     return 0
 
 
