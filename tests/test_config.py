@@ -171,7 +171,7 @@ def test_every_problem_in_one_pass_sorted_by_line(tmp_path):
 def test_yml_files_are_refused_not_ignored(tmp_path):
     shutil_copy(TEMPLATE, tmp_path / TEMPLATE.name)
     shutil_copy(TEMPLATE, tmp_path / "staging.yml")
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=r"staging\.yml:1: \(file\): environment files end in \.yaml") as info:
         load_environments(tmp_path)
     assert info.value.problems == [f"{tmp_path}/staging.yml:1: (file): environment files end in .yaml; rename it to staging.yaml "
                                    "(as it is, nothing reads it)"]
@@ -286,7 +286,7 @@ def test_unknown_nested_key_without_a_close_match_lists_the_settings():
 def test_file_that_is_not_utf8_is_one_line(tmp_path):
     path = tmp_path / f"{NAME}.yaml"
     path.write_bytes(b"name: \xff\xfe\n")
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match="not UTF-8 text") as info:
         load_environment(path)
     assert info.value.problems == [f"{path}:1: (file): not UTF-8 text (invalid start byte at byte 6)"]
 
@@ -298,7 +298,7 @@ def test_two_environments_on_one_project_are_refused(tmp_path, key):
     other = other.replace(BASE["project_id"], "acme-data-qa") if key == "project_number" else other.replace(
         f'project_number: "{BASE["project_number"]}"', 'project_number: "999999999999"')
     (tmp_path / "qa.yaml").write_text(other)
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=f"{key}: .* is already used by") as info:
         load_environments(tmp_path)
     first, second = sorted([f"{tmp_path}/{NAME}.yaml", f"{tmp_path}/qa.yaml"])
     assert info.value.problems == [f"{second}:{line_of(other, key)}: {key}: {str(BASE[key])!r} is already used by {first}; "
