@@ -37,7 +37,8 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
 
 def floor_command() -> list[str]:
     """Import cdktn and exactly the provider submodules the app imports, and nothing else."""
-    probe = subprocess.run([PY, "-c", "import main, sys; print(' '.join(sorted(m for m in sys.modules "
+    probe = subprocess.run([PY, "-c", "import sys, main, dataplatform.stacks.bootstrap, dataplatform.stacks.platform, "
+                            "dataplatform.guardrails; print(' '.join(sorted(m for m in sys.modules "
                             "if m.startswith('cdktn_provider_google.') and m.count('.') == 1)))"],
                            cwd=REPO, capture_output=True, text=True, check=True)
     return [PY, "-c", "import importlib, cdktn\nfor m in %r.split(): importlib.import_module(m)" % probe.stdout.strip()]
