@@ -38,7 +38,7 @@ help: ## list targets
 $(UV):
 	@echo "setup: uv $(UV_VERSION) -> .build/uv (installs the virtual environments from the pipenv locks)"
 	@command -v $(PYTHON) >/dev/null || { echo "setup: $(PYTHON) not found: install Python 3.11 (or make PYTHON=/path/to/python3.11)"; exit 2; }
-	@python3 -m pip install --quiet --disable-pip-version-check --target .build/uv uv==$(UV_VERSION)
+	@python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target .build/uv uv==$(UV_VERSION)
 
 # $(call uv-venv,<venv dir>,<Pipfile.lock>,<sections>,<install|sync>): create the venv if needed, then
 # install exactly the locked versions (hash-checked) of those lock sections.
@@ -46,7 +46,7 @@ define uv-venv
 	@echo "setup: $(1) <- $(2) [$(3)]"
 	@test -x $(1)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(1)
 	@$(LOCK_EXPORT) $(2) $(3) > $(1)/requirements.lock.txt
-	@$(UV) pip $(4) --python $(1)/bin/python --require-hashes $(1)/requirements.lock.txt
+	@$(UV) pip $(4) --python $(1)/bin/python --require-hashes $(1)/requirements.lock.txt 2>&1 | grep -v '^ [-+~] '; exit $${PIPESTATUS[0]}
 endef
 
 # Synth needs the [packages] of Pipfile.lock (cdktn, the provider bindings, pydantic, ...);
@@ -86,7 +86,7 @@ prerequisites: ## say which prerequisites are missing (Python 3.11, npm, Go, git
 	  test $$ok = 1 || { echo "see the README's Quick start"; exit 2; }
 
 lock: ## re-resolve Pipfile.lock with pipenv after editing Pipfile (installs use uv from the lock)
-	@python3 -m pipenv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check pipenv==2026.10.3
+	@python3 -m pipenv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore pipenv==2026.10.3
 	PIPENV_IGNORE_VIRTUALENVS=1 PIPENV_VENV_IN_PROJECT=0 WORKON_HOME=$(CURDIR)/.build/pipenv python3 -m pipenv lock
 
 # ---------------------------------------------------------------- config and synth
