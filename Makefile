@@ -46,7 +46,7 @@ define uv-venv
 	@echo "setup: $(1) <- $(2) [$(3)]"
 	@test -x $(1)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(1)
 	@$(LOCK_EXPORT) $(2) $(3) > $(1)/requirements.lock.txt
-	@$(UV) pip $(4) --python $(1)/bin/python --require-hashes $(1)/requirements.lock.txt 2>&1 | grep -v '^ [-+~] '; exit $${PIPESTATUS[0]}
+	@$(UV) pip $(4) --python $(1)/bin/python --require-hashes $(if $(filter install,$(4)),-r )$(1)/requirements.lock.txt 2>&1 | grep -v '^ [-+~] '; exit $${PIPESTATUS[0]}
 endef
 
 # Synth needs the [packages] of Pipfile.lock (cdktn, the provider bindings, pydantic, ...);
@@ -60,8 +60,11 @@ endef
 	@touch $@ .venv/.synced-synth
 
 # Synth and tests need only Node 22 (jsii runs on it): package.json `dependencies`.
-# diff/deploy add the cdktn CLI (`devDependencies`).
-node_modules/.synced-runtime: package-lock.json
+# diff/deploy add the cdktn CLI (`devDependencies`). On a fresh clone the environment files
+# are checked before Node is fetched, so a bad file is reported first; a warm synth checks
+# them in-process (main.py, before cdktn loads).
+node_modules/.synced-runtime: package-lock.json | .venv/.synced-synth
+	@$(PY) -m dataplatform.config_loader
 	@command -v npm >/dev/null || { echo "setup: npm not found: install Node.js (any version; npm fetches Node 22)"; exit 2; }
 	@echo "setup: node_modules <- package-lock.json [Node 22 only]"
 	@npm ci --omit=dev --no-audit --no-fund --loglevel=error
@@ -94,7 +97,7 @@ lock: ## re-resolve Pipfile.lock with pipenv after editing Pipfile (installs use
 check: .venv/.synced-synth ## validate every environment file (no cdktn import, well under a second): one line per problem
 	@$(PY) -m dataplatform.config_loader
 
-synth: check node_modules/.synced-runtime ## synthesize every environment into cdktf.out/stacks/<stack>/cdk.tf.json
+synth: .venv/.synced-synth node_modules/.synced-runtime ## check, then synthesize every environment into cdktf.out/stacks/<stack>/cdk.tf.json
 	@$(PY) main.py
 
 # Targets that read cdktf.out (scan, validate, review) synthesize only when an input changed,
