@@ -1,0 +1,54 @@
+"""main.py: what a synth leaves in cdktf.out (only the stacks of existing environments), the
+summary from the manifest, and DP_ENVIRONMENTS (contract C4)."""
+
+from __future__ import annotations
+
+import json
+
+import main
+from tests.support import environment_names
+
+ENVS = environment_names()
+
+
+def _fake_synth(outdir, stacks):
+    for stack in stacks:
+        (outdir / "stacks" / stack).mkdir(parents=True, exist_ok=True)
+        (outdir / "stacks" / stack / "cdk.tf.json").write_text(json.dumps({"resource": {"t": {"a": {}, "b": {}}}}))
+    manifest = {name: {"synthesizedStackPath": f"stacks/{name}/cdk.tf.json"} for name in stacks}
+    (outdir / "manifest.json").write_text(json.dumps({"stacks": manifest}))
+
+
+def test_prune_removes_only_stacks_of_environments_that_no_longer_exist(tmp_path):
+    _fake_synth(tmp_path, ["dev-bootstrap", "dev-platform"])
+    for leftover in ("gone-bootstrap", "gone-platform", "prod-platform"):
+        (tmp_path / "stacks" / leftover).mkdir()
+    assert main.prune(tmp_path, declared={"prod"}) == ["gone-bootstrap", "gone-platform"]
+    assert sorted(p.name for p in (tmp_path / "stacks").iterdir()) == ["dev-bootstrap", "dev-platform", "prod-platform"]
+
+
+def test_summary_comes_from_the_manifest_not_the_directory(tmp_path):
+    _fake_synth(tmp_path, ["dev-platform"])
+    (tmp_path / "stacks" / "gone-platform").mkdir()
+    (tmp_path / "stacks" / "gone-platform" / "cdk.tf.json").write_text("{}")
+    assert main.stack_summary(tmp_path) == [("dev-platform", 2)]
+
+
+def test_selected_synth_leaves_the_others_and_removes_phantoms(tmp_path, monkeypatch, capsys):
+    """One real synth of one environment: DP_ENVIRONMENTS as make diff/deploy set it."""
+    outdir = tmp_path / "out"
+    for leftover in ("gone-platform", *(f"{e}-platform" for e in ENVS[1:])):
+        (outdir / "stacks" / leftover).mkdir(parents=True)
+    (outdir / main.COMPLETE).parent.mkdir(parents=True, exist_ok=True)
+    (outdir / main.COMPLETE).touch()
+    monkeypatch.setenv("CDKTF_OUTDIR", str(outdir))
+    monkeypatch.setenv(main.SELECT_VAR, ENVS[0])
+    assert main.main() == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"synth: {ENVS[0]} (DP_ENVIRONMENTS) ..."
+    assert [line.split(":")[0] for line in out[1:3]] == main.stack_names(ENVS[0])
+    assert out[3] == "removed the output of stacks that no longer exist: gone-platform"
+    assert sorted(main.manifest_stacks(outdir)) == main.stack_names(ENVS[0])
+    kept = sorted(p.name for p in (outdir / "stacks").iterdir())
+    assert kept == sorted([*main.stack_names(ENVS[0]), *(f"{e}-platform" for e in ENVS[1:])])
+    assert not (outdir / main.COMPLETE).exists(), "a partial synth must not pass for a complete one (make scan/review re-synth)"
