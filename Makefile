@@ -104,9 +104,10 @@ check: .venv/.synced-synth ## validate every environment file (no cdktn import, 
 synth: .venv/.synced-synth node_modules/.synced-runtime ## check, then synthesize every environment into cdktf.out/stacks/<stack>/cdk.tf.json
 	@$(PY) main.py
 
-# Targets that read cdktf.out (scan, validate, review) synthesize only when an input changed,
-# or when the last synth covered only some environments (DP_ENVIRONMENTS, e.g. make diff).
-SYNTH_INPUTS := main.py $(ENV_FILES) $(shell find dataplatform workloads/launcher workloads/dags -type f \
+# Targets that read cdktf.out (scan, validate, review) synthesize only when an input changed
+# (the environments directory too: deleting a file changes it), or when the last synth covered
+# only some environments (DP_ENVIRONMENTS, e.g. make diff).
+SYNTH_INPUTS := main.py environments $(ENV_FILES) $(shell find dataplatform workloads/launcher workloads/dags -type f \
                   -not -path '*/__pycache__/*' -not -path '*/.venv/*')
 $(OUT)/.all-environments: $(SYNTH_INPUTS) .venv/.synced-synth node_modules/.synced-runtime
 	@$(PY) main.py >/dev/null
