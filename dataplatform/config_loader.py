@@ -255,12 +255,8 @@ def _message(err: dict, unknown_here: dict[Loc, str]) -> str | None:
 # ---------------------------------------------------------------- validation
 
 
-def _adapter(annotation: Any) -> TypeAdapter:
-    return _ADAPTERS(annotation)
-
-
 @lru_cache(maxsize=None)
-def _ADAPTERS(annotation: Any) -> TypeAdapter:  # noqa: N802 (a cache, used like a table)
+def _adapter(annotation: Any) -> TypeAdapter:
     return TypeAdapter(annotation)
 
 
@@ -434,15 +430,14 @@ def check_text(text: str, source: str, expected_name: str | None = None) -> tupl
     """(environment or None, problem lines sorted by line, the parsed document)."""
     doc = read_yaml(text)
     problems = list(doc.problems)
-    if not problems or doc.data is not None:
-        if doc.data is None and not problems:
-            problems.append(Problem(1, "(file)", "is empty: an environment needs at least name, project_id, ... "
-                                                 "(copy one: make new-env NAME=<env> FROM=dev)"))
-        else:
-            env, found = validate(doc.data, doc)
-            problems += found + _raw_checks(doc.data, doc, expected_name)
-            if not problems:
-                return env, [], doc
+    if doc.data is None and not problems:
+        problems.append(Problem(1, "(file)", "is empty: an environment needs at least name, project_id, ... "
+                                             "(copy one: make new-env NAME=<env> FROM=dev)"))
+    elif doc.data is not None:  # parsed (duplicate keys are reported along with everything else)
+        env, found = validate(doc.data, doc)
+        problems += found + _raw_checks(doc.data, doc, expected_name)
+        if not problems:
+            return env, [], doc
     return None, [p.render(source) for p in sorted(set(problems))], doc
 
 
