@@ -192,7 +192,7 @@ def test_every_job_that_runs_make_restores_the_package_caches():
     for name, wf in WF.items():
         for job_id, job in wf["jobs"].items():
             steps = job.get("steps", [])
-            if any(any(line.startswith("make ") for line in commands(s)) or "make " in s.get("run", "") for s in steps):
+            if any(re.search(r"(^|[;&|{(]\s*)make\s", line) for s in steps for line in commands(s)):
                 assert any(s.get("uses") == "./.github/actions/setup" for s in steps), (name, job_id)
     cache = next(s for s in _setup_steps() if action(s) == "actions/cache")
     assert set(cache["with"]["path"].split()) == {"~/.cache/uv", "~/.cache/pip", "~/.npm"}
@@ -204,7 +204,8 @@ def test_pull_request_workflow_cannot_write_and_the_comment_workflow_runs_no_pr_
     assert pr["permissions"] == {"contents": "read"}
     for job in pr["jobs"].values():
         assert "pull-requests" not in job.get("permissions", {})
-    assert "github.event.pull_request.head.repo.full_name == github.repository" in jobs("pr.yml")["plan"]["if"]
+    assert jobs("pr.yml")["plan"]["if"] == ("needs.environments.outputs.configured != '[]' && "
+                                           "github.event.pull_request.head.repo.full_name == github.repository")
     comment = WF["pr-comment.yml"]
     assert comment["on"] == {"workflow_run": {"workflows": ["pull-request"], "types": ["completed"]}}
     assert comment["permissions"] == {}
