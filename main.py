@@ -21,11 +21,26 @@ from dataplatform.stacks.platform import PlatformStack
 
 def build_app(outdir: str | os.PathLike = "cdktf.out", environments: list[Environment] | None = None) -> App:
     envs = environments if environments is not None else load_environments(Path(os.environ.get("ENVIRONMENTS_DIR", ENVIRONMENTS_DIR)))
+    envs = selected_environments(envs, os.environ.get("DP_ENVIRONMENTS", ""))
     app = App(outdir=str(outdir))
     for env in envs:
         BootstrapStack(app, f"{env.name}-bootstrap", env)
         PlatformStack(app, f"{env.name}-platform", env)
     return app
+
+
+def selected_environments(envs: list[Environment], names: str) -> list[Environment]:
+    """Only the environments named in DP_ENVIRONMENTS (comma-separated), when it is set:
+    `make diff/deploy ENV=x` synthesizes one environment, not all of them."""
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if not wanted:
+        return envs
+    known = {e.name for e in envs}
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise ConfigError([f"DP_ENVIRONMENTS: no environment file for {', '.join(map(repr, unknown))} "
+                           f"(known: {', '.join(sorted(known))})"])
+    return [e for e in envs if e.name in wanted]
 
 
 def stack_summary(outdir: str | os.PathLike) -> list[tuple[str, int]]:
