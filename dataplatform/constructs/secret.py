@@ -21,31 +21,7 @@ from cdktn_provider_google.secret_manager_secret_iam_member import SecretManager
 from constructs import Construct
 
 from dataplatform.constructs.iam import Principal, ResourceIam
-from dataplatform.naming import Namer
-
-
-@dataclass(frozen=True)
-class HandFilledSecret:
-    component: str
-    """Name component: the secret id is `<prefix>-<env>-<component>`."""
-    purpose: str
-    how_to_fill: str
-    """What the value is and where to get it (printed by `make deploy` / `make preflight`)."""
-
-
-HAND_FILLED_SECRETS: dict[str, HandFilledSecret] = {
-    "mail-api-key": HandFilledSecret(
-        "sendgrid-api-key", "SendGrid API key for quarantine alert mails",
-        "a SendGrid API key with Mail Send permission (read by the ETL at run time)"),
-    "github-oauth-token": HandFilledSecret(
-        "github-oauth-token", "GitHub token of the Cloud Build connection",
-        "a GitHub personal access token (classic: repo, read:user; or fine-grained with read access to the repository) "
-        "of an account that installed the Cloud Build GitHub App; the Cloud Build connection reads it when it is created"),
-}
-
-
-def secret_id(namer: Namer, key: str) -> str:
-    return namer.secret(HAND_FILLED_SECRETS[key].component)
+from dataplatform.handfilled import HAND_FILLED_SECRETS, HandFilledSecret, secret_id  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)

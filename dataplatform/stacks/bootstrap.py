@@ -29,23 +29,7 @@ from dataplatform.constructs.service_agents import ServiceAgents, ServiceAgentsS
 from dataplatform.constructs.workload_identities import WorkloadIdentities, WorkloadIdentitiesSettings, act_as_grants
 from dataplatform.ordering import DependencyPlan, wire_api_enablement, wire_service_agents
 from dataplatform.stacks.base import EnvironmentStack
-
-BACKEND_ENV = "DP_BOOTSTRAP_BACKEND"
-"""`local` for the very first apply on an empty project (set by `make deploy`); otherwise GCS."""
-
-
-def state_bucket_name(env: Environment) -> str:
-    return env.namer.bucket("tfstate")
-
-
-def bootstrap_state_prefix(env: Environment) -> str:
-    return f"{env.name}/bootstrap"
-
-
-def local_state_path(stack_id: str) -> str:
-    """Where the first apply keeps the bootstrap state, relative to the repository root."""
-    return f"state/{stack_id}.tfstate"
-
+from dataplatform.state import BACKEND_ENV, bootstrap_state_prefix, local_state_path, state_bucket_name  # noqa: F401 (re-exported)
 
 def composer_bucket_prefix(env: Environment) -> str:
     """Composer names its bucket `<region>-<environment name>-<random>-bucket`."""

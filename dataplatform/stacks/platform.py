@@ -28,7 +28,7 @@ from dataplatform.constructs.warehouse import Warehouse, WarehouseSettings
 from dataplatform.constructs.workload_identities import WorkloadIdentityRefs, WorkloadIdentityRefsSettings
 from dataplatform.ordering import DependencyPlan, wire_consumers
 from dataplatform.stacks.base import EnvironmentStack
-from dataplatform.stacks.bootstrap import state_bucket_name
+from dataplatform.state import platform_state_prefix, state_bucket_name
 from workloads.launcher.launch_request import PIPELINE_LABEL, pipeline_label
 
 LAKE_BUCKETS: dict[str, tuple[BucketKind, str]] = {
@@ -48,7 +48,7 @@ FUNCTION_IMAGES_REPOSITORY = "gcf-artifacts"
 class PlatformStack(EnvironmentStack):
     def __init__(self, scope: Construct, id_: str, env: Environment):
         super().__init__(scope, id_, env)
-        GcsBackend(self, bucket=state_bucket_name(env), prefix=f"{env.name}/platform")
+        GcsBackend(self, bucket=state_bucket_name(env), prefix=platform_state_prefix(env))
         namer, project = env.namer, env.project_id
         pipelines = [p.name for p in env.pipelines]
 
