@@ -11,7 +11,7 @@ PY := $(CURDIR)/.venv/bin/python
 PIPENV := python3 -m pipenv
 OUT := cdktf.out
 
-.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows bench validate tf-provider scan test-infra workloads-setup etl-demo
+.PHONY: help setup synth test clean docs snapshot-update review diff deploy preflight lint-workflows bench validate tf-provider scan test-infra workloads-setup etl-demo
 GO_BIN := $(CURDIR)/.build/bin
 ACTIONLINT := $(GO_BIN)/actionlint
 ACTIONLINT_VERSION := v1.7.12
@@ -93,9 +93,13 @@ diff: setup ## cdktn diff of ENV's stacks (needs credentials for ENV's project a
 	@test -n "$(ENV)" || { echo "usage: make diff ENV=<env>"; exit 2; }
 	@$(PY) -m dataplatform.tools.cdktn_run diff $(ENV) $(if $(ONLY),--only $(ONLY))
 
-deploy: setup ## cdktn deploy of ENV's stacks, bootstrap then platform (ONLY=platform in CI)
+deploy: setup ## bootstrap (first time: local state, then moved into its bucket), then platform; re-runnable (ONLY=platform in CI)
 	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<env>"; exit 2; }
 	@$(PY) -m dataplatform.tools.cdktn_run deploy $(ENV) $(if $(ONLY),--only $(ONLY)) $(DEPLOY_FLAGS)
+
+preflight: .venv/.synced ## what a plan cannot check: billing, org policies, secret values, GitHub App, GPU quota (exit 3 offline)
+	@test -n "$(ENV)" || { echo "usage: make preflight ENV=<env>"; exit 2; }
+	@$(PY) -m dataplatform.tools.preflight $(ENV) $(if $(OFFLINE),--offline)
 
 lint-workflows: $(ACTIONLINT) ## actionlint the GitHub workflows
 	$(ACTIONLINT) -no-color
