@@ -98,6 +98,17 @@ def scanned_tables(attrs: dict) -> list[tuple[str, str]]:
     return _TABLE_RESOURCE.findall(str(attrs))
 
 
+_TYPES: dict[type, str] = {}
+
+
+def resource_type(resource: TerraformResource) -> str:
+    """The Terraform type of a provider class, read from jsii once per class."""
+    cls = type(resource)
+    if cls not in _TYPES:
+        _TYPES[cls] = resource.terraform_resource_type
+    return _TYPES[cls]
+
+
 def _body(resource: TerraformResource) -> dict:
     doc = resource.to_terraform()
     (items,) = doc["resource"].values()
@@ -113,17 +124,24 @@ class DependencyPlan:
     def __init__(self, stack: TerraformStack):
         self.stack = stack
         self._deps: dict[int, tuple[TerraformResource, list[TerraformResource]]] = {}
+        self._addresses: dict[int, str] = {}
 
     def add(self, resource: TerraformResource, deps: Iterable[TerraformResource]) -> None:
         entry = self._deps.setdefault(id(resource), (resource, []))[1]
         entry += [d for d in deps if d is not resource and all(d is not e for e in entry)]
 
     def _address(self, resource: TerraformResource) -> str:
-        return f"{resource.terraform_resource_type}.{self.stack.get_logical_id(resource)}"
+        """`type.logical_id`, once per resource (each jsii read is a round trip)."""
+        key = id(resource)
+        if key not in self._addresses:
+            self._addresses[key] = f"{resource_type(resource)}.{self.stack.get_logical_id(resource)}"
+        return self._addresses[key]
 
     def apply(self) -> None:
         for resource, deps in self._deps.values():
-            existing = resource.depends_on or []
+            # Constructs may set depends_on themselves (consumers, in practice); reading it costs a
+            # jsii round trip, so other resources are assumed to have none of their own.
+            existing = (resource.depends_on or []) if resource_type(resource) in CONSUMERS else []
             if existing:
                 existing = Tokenization.resolve(existing, scope=self.stack, preparing=False,
                                                 resolver=DefaultTokenResolver(StringConcat()))
@@ -138,7 +156,7 @@ def wire_consumers(plan: DependencyPlan, ledger: GrantLedger, project_number: st
     on the BigQuery tables it scans."""
     stack = plan.stack
     resources = [n for n in stack.node.find_all() if isinstance(n, TerraformResource)]
-    typed = [(r, r.terraform_resource_type) for r in resources]
+    typed = [(r, resource_type(r)) for r in resources]
     nats = [r for r, t in typed if t == "google_compute_router_nat"]
     tables = [(r, r.table_id_input) for r, t in typed if t == "google_bigquery_table"]
     for resource, rtype in typed:
@@ -156,9 +174,13 @@ def wire_consumers(plan: DependencyPlan, ledger: GrantLedger, project_number: st
         plan.add(resource, deps)
 
 
-def wire_service_agents(plan: DependencyPlan, ledger: GrantLedger, agents: dict[str, TerraformResource], project_number: str) -> None:
-    """Bootstrap: every grant to a Google service agent waits for the agent's creation."""
+def wire_service_agents(plan: DependencyPlan, ledger: GrantLedger, agents: dict[str, TerraformResource], project_number: str,
+                        services: dict[str, TerraformResource]) -> None:
+    """Bootstrap: each agent waits for its service's API; every grant to an agent waits for the agent."""
+    from dataplatform.constructs.iam import SERVICE_AGENTS
+
     for service, agent in agents.items():
+        plan.add(agent, [services[SERVICE_AGENTS[service].api]])
         member = f"serviceAccount:{service_agent_email(service, project_number)}"
         for grant in ledger.for_member(member):
             plan.add(grant.resource, [agent])
@@ -169,7 +191,7 @@ def wire_api_enablement(plan: DependencyPlan, services: dict[str, TerraformResou
     for node in plan.stack.node.find_all():
         if not isinstance(node, TerraformResource):
             continue
-        rtype = node.terraform_resource_type
+        rtype = resource_type(node)
         if rtype == "google_project_service":
             continue
         plan.add(node, [services[a] for a in api_dependencies(rtype) if a in services])

@@ -18,7 +18,6 @@ from constructs import Construct
 from dataplatform.constructs.iam import SERVICE_AGENTS, grant_project_roles, service_agent
 from dataplatform.constructs.project_apis import ProjectApis
 
-WORKLOAD_IDENTITY_API = "workloadidentity.googleapis.com"
 
 
 @dataclass(frozen=True)
@@ -32,11 +31,10 @@ class ServiceAgents(Construct):
     def __init__(self, scope: Construct, id_: str, settings: ServiceAgentsSettings):
         super().__init__(scope, id_)
         self.agents: dict[str, WorkloadIdentityServiceAgent] = {}
-        services = settings.apis.services
         for service, spec in SERVICE_AGENTS.items():
+            # Waits for the Workload Identity API and its service's API (BootstrapStack.wire_dependencies).
             agent = WorkloadIdentityServiceAgent(
-                self, service, parent=f"projects/{settings.project_number}/locations/global/serviceProducers/{spec.api}",
-                depends_on=[services[spec.api], services[WORKLOAD_IDENTITY_API]])
+                self, service, parent=f"projects/{settings.project_number}/locations/global/serviceProducers/{spec.api}")
             self.agents[service] = agent
             if spec.default_role:
                 # Waits for the agent (BootstrapStack wires every grant to an agent to its creation).

@@ -88,4 +88,4 @@ class BootstrapStack(EnvironmentStack):
 
     def wire_dependencies(self, plan: DependencyPlan) -> None:
         wire_api_enablement(plan, self.apis.services, api_dependencies)
-        wire_service_agents(plan, self.grant_ledger, self.agents.agents, self.env.project_number)
+        wire_service_agents(plan, self.grant_ledger, self.agents.agents, self.env.project_number, self.apis.services)
