@@ -41,6 +41,8 @@ def healthy(env) -> dict:
             (200, {"id": env.github.repository_id, "owner": {"id": env.github.owner_id}}),
         f"GET https://cloudbuild.googleapis.com/v2/projects/{p}/locations/{env.region}/connections/{env.namer.resource('github')}":
             (200, {"installationState": {"stage": "COMPLETE"}}),
+        f"GET https://storage.googleapis.com/storage/v1/projects/{p}/serviceAccount":
+            (200, {"email_address": f"service-{env.project_number}@gs-project-accounts.iam.gserviceaccount.com"}),
         f"GET https://compute.googleapis.com/compute/v1/projects/{p}/regions/{env.region}":
             (200, {"quotas": [{"metric": "NVIDIA_T4_GPUS", "limit": 16, "usage": 0}]}),
     }
@@ -188,6 +190,14 @@ def test_github_app_authorisation(answer, status):
     (line,) = lines_of(lines, "github-app")
     assert f"[{status}]" in line
     assert code == (preflight.EXIT_FAILED if status == "fail" else preflight.EXIT_OK)
+
+
+def test_a_wrong_project_number_shows_in_the_storage_agent():
+    env = LEAN
+    routes = {**healthy(env), f"GET https://storage.googleapis.com/storage/v1/projects/{env.project_id}/serviceAccount":
+              (200, {"email_address": "service-999@gs-project-accounts.iam.gserviceaccount.com"})}
+    code, lines, _ = run(env, routes)
+    assert code == preflight.EXIT_FAILED and any("check project_number" in line for line in lines_of(lines, "storage-agent"))
 
 
 @pytest.mark.parametrize("free, bad", [(None, False), (0, True)])

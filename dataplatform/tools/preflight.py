@@ -195,6 +195,22 @@ def _github_app(env: Environment, api: Client) -> list[Result]:
     return [Result(OK, f"connection {name}: GitHub App installation {env.cicd.github_app_installation_id} authorised")]
 
 
+STORAGE_AGENT_DOMAIN = "gs-project-accounts.iam.gserviceaccount.com"
+
+
+def _storage_agent(env: Environment, api: Client) -> list[Result]:
+    """Cloud Storage's agent exists only after first use; this read creates it (documented behaviour of
+    projects.serviceAccount.get) and checks the email the platform computes offline."""
+    reply = api.get(f"https://storage.googleapis.com/storage/v1/projects/{env.project_id}/serviceAccount")
+    if not reply.ok:
+        return [Result(WARN, f"Cloud Storage service agent not verified ({error_message(reply)})")]
+    expected = f"service-{env.project_number}@{STORAGE_AGENT_DOMAIN}"
+    if reply.body.get("email_address") != expected:
+        return [Result(FAIL, f"the Cloud Storage agent is {reply.body.get('email_address')}, the platform grants {expected}: "
+                             "check project_number in the environment file")]
+    return [Result(OK, f"Cloud Storage agent {expected} exists (Eventarc's publisher grant can be made)")]
+
+
 def _gpu_quota(env: Environment, api: Client) -> list[Result]:
     a = env.analytics
     metric = GPU_QUOTA_METRICS.get(a.gpu_type)
@@ -225,6 +241,9 @@ CHECKS = [
           "Workload Identity Federation compares them to the token's claims only when CI runs", _github_ids),
     Check("github-app", "the Cloud Build GitHub App is installed and authorised for the connection",
           "authorising the App is a manual step in GitHub; the connection only reports it once created", _github_app),
+    Check("storage-agent", "Cloud Storage's service agent exists and is the account the platform grants pubsub.publisher",
+          "the platform names agents from project_number without an API call; the agent appears only after first use",
+          _storage_agent),
     Check("gpu-quota", "the region has the GPU quota the analytics cluster scales to",
           "quota is checked when VMs are created, i.e. when the cluster scales, long after the apply",
           _gpu_quota, applies=lambda env: env.profile is Profile.managed and env.analytics.gpu_count > 0),
