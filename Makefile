@@ -31,7 +31,7 @@ ONLY ?=
 DEPLOY_FLAGS ?=
 ENV_FILES := $(wildcard environments/*.yaml)
 
-.PHONY: help setup check synth test test-infra test-workloads clean docs baselines snapshot-update new-env review diff deploy \
+.PHONY: help setup check synth test test-infra test-workloads clean docs baselines snapshot-update new-env review diff deploy preflight \
         lint-workflows bench validate tf-provider scan workloads-setup etl-demo lock labelable-types prerequisites
 
 help: ## list targets
@@ -151,6 +151,10 @@ workloads-setup: workloads/.venv/.synced workloads/airflow/.venv/.synced
 etl-demo: workloads/.venv/.synced ## run the ETL twice on DirectRunner against local stand-ins; one JSON line per run
 	@workloads/.venv/bin/python -m workloads.etl.demo
 
+preflight: .venv/.synced-synth ## what a plan cannot check: billing, org policies, secret values, GitHub App, GPU quota (exit 3 offline)
+	@test -n "$(ENV)" || { echo "usage: make preflight ENV=<env>"; exit 2; }
+	@$(PY) -m dataplatform.tools.preflight $(ENV) $(if $(OFFLINE),--offline)
+
 lint-workflows: $(ACTIONLINT) ## actionlint the GitHub workflows
 	$(ACTIONLINT) -no-color
 
@@ -181,7 +185,7 @@ diff: .venv/.synced-synth node_modules/.synced ## cdktn diff of ENV's stacks (ne
 	@test -n "$(ENV)" || { echo "usage: make diff ENV=<env>"; exit 2; }
 	@DP_ENVIRONMENTS=$(ENV) $(PY) -m dataplatform.tools.cdktn_run diff $(ENV) $(if $(ONLY),--only $(ONLY))
 
-deploy: .venv/.synced-synth node_modules/.synced ## cdktn deploy of ENV's stacks, bootstrap then platform (ONLY=platform in CI)
+deploy: .venv/.synced-synth node_modules/.synced ## bootstrap (first time: local state, then moved into its bucket), then platform; re-runnable (ONLY=platform in CI)
 	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<env>"; exit 2; }
 	@DP_ENVIRONMENTS=$(ENV) $(PY) -m dataplatform.tools.cdktn_run deploy $(ENV) $(if $(ONLY),--only $(ONLY)) $(DEPLOY_FLAGS)
 

@@ -82,6 +82,46 @@ _GITHUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}
 # email-validator (through pydantic), offline: syntax and domain rules, no DNS lookup.
 Email = Annotated[EmailStr, Field(description="an email address")]
 
+class PartitionGranularity(StrEnum):
+    DAY = "DAY"
+    HOUR = "HOUR"
+    MONTH = "MONTH"
+    YEAR = "YEAR"
+
+
+MAX_CLUSTER_COLUMNS = 4
+"""BigQuery clusters a table on at most four top-level columns."""
+PARTITION_TYPES = {"TIMESTAMP", "DATE", "DATETIME"}
+CLUSTER_TYPES = {"STRING", "INTEGER", "INT64", "NUMERIC", "BIGNUMERIC", "BOOLEAN", "BOOL", "TIMESTAMP", "DATE", "DATETIME", "GEOGRAPHY"}
+
+
+def partitioning_problems(column: str | None, granularity: str, types: dict[str, str]) -> list[str]:
+    """What BigQuery would reject in a column-partitioned table (shared with guardrail GR-DAT-008)."""
+    if column is None:
+        return []
+    if column not in types:
+        return [f"partition_by {column!r} is not a column of the schema"]
+    if types[column] not in PARTITION_TYPES:
+        return [f"partition_by {column!r} is {types[column]}; BigQuery partitions on TIMESTAMP, DATE or DATETIME columns"]
+    if types[column] == "DATE" and granularity == "HOUR":
+        return [f"partition_by {column!r} is a DATE: HOUR partitions need a TIMESTAMP or DATETIME column"]
+    return []
+
+
+def clustering_problems(columns: list[str], types: dict[str, str]) -> list[str]:
+    """What BigQuery would reject in a table's clustering (shared with guardrail GR-DAT-009)."""
+    problems = []
+    if len(columns) > MAX_CLUSTER_COLUMNS:
+        problems.append(f"cluster_by has {len(columns)} columns; BigQuery clusters on at most {MAX_CLUSTER_COLUMNS}")
+    if len(set(columns)) != len(columns):
+        problems.append("cluster_by repeats a column")
+    for column in columns:
+        if column not in types:
+            problems.append(f"cluster_by {column!r} is not a column of the schema")
+        elif types[column] not in CLUSTER_TYPES:
+            problems.append(f"cluster_by {column!r} is {types[column]}; BigQuery cannot cluster on that type")
+    return problems
+
 
 class SchemaField(_Model):
     """One column of a pipeline's table; also the ETL's validation rule for that column."""
@@ -119,6 +159,12 @@ class Pipeline(_Model):
     max_runtime_minutes: int = Field(60, ge=5, le=1440, description="A run longer than this raises an alert.")
     quality_schedule: str = Field("0 6 * * *", description="Cron (UTC) of the Dataplex data profile and quality scans of the table.")
     quality_threshold: float = Field(0.99, gt=0, le=1, description="Share of rows that must pass each quality rule.")
+    partition_by: str | None = Field(None, description=(
+        "TIMESTAMP or DATE column (the event time) the table is partitioned on; unset = ingestion-time partitions."))
+    partition_granularity: PartitionGranularity = Field(
+        PartitionGranularity.DAY, description="Partition size: DAY, HOUR (TIMESTAMP columns only), MONTH or YEAR.")
+    cluster_by: list[str] = Field(default_factory=list, max_length=MAX_CLUSTER_COLUMNS, description=(
+        f"Up to {MAX_CLUSTER_COLUMNS} columns the table is clustered on (not FLOAT); filters on them read less data."))
     schema_: list[SchemaField] = Field(alias="schema", min_length=1, description="Table columns and validation rules (also the data quality rules).")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -141,6 +187,16 @@ class Pipeline(_Model):
         return fields
 
     @model_validator(mode="after")
+    def _partition_and_clusters_in_schema(self) -> "Pipeline":
+        columns = {f.name: f for f in self.schema_}
+        problems = partitioning_problems(self.partition_by, self.partition_granularity.value,
+                                         {n: f.type.value for n, f in columns.items()})
+        problems += clustering_problems(self.cluster_by, {n: f.type.value for n, f in columns.items()})
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _schedule_matches_trigger(self) -> "Pipeline":
         if self.trigger != Trigger.on_arrival and self.schedule is None:
             raise ValueError(f"schedule is required when trigger is {self.trigger.value}")
@@ -155,9 +211,27 @@ class Pipeline(_Model):
         return self.trigger in (Trigger.on_arrival, Trigger.both)
 
 
+class FlowLogInterval(StrEnum):
+    INTERVAL_5_SEC = "INTERVAL_5_SEC"
+    INTERVAL_30_SEC = "INTERVAL_30_SEC"
+    INTERVAL_1_MIN = "INTERVAL_1_MIN"
+    INTERVAL_5_MIN = "INTERVAL_5_MIN"
+    INTERVAL_10_MIN = "INTERVAL_10_MIN"
+    INTERVAL_15_MIN = "INTERVAL_15_MIN"
+
+
+class FlowLogMetadata(StrEnum):
+    INCLUDE_ALL_METADATA = "INCLUDE_ALL_METADATA"
+    EXCLUDE_ALL_METADATA = "EXCLUDE_ALL_METADATA"
+
+
 class NetworkSettings(_Model):
     subnet_cidr: str = Field("10.10.0.0/20", description="Primary range of the platform subnet (private RFC 1918).")
-    flow_log_sampling: float = Field(0.5, gt=0, le=1, description="VPC flow log sampling rate (0-1].")
+    flow_log_sampling: float = Field(0.5, gt=0, le=1, description="VPC flow log sampling rate (0-1]; log volume (cost) grows with it.")
+    flow_log_interval: FlowLogInterval = Field(
+        FlowLogInterval.INTERVAL_5_MIN, description="Flow log aggregation interval; shorter intervals log more entries.")
+    flow_log_metadata: FlowLogMetadata = Field(
+        FlowLogMetadata.EXCLUDE_ALL_METADATA, description="Whether flow log entries carry VM/instance metadata (larger entries).")
 
     @field_validator("subnet_cidr")
     @classmethod
@@ -188,7 +262,13 @@ class StorageSettings(_Model):
 
 class GitHubSettings(_Model):
     repository: str = Field(description="owner/name of the GitHub repository allowed to plan and deploy.")
-    deploy_branch: str = Field("main", description="Only workflows on this branch may use the deployer identity.")
+    repository_id: int = Field(ge=1, description=(
+        "Numeric id of the repository (`gh api repos/OWNER/NAME --jq .id`); Workload Identity Federation pins it, "
+        "since a deleted repository's name can be registered again by anyone."))
+    owner_id: int = Field(ge=1, description="Numeric id of the repository's owner (`gh api repos/OWNER/NAME --jq .owner.id`); pinned too.")
+    deploy_branch: str = Field("main", description=(
+        "Only the deploy workflow (`.github/workflows/deploy-env.yml`) on this branch, in the GitHub environment named like "
+        "the environment file, may use the deployer identity."))
 
     @field_validator("repository")
     @classmethod
@@ -207,6 +287,23 @@ class AirflowVmSettings(_Model):
     zone_suffix: str = Field("b", pattern=r"^[a-f]$", description="Zone letter within the region.")
 
 
+MIN_MAINTENANCE_WEEKLY_HOURS = 12
+MIN_MAINTENANCE_SLOT_HOURS = 4
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def maintenance_days_per_week(recurrence: str) -> int | None:
+    """Days per week of a Composer maintenance RRULE (FREQ=DAILY or FREQ=WEEKLY;BYDAY=..), None if unsupported."""
+    parts = dict(p.split("=", 1) for p in recurrence.upper().split(";") if "=" in p)
+    if parts.get("FREQ") == "DAILY" and set(parts) == {"FREQ"}:
+        return 7
+    if parts.get("FREQ") == "WEEKLY" and set(parts) == {"FREQ", "BYDAY"}:
+        days = parts["BYDAY"].split(",")
+        if days and all(d in _WEEKDAYS for d in days) and len(set(days)) == len(days):
+            return len(days)
+    return None
+
+
 class ComposerSettings(_Model):
     """managed profile: Cloud Composer 3, private."""
 
@@ -215,8 +312,20 @@ class ComposerSettings(_Model):
     scheduler_count: int = Field(1, ge=1, le=3, description="Airflow schedulers.")
     max_workers: int = Field(3, ge=1, le=10, description="Airflow worker autoscaling maximum (cost cap; guardrail limit 10).")
     maintenance_start: str = Field("2026-01-01T02:00:00Z", description="Maintenance window start (RFC 3339; the time of day counts).")
-    maintenance_recurrence: str = Field("FREQ=WEEKLY;BYDAY=SA,SU", description="Maintenance window recurrence (RRULE).")
+    maintenance_recurrence: str = Field("FREQ=WEEKLY;BYDAY=SA,SU", description="Maintenance window recurrence (RRULE: FREQ=DAILY or FREQ=WEEKLY;BYDAY=..).")
+    maintenance_hours: int = Field(6, ge=MIN_MAINTENANCE_SLOT_HOURS, le=24, description=(
+        f"Length of each maintenance window; Composer needs slots of >= {MIN_MAINTENANCE_SLOT_HOURS} h adding up to "
+        f">= {MIN_MAINTENANCE_WEEKLY_HOURS} h a week."))
 
+    @model_validator(mode="after")
+    def _enough_maintenance(self) -> "ComposerSettings":
+        days = maintenance_days_per_week(self.maintenance_recurrence)
+        if days is None:
+            raise ValueError("maintenance_recurrence: expected FREQ=DAILY or FREQ=WEEKLY;BYDAY=<days> (e.g. SA,SU)")
+        if days * self.maintenance_hours < MIN_MAINTENANCE_WEEKLY_HOURS:
+            raise ValueError(f"maintenance windows add up to {days * self.maintenance_hours} h a week "
+                             f"({days} x {self.maintenance_hours} h); Composer needs at least {MIN_MAINTENANCE_WEEKLY_HOURS} h")
+        return self
 
     @field_validator("maintenance_start")
     @classmethod
@@ -245,13 +354,21 @@ class OrchestrationSettings(_Model):
 
 class DataprocSettings(_Model):
     image_version: str = Field("2.2-debian12", pattern=r"^\d+\.\d+(\.\d+)?-(debian|ubuntu|rocky)\d+$", description="Pinned Dataproc image.")
-    machine_type: str = Field("n2-standard-4", description="Master/worker machine type.")
-    idle_delete_minutes: int = Field(60, ge=10, le=1440, description="Cluster is deleted after this idle time (cost cap).")
+    machine_type: str = Field("n2-standard-4", description="Master (and, unless worker_machine_type is set, worker) machine type.")
+    worker_machine_type: str | None = Field(None, description=(
+        "managed: primary worker machine type (default: machine_type). GPUs attach to N1 types only (n1-*)."))
+    idle_stop_minutes: int = Field(60, ge=10, le=20160, description=(
+        "The cluster is stopped (not deleted: Terraform keeps managing it, notebooks stay) after this idle time "
+        "(cost cap; Dataproc accepts 10 min to 14 days)."))
     primary_workers: int = Field(2, ge=2, le=100, description="managed: primary workers (min of autoscaling).")
     max_primary_workers: int = Field(4, ge=2, le=100, description="managed: autoscaling max primary workers (cost cap).")
     max_secondary_workers: int = Field(10, ge=0, le=1000, description="managed: autoscaling max spot secondary workers (cost cap).")
     gpu_type: str = Field("nvidia-tesla-t4", description="managed: accelerator type on primary workers.")
     gpu_count: int = Field(1, ge=0, le=8, description="managed: accelerators per primary worker (0 = none).")
+
+    @property
+    def effective_worker_machine_type(self) -> str:
+        return self.worker_machine_type or self.machine_type
 
 
 class ProcessingSettings(_Model):
@@ -264,12 +381,22 @@ class BudgetSettings(_Model):
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency of the billing account.")
 
 
+class Promotion(StrEnum):
+    automatic = "automatic"
+    approval = "approval"
+
+
 class CicdSettings(_Model):
     """Cloud Build builds the ETL image from GitHub (Cloud Source Repositories is closed to new customers)."""
 
     github_app_installation_id: int = Field(ge=1, description="Installation id of the Cloud Build GitHub App on the repository's owner.")
     branch: str = Field("main", description="Pushes to this branch rebuild the ETL image and template.")
-    oauth_token_secret_version: int = Field(1, ge=1, description="Version of the GitHub OAuth token secret (value added out of band) the connection uses.")
+    oauth_token_secret_version: int = Field(1, ge=1, description=(
+        "Version of the GitHub token secret (created by the bootstrap stack, value added by hand before the platform deploy) "
+        "the Cloud Build connection uses."))
+    promotion: Promotion = Field(Promotion.automatic, description=(
+        "automatic: each push to the branch that passes the build's tests updates the ETL template; approval: each such "
+        "build waits for a Cloud Build approver (deliberate promotion; required when sla_tier is high)."))
 
 
 class Environment(_Model):
@@ -342,6 +469,20 @@ class Environment(_Model):
         return self
 
     @model_validator(mode="after")
+    def _gpus_on_n1(self) -> "Environment":
+        a = self.analytics
+        if self.profile is Profile.managed and a.gpu_count and not a.effective_worker_machine_type.startswith("n1-"):
+            raise ValueError(f"analytics: GPUs attach to N1 machine types only; worker type is {a.effective_worker_machine_type!r} "
+                             "(set analytics.worker_machine_type: n1-..., or gpu_count: 0)")
+        return self
+
+    @model_validator(mode="after")
+    def _high_sla_promotes_deliberately(self) -> "Environment":
+        if self.sla_tier == SlaTier.high and self.cicd.promotion is not Promotion.approval:
+            raise ValueError("sla_tier high needs cicd.promotion: approval (a build nobody approved never changes this environment)")
+        return self
+
+    @model_validator(mode="after")
     def _autoscaling_bounds(self) -> "Environment":
         a = self.analytics
         if a.max_primary_workers < a.primary_workers:
@@ -352,7 +493,7 @@ class Environment(_Model):
 
     @property
     def namer(self) -> naming.Namer:
-        return naming.Namer(self.name_prefix, self.name)
+        return naming.Namer(self.name_prefix, self.name, unique=self.project_number)
 
     @property
     def all_labels(self) -> dict[str, str]:

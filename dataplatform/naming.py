@@ -53,6 +53,10 @@ _RULES: dict[str, tuple[re.Pattern[str], str]] = {
         re.compile(r"^[a-z0-9_-]{0,63}$"),
         "0-63 chars of a-z 0-9 _ -",
     ),
+    "custom_role": (
+        re.compile(r"^[a-zA-Z0-9_.]{3,64}$"),
+        "3-64 chars of letters, digits, _ and .",
+    ),
     "environment": (
         re.compile(r"^[a-z][a-z0-9]{1,9}$"),
         "2-10 chars of a-z 0-9, starting with a letter",
@@ -90,6 +94,9 @@ class Namer:
 
     prefix: str
     env: str
+    unique: str = ""
+    """Appended to bucket names (the project number): bucket names are global across all of GCP,
+    so `<prefix>-<env>-<component>` alone is likely taken; the project number makes them unique by construction."""
 
     @property
     def base(self) -> str:
@@ -99,7 +106,11 @@ class Namer:
         return check("resource", f"{self.base}-{component}")
 
     def bucket(self, component: str) -> str:
-        return check("bucket", f"{self.base}-{component}")
+        return check("bucket", "-".join(filter(None, (self.base, component, self.unique))))
+
+    def custom_role(self, component: str) -> str:
+        """Project custom role id (letters, digits, _ and .; 3-64 chars)."""
+        return check("custom_role", f"{self.base}_{component}".replace("-", "_"))
 
     def service_account(self, workload: str) -> str:
         return check("service_account", f"{self.base}-{workload}")

@@ -5,30 +5,27 @@ from checkov.terraform.checks.resource.base_resource_check import BaseResourceCh
 
 from dp_common import GITHUB_ISSUER, block, value
 
-PINS = (
-    re.compile(r"assertion\.repository\s*==\s*['\"][\w.-]+/[\w.-]+['\"]"),
-    re.compile(r"assertion\.repository_id\s*==\s*['\"]\d+['\"]"),
-    re.compile(r"assertion\.sub\s*==\s*['\"]repo:[\w.-]+/[\w.-]+:[^'\"*]+['\"]"),
-)
+REPO_ID = re.compile(r"assertion\.repository_id\s*==\s*['\"]\d+['\"]")
+OWNER_ID = re.compile(r"assertion\.repository_owner_id\s*==\s*['\"]\d+['\"]")
 
 
 class GithubProviderPinsRepository(BaseResourceCheck):
-    """A GitHub OIDC provider pins one repository (guardrail GR-IAM-007).
+    """A GitHub OIDC provider pins one repository and its owner by numeric id (guardrail GR-IAM-007).
 
-    Replaces CKV_GCP_125, which only accepts `assertion.sub == ...` and so rejects the
-    `assertion.repository == 'owner/name'` pin Google documents.
-    """
+    Replaces CKV_GCP_125, which only accepts `assertion.sub == ...` (a name-based subject)."""
 
     def __init__(self) -> None:
-        super().__init__(name="Ensure a GitHub Actions workload identity provider pins one repository", id="CKV_DP_8",
-                         categories=(CheckCategories.IAM,), supported_resources=("google_iam_workload_identity_pool_provider",))
+        super().__init__(name="Ensure a GitHub Actions workload identity provider pins repository_id and repository_owner_id",
+                         id="CKV_DP_8", categories=(CheckCategories.IAM,),
+                         supported_resources=("google_iam_workload_identity_pool_provider",))
 
     def scan_resource_conf(self, conf):
         if value(block(conf, "oidc"), "issuer_uri") != GITHUB_ISSUER:
             return CheckResult.PASSED
         self.evaluated_keys = ["attribute_condition"]
-        condition = value(conf, "attribute_condition") or ""
-        return CheckResult.PASSED if any(p.search(str(condition)) for p in PINS) else CheckResult.FAILED
+        condition = str(value(conf, "attribute_condition") or "")
+        pinned = REPO_ID.search(condition) and OWNER_ID.search(condition) and "||" not in condition
+        return CheckResult.PASSED if pinned else CheckResult.FAILED
 
 
 check = GithubProviderPinsRepository()

@@ -60,12 +60,24 @@ POLICY_CASES = [
      _resource("google_storage_bucket", "bucket_labelled", {})),
     ("CKV_DP_5", _resource("google_dataproc_cluster", "dataproc_bad", {"name": "d", "labels": LABELS, "cluster_config": {"gce_cluster_config": {"internal_ip_only": False}}}),
      _resource("google_dataproc_cluster", "dataproc_good", {"name": "d", "labels": LABELS, "cluster_config": {
-         "gce_cluster_config": {"internal_ip_only": True}, "lifecycle_config": {"idle_delete_ttl": "1800s"}}})),
-    ("CKV_DP_6", _resource("google_dataproc_cluster", "dataproc_bad", {}), _resource("google_dataproc_cluster", "dataproc_good", {})),
+         "gce_cluster_config": {"internal_ip_only": True}, "lifecycle_config": {"idle_stop_ttl": "1800s"}}})),
+    ("CKV_DP_6", _resource("google_dataproc_cluster", "dataproc_deleting", {"name": "d", "labels": LABELS, "cluster_config": {
+         "gce_cluster_config": {"internal_ip_only": True}, "lifecycle_config": {"idle_delete_ttl": "1800s"}}}),
+     _resource("google_dataproc_cluster", "dataproc_good", {})),
     ("CKV_DP_7", _resource("google_project_iam_member", "act_as", {"project": "p", "role": "roles/iam.serviceAccountUser", "member": "user:a@b.c"}),
      _resource("google_project_iam_member", "job_user", {})),
-    ("CKV_DP_8", _resource("google_iam_workload_identity_pool_provider", "wif_open", {"oidc": GITHUB, "attribute_condition": "assertion.ref == 'refs/heads/main'"}),
-     _resource("google_iam_workload_identity_pool_provider", "wif_pinned", {"oidc": GITHUB, "attribute_condition": "assertion.repository == 'acme/repo'"})),
+    ("CKV_DP_8", _resource("google_iam_workload_identity_pool_provider", "wif_by_name", {"oidc": GITHUB, "attribute_condition": "assertion.repository == 'acme/repo'"}),
+     _resource("google_iam_workload_identity_pool_provider", "wif_pinned", {"oidc": GITHUB, "attribute_condition":
+         "assertion.repository_id == '812345678' && assertion.repository_owner_id == '98765432'"})),
+    ("CKV_DP_10", _resource("google_project_iam_member", "dataflow_dev_to_uploader", {"project": "p", "role": "roles/dataflow.developer",
+                                                                                     "member": "serviceAccount:acme-dev-uploader@p.iam.gserviceaccount.com"}),
+     _resource("google_project_iam_member", "dataflow_dev_to_launcher", {"project": "p", "role": "roles/dataflow.developer",
+                                                                          "member": "serviceAccount:acme-dev-launcher@p.iam.gserviceaccount.com"})),
+    ("CKV_DP_11", _resource("google_project_iam_member", "iam_admin_open", {"project": "p", "role": "roles/resourcemanager.projectIamAdmin",
+                                                                            "member": "serviceAccount:d@p.iam.gserviceaccount.com"}),
+     _resource("google_project_iam_member", "iam_admin_limited", {"project": "p", "role": "roles/resourcemanager.projectIamAdmin",
+                                                                   "member": "serviceAccount:d@p.iam.gserviceaccount.com", "condition": {
+                                                                       "title": "t", "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/bigquery.jobUser'])"}})),
     ("CKV_DP_9", _resource("google_storage_bucket", "bucket_unversioned", {"name": "b4", "labels": LABELS, "lifecycle_rule": [
         {"action": {"type": "SetStorageClass", "storage_class": "NEARLINE"}, "condition": {"age": 90}}]}),
      _resource("google_storage_bucket", "bucket_no_lifecycle", {})),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 import typing
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from dataplatform import config_loader
-from dataplatform.config import ConfigError, Environment, load_environment, load_environments
+from dataplatform.config import ConfigError, Environment, Pipeline, load_environment, load_environments
 from dataplatform.config_loader import check_text, environment_files
 from tests.support import ENVIRONMENTS, environment_names
 
@@ -111,9 +112,11 @@ BAD_CASES = [
      "'BOOLEAN', 'TIMESTAMP' or 'DATE' (got 'STRNG') (did you mean 'STRING'?)"),
     ("pipelines[0].schema[0].min", 1, "pipelines[0].schema[0]: min/max are only allowed on numeric types, not STRING"),
     ("pipelines[0].schema[2].min", 10**7, "pipelines[0].schema[2]: min (10000000.0) must not exceed max (1000000.0)"),
-    ("pipelines[0].schema[1].name", "order_id", "pipelines[0].schema: column 'order_id' is declared twice (BigQuery names are case-insensitive)"),
+    ("pipelines[0].schema", BASE["pipelines"][0]["schema"] + [{**BASE["pipelines"][0]["schema"][0], "name": BASE["pipelines"][0]["schema"][0]["name"].upper()}],
+     f"pipelines[0].schema: column {BASE['pipelines'][0]['schema'][0]['name'].upper()!r} is declared twice (BigQuery names are case-insensitive)"),
     ("pipelines[0].schema[0].name", "order id", "pipelines[0].schema[0].name: expected 1-300 chars of letters, digits and _, not starting with a digit"),
-    ("pipelines[0].sink", "bq", "pipelines[0].sink: unknown setting; expected one of: description, max_runtime_minutes, max_workers, name, "),
+    ("pipelines[0].sink", "bq", "pipelines[0].sink: unknown setting; expected one of: "
+     + ", ".join(sorted(f.alias or n for n, f in Pipeline.model_fields.items()))),
     ("name", "qa", f"name: must equal the file name {NAME!r} (got 'qa')"),
 ]
 
@@ -163,6 +166,8 @@ def test_every_problem_in_one_pass_sorted_by_line(tmp_path):
         f"{SOURCE}:{line_of(text, 'name_prefix')}: name_prefix: gives an invalid bucket name: bucket name 'google-qa-quarantine' is "
         "invalid: expected 3-63 chars of a-z 0-9 - _ ., starting and ending with a letter or digit, not starting with 'goog' nor "
         "containing 'google'",
+        f"{SOURCE}:{line_of(text, 'sla_tier')}: sla_tier: sla_tier high needs cicd.promotion: approval (a build nobody approved never "
+        "changes this environment)",
         f"{SOURCE}:{line_of(text, 'sla_tier')}: sla_tier: sla_tier high needs storage.dual_region (e.g. EUR4) for the landing bucket",
         f"{SOURCE}:{line_of(text, 'max_workers')}: pipelines[0].max_workers: Input should be less than or equal to 50 (got 51)",
     ]
@@ -266,9 +271,9 @@ def test_top_level_list_is_refused():
 
 
 def test_empty_section_says_it_is_empty():
-    text = BASE_TEXT.replace("github:\n  repository: acme/gcp-data-platform\n", "github:\n")
-    assert problems_of(text) == [f"{SOURCE}:{line_of(text, 'github:')}: github: is empty; expected its settings (repository: ..., "
-                                 "deploy_branch: ...)"]
+    text = re.sub(r"^github:\n(  .*\n)+", "github:\n", BASE_TEXT, flags=re.M)
+    first_two = ", ".join(f"{name}: ..." for name in list(Environment.model_fields["github"].annotation.model_fields)[:2])
+    assert problems_of(text) == [f"{SOURCE}:{line_of(text, 'github:')}: github: is empty; expected its settings ({first_two})"]
 
 
 def test_empty_value_says_it_is_empty():
@@ -370,7 +375,7 @@ LIMITS = sorted(set(_limits()))
 def test_the_limits_cover_the_documented_caps():
     paths = {p for p, _, _ in LIMITS}
     assert {"pipelines[0].max_workers", "orchestration.composer.max_workers", "processing.launcher_max_instances",
-            "storage.soft_delete_days", "analytics.idle_delete_minutes", "network.flow_log_sampling"} <= paths
+            "storage.soft_delete_days", "analytics.idle_stop_minutes", "network.flow_log_sampling"} <= paths
     assert ("pipelines[0].max_workers", 50, 51) in LIMITS and ("pipelines[0].max_workers", 1, 0) in LIMITS
 
 

@@ -97,11 +97,17 @@ class TestLakeBucket:
             grant_project_roles(stack, "p", ALICE, {"roles/dataflow.worker": ""})
 
 
+ETL_SA = "acme-test-etl-worker@acme-test.iam.gserviceaccount.com"
+DATAPROC_SA = "acme-test-dataproc@acme-test.iam.gserviceaccount.com"
+AIRFLOW_SA = "acme-test-orchestrator@acme-test.iam.gserviceaccount.com"
+
+
 class TestNetwork:
     @pytest.fixture(scope="class")
     def out(self):
         stack = new_stack()
-        Network(stack, "net", NetworkSettings(namer=NAMER, region="europe-west1", subnet_cidr="10.1.0.0/20", flow_log_sampling=0.5))
+        Network(stack, "net", NetworkSettings(namer=NAMER, region="europe-west1", subnet_cidr="10.1.0.0/20", flow_log_sampling=0.5,
+                                              dataflow_identity=ETL_SA, dataproc_identity=DATAPROC_SA, iap_identities=(AIRFLOW_SA,)))
         return synth(stack)
 
     def test_vpc_is_custom_mode(self, out):
@@ -110,7 +116,18 @@ class TestNetwork:
     def test_subnet_has_private_google_access_and_flow_logs(self, out):
         subnet = only(out, "google_compute_subnetwork")
         assert subnet["private_ip_google_access"] is True
-        assert subnet["log_config"]["flow_sampling"] == 0.5
+        assert subnet["log_config"] == {"aggregation_interval": "INTERVAL_5_MIN", "flow_sampling": 0.5, "metadata": "EXCLUDE_ALL_METADATA"}
+
+    def test_flow_log_volume_follows_config(self):
+        stack = new_stack()
+        Network(stack, "net", NetworkSettings(namer=NAMER, region="europe-west1", subnet_cidr="10.1.0.0/20", flow_log_sampling=0.25,
+                                              dataflow_identity=ETL_SA, dataproc_identity=DATAPROC_SA,
+                                              flow_log_interval="INTERVAL_1_MIN", flow_log_metadata="INCLUDE_ALL_METADATA"))
+        out = synth(stack)
+        assert only(out, "google_compute_subnetwork")["log_config"] == {
+            "aggregation_interval": "INTERVAL_1_MIN", "flow_sampling": 0.25, "metadata": "INCLUDE_ALL_METADATA"}
+        assert not any(r.get("source_ranges") == [IAP_RANGE] for r in of_type(out, "google_compute_firewall").values()), \
+            "no IAP rule without a VM to reach"
 
     def test_nat_covers_the_subnet_and_logs_errors(self, out):
         nat = only(out, "google_compute_router_nat")
@@ -122,13 +139,19 @@ class TestNetwork:
             assert "log_config" in rule, path
             if rule.get("allow"):
                 assert "0.0.0.0/0" not in rule.get("source_ranges", []), path
-                assert rule.get("target_tags"), f"{path}: allow rules must target tags"
+                assert rule.get("target_service_accounts"), f"{path}: allow rules target service accounts"
+                assert not rule.get("target_tags") and not rule.get("source_tags"), f"{path}: never network tags"
 
-    def test_ssh_only_from_iap_to_the_airflow_tag(self, out):
+    def test_workers_reach_only_their_own_kind(self, out):
+        rules = {r["name"].removeprefix("acme-test-fw-"): r for r in of_type(out, "google_compute_firewall").values()}
+        assert rules["allow-dataflow-workers"]["source_service_accounts"] == [ETL_SA] == rules["allow-dataflow-workers"]["target_service_accounts"]
+        assert rules["allow-dataproc-internal"]["source_service_accounts"] == [DATAPROC_SA] == rules["allow-dataproc-internal"]["target_service_accounts"]
+
+    def test_ssh_only_from_iap_to_the_airflow_vm_account(self, out):
         ssh = [r for r in of_type(out, "google_compute_firewall").values()
                if any("22" in (a.get("ports") or []) for a in r.get("allow", []))]
         assert len(ssh) == 1
-        assert ssh[0]["source_ranges"] == [IAP_RANGE] and ssh[0]["target_tags"] == ["airflow"]
+        assert ssh[0]["source_ranges"] == [IAP_RANGE] and ssh[0]["target_service_accounts"] == [AIRFLOW_SA]
 
     def test_low_priority_logged_deny_all(self, out):
         deny = [r for r in of_type(out, "google_compute_firewall").values() if r.get("deny")]
@@ -147,21 +170,43 @@ class TestWarehouse:
         assert dataset["delete_contents_on_destroy"] is False and dataset["lifecycle"]["prevent_destroy"] is True
         table = only(out, "google_bigquery_table")
         assert table["deletion_protection"] is True
-        assert table["time_partitioning"] == {"type": "DAY"}
+        assert table["time_partitioning"] == {"type": "DAY"}, "no partition column: ingestion time"
+        assert "clustering" not in table
         assert [c["name"] for c in json.loads(table["schema"])] == ["id", "n"]
         assert json.loads(table["schema"])[0]["mode"] == "REQUIRED"
         assert only(out, "google_bigquery_dataset_iam_member")["role"] == "roles/bigquery.dataEditor"
         assert wh.table_ref("p", "orders") == "p:acme_test_wh.orders"
 
 
-class TestSecret:
-    def test_secret_has_no_value_and_one_accessor(self):
+    def test_event_time_partitions_and_clusters_from_config(self):
         stack = new_stack()
-        Secret(stack, "s", SecretSettings(secret_id="acme-test-key", purpose="test")).grant_access(ALICE)
+        pipeline = Pipeline.model_validate({"name": "orders", "trigger": "on_arrival", "partition_by": "at", "cluster_by": ["id", "n"],
+                                            "partition_granularity": "HOUR", "schema": [
+            {"name": "id", "type": "STRING"}, {"name": "n", "type": "INTEGER"}, {"name": "at", "type": "TIMESTAMP"}]})
+        Warehouse(stack, "wh", WarehouseSettings(dataset_id="acme_test_wh", location="EU", pipelines=(pipeline,)))
+        table = only(synth(stack), "google_bigquery_table")
+        assert table["time_partitioning"] == {"type": "HOUR", "field": "at"}
+        assert table["clustering"] == ["id", "n"]
+
+
+class TestSecret:
+    def test_secret_has_no_value_stays_in_region_and_has_one_accessor(self):
+        stack = new_stack()
+        Secret(stack, "s", SecretSettings(secret_id="acme-test-key", purpose="test", region="europe-west1")).grant_access(ALICE)
         out = synth(stack)
         assert "google_secret_manager_secret_version" not in out["resource"]
-        assert only(out, "google_secret_manager_secret")["deletion_protection"] is True
+        secret = only(out, "google_secret_manager_secret")
+        assert secret["deletion_protection"] is True
+        assert secret["replication"] == {"user_managed": {"replicas": [{"location": "europe-west1"}]}}
         assert only(out, "google_secret_manager_secret_iam_member")["role"] == "roles/secretmanager.secretAccessor"
+
+    def test_platform_side_reference_refuses_grants(self):
+        from dataplatform.constructs.secret import SecretRef
+
+        ref = SecretRef("acme-test", "acme-test-key")
+        assert ref.version(3) == "projects/acme-test/secrets/acme-test-key/versions/3"
+        with pytest.raises(RuntimeError, match="decided by the bootstrap stack"):
+            ref.grant_access(ALICE)
 
 
 class TestGithubCi:
@@ -169,21 +214,43 @@ class TestGithubCi:
     def out(self):
         stack = new_stack()
         state = LakeBucket(stack, "state", LakeBucketSettings(name="acme-test-tfstate", location="eu", kind=BucketKind.STATE, purpose="state"))
-        GithubCiIdentities(stack, "ci", GithubCiSettings(namer=NAMER, project="acme-test", billing_account="000000-000000-000000", repository="acme/repo",
-                                                         deploy_branch="main", state_bucket=state))
+        GithubCiIdentities(stack, "ci", GithubCiSettings(
+            namer=NAMER, project="acme-test", billing_account="000000-000000-000000", repository="acme/repo",
+            repository_id=111, owner_id=222, deploy_branch="main", github_environment="test", state_bucket=state,
+            plan_readable_bucket_prefixes=("acme-test-artifacts-1", "europe-west1-acme-test-composer-")))
         return synth(stack)
 
-    def test_provider_pins_the_repository(self, out):
+    def test_provider_pins_the_repository_and_owner_by_id(self, out):
         provider = only(out, "google_iam_workload_identity_pool_provider")
-        assert provider["attribute_condition"] == "assertion.repository == 'acme/repo'"
+        assert provider["attribute_condition"] == "assertion.repository_id == '111' && assertion.repository_owner_id == '222'"
         assert provider["oidc"]["issuer_uri"] == "https://token.actions.githubusercontent.com"
 
-    def test_deployer_is_pinned_to_the_branch_and_plan_to_the_repo(self, out):
+    def test_deployer_only_from_the_deploy_workflow_in_its_environment_plan_from_the_repo(self, out):
         bindings = {b["service_account_id"].split(".")[1]: b["member"] for b in of_type(out, "google_service_account_iam_member").values()}
         deployer = next(m for k, m in bindings.items() if "deployer" in k)
         plan = next(m for k, m in bindings.items() if "plan" in k)
-        assert deployer.endswith("/attribute.repository_ref/acme/repo@refs/heads/main")
-        assert plan.endswith("/attribute.repository/acme/repo")
+        assert deployer.endswith("/attribute.deploy/acme/repo/.github/workflows/deploy-env.yml@refs/heads/main:environment:test")
+        assert plan.endswith("/attribute.repository_id/111")
+
+    def test_deployer_grants_only_listed_roles_and_reads_no_secret(self, out):
+        from dataplatform.constructs.github_ci import DEPLOYER_GRANTABLE_ROLES
+
+        members = of_type(out, "google_project_iam_member")
+        iam_admin = [m for m in members.values() if m["role"] == "roles/resourcemanager.projectIamAdmin"]
+        assert len(iam_admin) == 1
+        expression = iam_admin[0]["condition"]["expression"]
+        assert expression.startswith("api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([")
+        assert all(f"'{r}'" in expression for r in DEPLOYER_GRANTABLE_ROLES)
+        assert "roles/owner" not in expression and "roles/iam.serviceAccountUser" not in expression
+        roles = {m["role"] for m in members.values()}
+        assert not roles & {"roles/secretmanager.admin", "roles/iam.serviceAccountAdmin", "roles/serviceusage.serviceUsageAdmin"}
+
+    def test_plan_reads_managed_objects_only(self, out):
+        viewer = [m for m in of_type(out, "google_project_iam_member").values() if m["role"] == "roles/storage.objectViewer"]
+        assert len(viewer) == 1
+        assert viewer[0]["condition"]["expression"] == ("resource.name.startsWith('projects/_/buckets/acme-test-artifacts-1') || "
+                                                         "resource.name.startsWith('projects/_/buckets/europe-west1-acme-test-composer-')")
+        assert not any(m["role"] == "roles/composer.user" for m in of_type(out, "google_project_iam_member").values())
 
     def test_no_basic_roles_and_no_keys(self, out):
         roles = [m["role"] for m in of_type(out, "google_project_iam_member").values()]
@@ -196,6 +263,9 @@ class TestGithubCi:
 
 
 class TestProjectApis:
+    def test_workload_identity_api_is_enabled_for_service_agents(self):
+        assert "workloadidentity.googleapis.com" in REQUIRED_APIS
+
     def test_apis_are_never_disabled_on_destroy(self):
         stack = new_stack()
         ProjectApis(stack, "apis", ProjectApisSettings(project="acme-test"))

@@ -11,11 +11,11 @@ import pytest
 from dataplatform.config import AirflowVmSettings, ComposerSettings, DataprocSettings, Pipeline
 from dataplatform.constructs.analytics import AnalyticsCluster, AnalyticsClusterSpec
 from dataplatform.constructs.budget import Budget, BudgetSpec
-from dataplatform.constructs.catalog import quality_rules
+from dataplatform.constructs.catalog import RULE_NAME, quality_rules, rule_name
 from dataplatform.constructs.iam import Principal
 from dataplatform.constructs.orchestration import AirflowVm, AirflowVmSpec, Composer, ComposerSpec, render_startup_script
 from dataplatform.constructs.processing import ScheduledLaunches, ScheduledLaunchSpec, _packaged_launcher_source
-from dataplatform.constructs.service_account import WorkloadIdentity, WorkloadIdentitySettings
+from dataplatform.constructs.service_account import WorkloadIdentityRef
 from tests.support import new_stack, of_type, only, synth
 
 OPS = Principal.group("operators", "ops@acme.example")
@@ -24,7 +24,8 @@ PIPELINE = Pipeline.model_validate({"name": "orders", "trigger": "scheduled", "s
 
 
 def identity(stack, key="orchestrator"):
-    return WorkloadIdentity(stack, key, WorkloadIdentitySettings(f"acme-test-{key}", "test"))
+    """A workload account as the platform stack names it (the bootstrap stack creates it)."""
+    return WorkloadIdentityRef(key, f"acme-test-{key}@p.iam.gserviceaccount.com", "p")
 
 
 class TestAirflowVm:
@@ -41,7 +42,7 @@ class TestAirflowVm:
         assert all("access_config" not in nic for nic in vm["network_interface"])
         assert vm["shielded_instance_config"] == {"enable_integrity_monitoring": True, "enable_secure_boot": True, "enable_vtpm": True}
         assert vm["metadata"]["enable-oslogin"] == "TRUE"
-        assert vm["tags"] == ["airflow"]
+        assert "tags" not in vm, "the firewall admits IAP by the VM's service account, not by a tag"
 
     def test_startup_script_installs_the_pinned_airflow(self, out):
         script = only(out, "google_compute_instance")["metadata_startup_script"]
@@ -76,27 +77,39 @@ def test_composer_is_private_and_resilience_follows_sla(high, mode):
     assert cfg["enable_private_environment"] is True and cfg["enable_private_builds_only"] is True
     assert cfg["resilience_mode"] == mode
     assert cfg["workloads_config"]["worker"]["max_count"] == 4
-    assert cfg["maintenance_window"]["end_time"] == "2026-01-01T06:00:00Z"
-    agent = [m for m in of_type(out, "google_service_account_iam_member").values() if m["role"] == "roles/composer.ServiceAgentV2Ext"]
-    assert agent[0]["member"] == "serviceAccount:service-1234567@cloudcomposer-accounts.iam.gserviceaccount.com"
+    # 6 h on Saturday and Sunday: the 12 h a week Composer needs (the default of 4 h gave 8 h)
+    assert cfg["maintenance_window"] == {"start_time": "2026-01-01T02:00:00Z", "end_time": "2026-01-01T08:00:00Z",
+                                         "recurrence": "FREQ=WEEKLY;BYDAY=SA,SU"}
+    assert "google_service_account_iam_member" not in out["resource"], "grants on the account are the bootstrap's"
+    assert sorted(m["role"] for m in of_type(out, "google_project_iam_member").values()) == ["roles/composer.user", "roles/composer.worker"]
 
 
 @pytest.mark.parametrize("autoscaling", [False, True])
-def test_dataproc_is_internal_with_idle_ttl(autoscaling):
+def test_dataproc_is_internal_stops_when_idle_and_keeps_notebooks(autoscaling):
     stack = new_stack()
-    AnalyticsCluster(stack, "dp", AnalyticsClusterSpec(name="acme-test-dp", autoscaling_policy_id="acme-test-dp-as", region="europe-west1", subnet_self_link="s",
-                                                       identity=identity(stack, "dataproc"), staging_bucket="acme-test-temp",
-                                                       autoscaling=autoscaling, settings=DataprocSettings(idle_delete_minutes=45)))
+    AnalyticsCluster(stack, "dp", AnalyticsClusterSpec(
+        name="acme-test-dp", autoscaling_policy_id="acme-test-dp-as", region="europe-west1", subnet_self_link="s",
+        identity=identity(stack, "dataproc"), staging_bucket="acme-test-notebooks", temp_bucket="acme-test-temp",
+        notebooks_url="gs://acme-test-notebooks/notebooks/jupyter", autoscaling=autoscaling,
+        settings=DataprocSettings(idle_stop_minutes=45, worker_machine_type="n1-standard-8")))
     out = synth(stack)
-    cfg = only(out, "google_dataproc_cluster")["cluster_config"]
+    cluster = only(out, "google_dataproc_cluster")
+    cfg = cluster["cluster_config"]
     assert cfg["gce_cluster_config"]["internal_ip_only"] is True
-    assert cfg["lifecycle_config"]["idle_delete_ttl"] == "2700s"
+    assert cfg["lifecycle_config"] == {"idle_stop_ttl": "2700s"}, "stopped, never deleted behind Terraform's back"
     assert cfg["software_config"]["image_version"] == "2.2-debian12"
+    assert (cfg["staging_bucket"], cfg["temp_bucket"]) == ("acme-test-notebooks", "acme-test-temp")
+    assert cfg["software_config"]["override_properties"]["dataproc:jupyter.notebook.gcs.dir"] == "gs://acme-test-notebooks/notebooks/jupyter"
     if autoscaling:
         assert cfg["preemptible_worker_config"]["preemptibility"] == "SPOT"
         assert cfg["worker_config"]["accelerators"] == [{"accelerator_count": 1, "accelerator_type": "nvidia-tesla-t4"}]
+        assert cfg["worker_config"]["machine_type"] == "n1-standard-8" and cfg["master_config"]["machine_type"] == "n2-standard-4"
+        assert cfg["gce_cluster_config"]["shielded_instance_config"]["enable_secure_boot"] is False, "GPU driver module is unsigned"
+        assert cluster["lifecycle"]["ignore_changes"] == ["cluster_config[0].worker_config[0].num_instances",
+                                                          "cluster_config[0].preemptible_worker_config[0].num_instances"]
         assert only(out, "google_dataproc_autoscaling_policy")["secondary_worker_config"]["max_instances"] == 10
     else:
+        assert cfg["gce_cluster_config"]["shielded_instance_config"]["enable_secure_boot"] is True
         assert cfg["worker_config"] == {"num_instances": 0}
         assert "JUPYTER" in cfg["software_config"]["optional_components"]
         assert cfg["endpoint_config"]["enable_http_port_access"] is True
@@ -105,6 +118,7 @@ def test_dataproc_is_internal_with_idle_ttl(autoscaling):
 def test_quality_rules_follow_the_schema():
     rules = quality_rules(PIPELINE)
     assert {"column": "id", "dimension": "COMPLETENESS", "non_null_expectation": {}, "threshold": 0.99, "name": "id-not-null"} in rules
+    assert all(RULE_NAME.match(r["name"]) for r in rules)
     ranged = next(r for r in rules if r.get("range_expectation"))
     assert ranged["column"] == "amount" and ranged["range_expectation"] == {"min_value": "0.0", "max_value": "10.0"}
 
@@ -144,3 +158,17 @@ def test_budget_thresholds_and_topic():
         (0.5, "CURRENT_SPEND"), (0.9, "CURRENT_SPEND"), (1, "CURRENT_SPEND"), (1, "FORECASTED_SPEND")]
     assert budget["all_updates_rule"]["monitoring_notification_channels"] == ["c1"]
     assert budget["all_updates_rule"]["pubsub_topic"].startswith("${google_pubsub_topic.")
+
+
+@pytest.mark.parametrize("column, suffix, expected", [
+    ("order_id", "not-null", "order-id-not-null"),  # '_' is not allowed in rule names
+    ("_private", "in-range", "private-in-range"),  # must start with a letter
+    ("a" * 54, "not-null", "a" * 54 + "-not-null"),  # 63 chars: at the limit, kept whole
+])
+def test_rule_names_are_what_dataplex_accepts(column, suffix, expected):
+    assert rule_name(column, suffix) == expected and len(expected) <= 63
+
+
+def test_long_rule_names_stay_unique_and_within_63_chars():
+    one, two = rule_name("x" * 55 + "_one", "not-null"), rule_name("x" * 55 + "_two", "not-null")
+    assert one != two and len(one) == len(two) == 63 and RULE_NAME.match(one) and RULE_NAME.match(two)

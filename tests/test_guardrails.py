@@ -33,7 +33,7 @@ GOOD_VM = {
 }
 GOOD_DATAPROC = {"name": "analytics", "cluster_config": {
     "gce_cluster_config": {"internal_ip_only": True, "service_account": "acme-dev-dataproc@p.iam.gserviceaccount.com"},
-    "lifecycle_config": {"idle_delete_ttl": "1800s"},
+    "lifecycle_config": {"idle_stop_ttl": "1800s"}, "software_config": {"image_version": "2.2-debian12"},
     "worker_config": {"num_instances": 2}, "preemptible_worker_config": {"num_instances": 0}}, "labels": LABELS}
 GOOD_COMPOSER = {"name": "composer", "labels": LABELS, "config": {
     "enable_private_environment": True, "node_config": {"service_account": "acme-prod-orchestrator@p.iam.gserviceaccount.com"},
@@ -41,7 +41,8 @@ GOOD_COMPOSER = {"name": "composer", "labels": LABELS, "config": {
 GOOD_SUBNET = {"name": "acme-dev-europe-west1", "private_ip_google_access": True,
                "log_config": {"aggregation_interval": "INTERVAL_5_SEC", "flow_sampling": 0.5}}
 GOOD_PROVIDER = {"oidc": {"issuer_uri": "https://token.actions.githubusercontent.com"},
-                 "attribute_condition": "assertion.repository == 'acme/gcp-data-platform'"}
+                 "attribute_condition": "assertion.repository_id == '812345678' && assertion.repository_owner_id == '98765432'"}
+GPU_ACTION = "gs://goog-dataproc-initialization-actions-europe-west1/gpu/install_gpu_driver.sh"
 
 
 def launch_job(**environment) -> dict:
@@ -68,6 +69,31 @@ def member(role: str, who: str = "serviceAccount:a@p.iam.gserviceaccount.com") -
     return {"project": "p", "role": role, "member": who}
 
 
+GOOD_GPU_DATAPROC = with_(with_(with_(GOOD_DATAPROC, "cluster_config.worker_config", {
+    "num_instances": 2, "machine_type": "n1-standard-8", "accelerators": [{"accelerator_type": "nvidia-tesla-t4", "accelerator_count": 1}]}),
+    "cluster_config.initialization_action", [{"script": GPU_ACTION, "timeout_sec": 1800}]),
+    "cluster_config.gce_cluster_config.shielded_instance_config", {"enable_secure_boot": False, "enable_vtpm": True})
+GOOD_WINDOW = {"start_time": "2026-01-01T02:00:00Z", "end_time": "2026-01-01T08:00:00Z", "recurrence": "FREQ=WEEKLY;BYDAY=SA,SU"}
+SCHEMA = json.dumps([{"name": "id", "type": "STRING"}, {"name": "n", "type": "INTEGER"}, {"name": "score", "type": "FLOAT"},
+                     {"name": "at", "type": "TIMESTAMP"}, {"name": "day", "type": "DATE"}, {"name": "ok", "type": "BOOLEAN"},
+                     {"name": "amount", "type": "NUMERIC"}])
+GOOD_TABLE = {"table_id": "orders", "deletion_protection": True, "schema": SCHEMA,
+              "time_partitioning": {"type": "DAY", "field": "at"}, "clustering": ["id", "n", "day", "ok"]}
+DQ_OK = {"column": "id", "dimension": "COMPLETENESS", "name": "id-not-null", "non_null_expectation": {}, "threshold": 0.99}
+DQ_TABLE = {"dimension": "VALIDITY", "name": "table-not-empty", "table_condition_expectation": {"sql_expression": "COUNT(*) > 0"}}
+
+
+def scan(*rules, sampling=100) -> dict:
+    return {"data_scan_id": "s", "data_quality_spec": {"sampling_percent": sampling, "rules": list(rules)}}
+
+
+GRANT_LIMIT = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/bigquery.jobUser'])"
+AUDIT = {"project": "p", "service": "secretmanager.googleapis.com",
+         "audit_log_config": [{"log_type": "ADMIN_READ"}, {"log_type": "DATA_READ"}, {"log_type": "DATA_WRITE"}]}
+CONNECTION = {"name": "c", "location": "europe-west1", "github_config": {"app_installation_id": 1, "authorizer_credential": {
+    "oauth_token_secret_version": "projects/p/secrets/acme-dev-github-oauth-token/versions/1"}}}
+
+
 # rule id -> (resource type, failing attributes, passing attributes[, Target extras for failing, passing])
 CASES: dict[str, tuple] = {
     "GR-STO-001": ("google_storage_bucket", with_(GOOD_BUCKET, "uniform_bucket_level_access", False), GOOD_BUCKET),
@@ -86,8 +112,17 @@ CASES: dict[str, tuple] = {
     "GR-IAM-005": ("google_project_iam_binding", {"project": "p", "role": "roles/logging.logWriter", "members": ["user:a@b.c"]}, None),
     "GR-IAM-006": ("google_project_iam_member", member("roles/logging.logWriter"), member("roles/logging.logWriter"),
                    {}, {"metadata": {"project_scope_reason": "write logs (project-scoped API)"}}),
-    "GR-IAM-007": ("google_iam_workload_identity_pool_provider", with_(GOOD_PROVIDER, "attribute_condition", "assertion.ref == 'refs/heads/main'"),
+    "GR-IAM-007": ("google_iam_workload_identity_pool_provider", with_(GOOD_PROVIDER, "attribute_condition", "assertion.repository == 'acme/gcp-data-platform'"),
                    GOOD_PROVIDER),
+    "GR-IAM-008": ("google_service_account", {"account_id": "acme-dev-extra"}, {"account_id": "acme-dev-extra"},
+                   {"path": "dev-platform/extra/sa"}, {"path": "dev-bootstrap/identities/extra/sa"}),
+    "GR-IAM-009": ("google_project_iam_member", member("roles/resourcemanager.projectIamAdmin"),
+                   {**member("roles/resourcemanager.projectIamAdmin"), "condition": {"title": "t", "expression": GRANT_LIMIT}}),
+    "GR-IAM-010": ("google_project_iam_member", member("roles/secretmanager.admin"), member("roles/secretmanager.viewer")),
+    "GR-IAM-011": ("google_service_account_iam_member", {"service_account_id": "sa", "role": "roles/iam.workloadIdentityUser",
+                                                         "member": "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/*"},
+                   {"service_account_id": "sa", "role": "roles/iam.workloadIdentityUser",
+                    "member": "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/attribute.repository_id/812345678"}),
     "GR-NET-001": ("google_compute_firewall", with_(GOOD_FIREWALL, "source_ranges", ["0.0.0.0/0"]),
                    with_(GOOD_FIREWALL, "source_ranges", ["0.0.0.0/0"]) | {"allow": None, "deny": [{"protocol": "all"}]}),
     "GR-NET-002": ("google_compute_firewall", with_(GOOD_FIREWALL, "source_ranges", ["10.0.0.0/8"]), GOOD_FIREWALL),
@@ -96,13 +131,16 @@ CASES: dict[str, tuple] = {
     "GR-NET-005": ("google_compute_subnetwork", with_(GOOD_SUBNET, "private_ip_google_access", False), GOOD_SUBNET),
     "GR-NET-006": ("google_compute_network", {"name": "vpc"}, {"name": "vpc", "auto_create_subnetworks": False}),
     "GR-NET-007": ("google_compute_firewall", with_(GOOD_FIREWALL, "log_config", None), GOOD_FIREWALL),
+    "GR-NET-008": ("google_compute_firewall", with_(GOOD_FIREWALL, "target_tags", ["airflow"]),
+                   with_(GOOD_FIREWALL, "target_service_accounts", ["acme-dev-orchestrator@p.iam.gserviceaccount.com"])),
+    "GR-NET-009": ("google_compute_subnetwork", with_(GOOD_SUBNET, "log_config.flow_sampling", 0), GOOD_SUBNET),
     "GR-CMP-001": ("google_compute_instance", with_(GOOD_VM, "shielded_instance_config", None), GOOD_VM),
     "GR-CMP-002": ("google_compute_instance", with_(GOOD_VM, "metadata.enable-oslogin", "FALSE"), GOOD_VM),
     "GR-CMP-003": ("google_compute_instance", with_(GOOD_VM, "metadata.serial-port-enable", "TRUE"), GOOD_VM),
     "GR-CMP-004": ("google_compute_instance", with_(GOOD_VM, "metadata.block-project-ssh-keys", None), GOOD_VM),
     "GR-CMP-005": ("google_compute_instance", with_(GOOD_VM, "service_account.email", "123-compute@developer.gserviceaccount.com"), GOOD_VM),
     "GR-CMP-006": ("google_dataproc_cluster", with_(GOOD_DATAPROC, "cluster_config.gce_cluster_config.internal_ip_only", False), GOOD_DATAPROC),
-    "GR-CMP-007": ("google_dataproc_cluster", with_(GOOD_DATAPROC, "cluster_config.lifecycle_config", None), GOOD_DATAPROC),
+    "GR-CMP-007": ("google_dataproc_cluster", with_(GOOD_DATAPROC, "cluster_config.lifecycle_config", {"idle_delete_ttl": "1800s"}), GOOD_DATAPROC),
     "GR-CMP-008": ("google_composer_environment", with_(GOOD_COMPOSER, "config.enable_private_environment", None), GOOD_COMPOSER),
     "GR-CMP-009": ("google_cloudfunctions2_function", {"service_config": {"service_account_email": "l@p.iam.gserviceaccount.com"}},
                    {"service_config": {"max_instance_count": 3, "service_account_email": "l@p.iam.gserviceaccount.com"}}),
@@ -113,12 +151,25 @@ CASES: dict[str, tuple] = {
     "GR-CMP-012": ("google_dataproc_autoscaling_policy", {"worker_config": {"max_instances": 10}, "secondary_worker_config": {"max_instances": 200}},
                    {"worker_config": {"max_instances": 6}, "secondary_worker_config": {"max_instances": 20}}),
     "GR-CMP-013": ("google_composer_environment", with_(GOOD_COMPOSER, "config.workloads_config.worker.max_count", 100), GOOD_COMPOSER),
+    "GR-CMP-014": ("google_dataproc_cluster", with_(GOOD_GPU_DATAPROC, "cluster_config.worker_config.machine_type", "n2-standard-8"), GOOD_GPU_DATAPROC),
+    "GR-CMP-015": ("google_dataproc_cluster", with_(GOOD_GPU_DATAPROC, "cluster_config.gce_cluster_config.shielded_instance_config.enable_secure_boot", True),
+                   GOOD_GPU_DATAPROC),
+    "GR-CMP-016": ("google_dataproc_cluster", with_(GOOD_DATAPROC, "cluster_config.software_config.image_version", "2.2.41-debian12"),
+                   with_(GOOD_DATAPROC, "cluster_config.software_config.image_version", "2.2.42-debian12")),
+    "GR-CMP-017": ("google_composer_environment", with_(GOOD_COMPOSER, "config.maintenance_window", {**GOOD_WINDOW, "end_time": "2026-01-01T06:00:00Z"}),
+                   with_(GOOD_COMPOSER, "config.maintenance_window", GOOD_WINDOW)),
     "GR-DAT-001": ("google_bigquery_table", {"table_id": "orders", "deletion_protection": False}, {"table_id": "orders", "deletion_protection": True}),
     "GR-DAT-002": ("google_bigquery_dataset", {"dataset_id": "w", "delete_contents_on_destroy": True, "lifecycle": {"prevent_destroy": True}},
                    {"dataset_id": "w", "delete_contents_on_destroy": False, "lifecycle": {"prevent_destroy": True}}),
     "GR-DAT-003": ("google_bigquery_dataset", {"dataset_id": "w"}, {"dataset_id": "w", "lifecycle": {"prevent_destroy": True}}),
     "GR-DAT-004": ("google_storage_bucket", with_(GOOD_BUCKET, "lifecycle", None), GOOD_BUCKET),
     "GR-DAT-005": ("google_secret_manager_secret", {"secret_id": "s"}, {"secret_id": "s", "deletion_protection": True}),
+    "GR-DAT-006": ("google_dataplex_datascan", scan({**DQ_OK, "name": "id_x-not-null"}), scan(DQ_OK, DQ_TABLE)),
+    "GR-DAT-007": ("google_dataplex_datascan", scan({**DQ_TABLE, "threshold": 0.99}), scan(DQ_OK, DQ_TABLE)),
+    "GR-DAT-008": ("google_bigquery_table", with_(GOOD_TABLE, "time_partitioning.field", "score"), GOOD_TABLE),
+    "GR-DAT-009": ("google_bigquery_table", with_(GOOD_TABLE, "clustering", ["id", "score"]), GOOD_TABLE),
+    "GR-DAT-010": ("google_secret_manager_secret", {"secret_id": "s", "replication": {"auto": {}}},
+                   {"secret_id": "s", "replication": {"user_managed": {"replicas": [{"location": "europe-west1"}]}}}),
     "GR-LBL-001": ("google_storage_bucket", with_(GOOD_BUCKET, "labels", {"owner": "x"}), GOOD_BUCKET, {"label_attribute": "labels"},
                    {"label_attribute": "labels"}),
     "GR-LBL-002": ("google_storage_bucket", with_(GOOD_BUCKET, "labels", {**LABELS, "Team": "Data Platform"}), GOOD_BUCKET,
@@ -129,11 +180,17 @@ CASES: dict[str, tuple] = {
     "GR-NAM-004": ("google_bigquery_table", {"table_id": "1orders"}, {"table_id": "orders"}),
     "GR-NAM-005": ("google_compute_firewall", with_(GOOD_FIREWALL, "name", "fw_IAP"), GOOD_FIREWALL),
     "GR-NAM-006": ("google_secret_manager_secret", {"secret_id": "sendgrid key!"}, {"secret_id": "sendgrid-api-key"}),
+    "GR-NAM-007": ("google_project_iam_custom_role", {"role_id": "acme-dev-ci-plan"}, {"role_id": "acme_dev_ci_plan_reads"}),
+    "GR-LOG-001": ("google_project_iam_audit_config", with_(AUDIT, "audit_log_config", [{"log_type": "DATA_READ"}, {"log_type": "DATA_WRITE"}]), AUDIT),
+    "GR-CI-001": ("google_cloudbuildv2_connection", with_(CONNECTION, "github_config.authorizer_credential.oauth_token_secret_version",
+                                                           "${google_secret_manager_secret.token_secret_1.id}/versions/1"), CONNECTION),
+    "GR-CI-002": ("google_cloudbuild_trigger", {"name": "t", "filename": "b.yaml"},
+                  {"name": "t", "filename": "b.yaml", "service_account": "projects/p/serviceAccounts/acme-dev-build@p.iam.gserviceaccount.com"}),
 }
 
 
 def _target(rtype: str, attrs: dict, extra: dict | None) -> Target:
-    return Target(rtype, attrs, path="stack/thing", **(extra or {}))
+    return Target(rtype, attrs, **{"path": "stack/thing", **(extra or {})})
 
 
 def _fired(rule_id: str, target: Target):
@@ -144,7 +201,7 @@ def _fired(rule_id: str, target: Target):
 def test_rule_pack_size_and_catalogue():
     assert len(RULES) >= 20
     families = {r.id.split("-")[1] for r in RULES}
-    assert families == {"STO", "IAM", "NET", "CMP", "DAT", "LBL", "NAM"}
+    assert families == {"STO", "IAM", "NET", "CMP", "DAT", "LBL", "NAM", "LOG", "CI"}
     for r in RULES:
         assert r.description and r.fix and r.resource_types, r.id
 
@@ -156,10 +213,11 @@ def test_every_rule_has_a_failing_and_a_passing_case():
 @pytest.mark.parametrize("rule_id", sorted(CASES))
 def test_rule_fails_on_its_bad_case(rule_id):
     rtype, bad, _, *extra = CASES[rule_id]
-    findings = _fired(rule_id, _target(rtype, bad, extra[0] if extra else None))
+    target = _target(rtype, bad, extra[0] if extra else None)
+    findings = _fired(rule_id, target)
     assert [f.rule for f in findings] == [rule_id]
     assert findings[0].severity is RULES_BY_ID[rule_id].severity
-    assert findings[0].path == "stack/thing" and findings[0].fix
+    assert findings[0].path == target.path and findings[0].fix
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))

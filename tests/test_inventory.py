@@ -35,8 +35,9 @@ KEY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "google_service_account": ("account_id",),
     "google_compute_network": ("name", "auto_create_subnetworks"),
     "google_compute_subnetwork": ("name", "ip_cidr_range", "region", "private_ip_google_access", "log_config"),
-    "google_compute_firewall": ("direction", "priority", "source_ranges", "target_tags", "allow", "deny"),
-    "google_compute_instance": ("name", "machine_type", "zone", "tags", "metadata.enable-oslogin",
+    "google_compute_firewall": ("direction", "priority", "source_ranges", "source_service_accounts", "target_service_accounts",
+                                "allow", "deny"),
+    "google_compute_instance": ("name", "machine_type", "zone", "service_account.email", "metadata.enable-oslogin",
                                 "metadata.block-project-ssh-keys", "shielded_instance_config"),
     "google_bigquery_dataset": ("dataset_id", "location", "delete_contents_on_destroy", "lifecycle"),
     "google_bigquery_table": ("table_id", "deletion_protection", "time_partitioning"),
@@ -121,7 +122,7 @@ def test_every_key_attribute_is_read_from_the_synth(stacks):
     never = {f"{t}.{a}" for t, attrs in KEY_ATTRIBUTES.items() if t in synthesized for a in attrs if a not in present.get(t, set())}
     optional = {"google_storage_bucket.soft_delete_policy", "google_dataproc_cluster.cluster_config.preemptible_worker_config",
                 "google_compute_firewall.deny", "google_compute_firewall.allow", "google_compute_firewall.source_ranges",
-                "google_compute_firewall.target_tags"}
+                "google_compute_firewall.source_service_accounts", "google_compute_firewall.target_service_accounts"}
     assert never <= optional, sorted(never - optional)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_buckets_are_private_uniform_and_never_force_destroyed(stacks):
 @pytest.mark.parametrize("env", ENVS)
 def test_data_survives_destroy(stacks, env):
     platform = stacks[f"{env}-platform"]
-    for key in ("landing", "curated", "quarantine", "control"):
+    for key in ("landing", "curated", "quarantine", "control", "notebooks"):
         bucket = next(b for p, b in of_type(platform, "google_storage_bucket").items() if p == f"{key}/bucket")
         assert bucket["lifecycle"]["prevent_destroy"] is True and bucket["versioning"]["enabled"] is True
     for dataset in of_type(platform, "google_bigquery_dataset").values():
@@ -97,11 +98,30 @@ def test_uploader_can_only_create_in_its_folders(stacks, environments, env):
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_platform_state_lives_in_the_bootstrap_bucket(stacks, env):
-    backend = stacks[f"{env}-platform"]["terraform"]["backend"]["gcs"]
+def test_every_state_lives_in_the_bootstrap_bucket(stacks, environments, env):
+    """No state on a laptop: the bootstrap's own state moves into the bucket it creates (make deploy)."""
     bucket = of_type(stacks[f"{env}-bootstrap"], "google_storage_bucket")["state/bucket"]["name"]
-    assert backend == {"bucket": bucket, "prefix": f"{env}/platform"}
-    assert "local" in stacks[f"{env}-bootstrap"]["terraform"]["backend"]
+    assert bucket.endswith(f"-{environments[env].project_number}"), "globally unique by construction"
+    assert stacks[f"{env}-platform"]["terraform"]["backend"] == {"gcs": {"bucket": bucket, "prefix": f"{env}/platform"}}
+    assert stacks[f"{env}-bootstrap"]["terraform"]["backend"] == {"gcs": {"bucket": bucket, "prefix": f"{env}/bootstrap"}}
+
+
+def test_first_bootstrap_apply_can_synthesize_local_state(tmp_path, monkeypatch, environments):
+    """DP_BOOTSTRAP_BACKEND=local (set by make deploy for the very first apply) puts the state in state/."""
+    from cdktn import App
+
+    from dataplatform.stacks.bootstrap import BACKEND_ENV, BootstrapStack
+
+    monkeypatch.setenv(BACKEND_ENV, "local")
+    env = next(iter(environments.values()))
+    stack = BootstrapStack(App(outdir=str(tmp_path)), f"{env.name}-bootstrap", env)
+    assert stack.to_terraform()["terraform"]["backend"] == {"local": {"path": f"../../../state/{env.name}-bootstrap.tfstate"}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_bucket_names_are_unique_by_construction(stacks, environments, env):
+    names = [b["name"] for stack in (f"{env}-bootstrap", f"{env}-platform") for b in of_type(stacks[stack], "google_storage_bucket").values()]
+    assert names and all(n.endswith(f"-{environments[env].project_number}") for n in names), names
 
 
 # ---------------------------------------------------------------- cost caps
@@ -116,7 +136,7 @@ def _function_cap(body, by_type):
 
 def _dataproc_cap(body, by_type):
     cfg = body["cluster_config"]
-    assert cfg["lifecycle_config"]["idle_delete_ttl"].endswith("s"), "Dataproc without idle TTL"
+    assert cfg["lifecycle_config"]["idle_stop_ttl"].endswith("s"), "Dataproc without idle stop"
     if "autoscaling_config" in cfg:
         policies = list(by_type["google_dataproc_autoscaling_policy"].values())
         assert policies and all(p["worker_config"]["max_instances"] and "max_instances" in p["secondary_worker_config"] for p in policies)
@@ -193,3 +213,79 @@ def test_every_alert_policy_has_a_runbook(stacks):
         for path, policy in of_type(stack, "google_monitoring_alert_policy").items():
             assert len(policy["documentation"]["content"]) > 100, f"{name}/{path}"
             assert policy["notification_channels"], f"{name}/{path}"
+
+
+# ---------------------------------------------------------------- day one on a real project
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_notebooks_and_staging_live_in_a_kept_bucket(stacks, env):
+    """The cluster only stops; its notebooks must outlive it, so they never sit in the expiring temp bucket."""
+    platform = stacks[f"{env}-platform"]
+    (cluster,) = of_type(platform, "google_dataproc_cluster").values()
+    notebooks = next(b for p, b in of_type(platform, "google_storage_bucket").items() if p == "notebooks/bucket")
+    assert "notebooks_bucket" in cluster["cluster_config"]["staging_bucket"]
+    assert cluster["cluster_config"]["software_config"]["override_properties"]["dataproc:jupyter.notebook.gcs.dir"] == \
+        f"gs://{notebooks['name']}/notebooks/jupyter"
+    assert notebooks["versioning"]["enabled"] is True and notebooks["lifecycle"]["prevent_destroy"] is True
+    assert not any(r["action"]["type"] == "Delete" and "age" in r["condition"] for r in notebooks["lifecycle_rule"]), \
+        "live notebooks never expire"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_secret_reads_token_exchanges_and_impersonation_are_audited(stacks, env):
+    from dataplatform.constructs.audit_logs import AUDITED_SERVICES
+
+    configs = {c["service"]: {t["log_type"] for t in c["audit_log_config"]}
+               for c in of_type(stacks[f"{env}-bootstrap"], "google_project_iam_audit_config").values()}
+    assert {"storage.googleapis.com", "secretmanager.googleapis.com", "sts.googleapis.com", "iamcredentials.googleapis.com"} <= set(configs)
+    assert set(configs) == set(AUDITED_SERVICES)
+    assert all(types == {"ADMIN_READ", "DATA_READ", "DATA_WRITE"} for types in configs.values()), configs
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_hand_filled_secrets_and_service_accounts_live_in_bootstrap(stacks, env):
+    platform = stacks[f"{env}-platform"]["resource"]
+    assert not {t for t in platform if t.startswith(("google_secret_manager", "google_service_account"))}, \
+        "the CI deployer holds no Secret Manager or service-account admin role"
+    bootstrap = stacks[f"{env}-bootstrap"]
+    connection = only_body(stacks[f"{env}-platform"], "google_cloudbuildv2_connection")
+    version = connection["github_config"]["authorizer_credential"]["oauth_token_secret_version"]
+    secret_ids = {s["secret_id"] for s in of_type(bootstrap, "google_secret_manager_secret").values()}
+    assert version.split("/")[3] in secret_ids and version.split("/")[-1].isdigit(), version
+
+
+def only_body(stack: dict, rtype: str) -> dict:
+    (body,) = of_type(stack, rtype).values()
+    return body
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_runbooks_describe_this_environments_setup(stacks, environments, env):
+    config = environments[env]
+    policies = of_type(stacks[f"{env}-platform"], "google_monitoring_alert_policy")
+    orchestrator = next(p for path, p in policies.items() if "orchestrator" in path)["documentation"]["content"]
+    failed = policies["alerts/dataflow-failed"]["documentation"]["content"]
+    schedulers = of_type(stacks[f"{env}-platform"], "google_cloud_scheduler_job")
+    by_scheduler = config.orchestration.scheduled_by.value == "cloud_scheduler"
+    assert ("Cloud Scheduler launches them" in orchestrator) is by_scheduler is bool(schedulers)
+    assert ("Cloud Scheduler job" in failed) is by_scheduler
+    assert ("launcher function" in orchestrator) is any(p.on_arrival for p in config.pipelines)
+    assert f"environments/{env}.yaml" in failed
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_etl_builds_are_tested_and_promoted_as_configured(stacks, environments, env):
+    trigger = only_body(stacks[f"{env}-platform"], "google_cloudbuild_trigger")
+    assert ("approval_config" in trigger) is (environments[env].cicd.promotion.value == "approval")
+    assert {"workloads/etl/**", "workloads/launcher/**", "workloads/tests/**"} <= set(trigger["included_files"])
+    assert trigger["service_account"].endswith("-build@" + environments[env].project_id + ".iam.gserviceaccount.com")
+
+
+def test_the_build_runs_the_tests_before_it_pushes():
+    import yaml
+
+    from dataplatform.constructs.etl_build import BUILD_CONFIG
+
+    steps = [s["id"] for s in yaml.safe_load((Path(__file__).resolve().parent.parent / BUILD_CONFIG).read_text())["steps"]]
+    assert steps.index("unit-tests") < steps.index("build-image") < steps.index("smoke-test-image") < steps.index("push-image")

@@ -3,14 +3,20 @@
 A grant is always made *on the shared resource* (AWS CDK's `bucket.grant_read(role)`),
 to a `Principal`, through `ResourceIam.bind`. Construct ids derive from role and
 principal key, so a grant made twice fails loudly instead of silently duplicating.
+
+Every grant made through this module is also written to the stack's `GrantLedger`, so
+`dataplatform.ordering` can make each consumer (function, cluster, environment, ...)
+depend on the grants to the identities it runs as: Terraform would otherwise create
+both at once and the consumer would race its own permissions.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from cdktn import TerraformResource, TerraformStack
 from constructs import Construct
 
 BASIC_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
@@ -26,6 +32,37 @@ class Principal:
     @staticmethod
     def group(key: str, email: str) -> "Principal":
         return Principal(key, f"group:{email}")
+
+    @staticmethod
+    def service_account(key: str, email: str) -> "Principal":
+        return Principal(key, f"serviceAccount:{email}")
+
+
+@dataclass(frozen=True)
+class Grant:
+    member: str
+    resource: TerraformResource
+    owner_path: str | None
+    """Path of the construct the grant was made on (None for project-level grants): a grant on a
+    consumer itself (e.g. who may use a cluster) comes after the consumer, never before."""
+
+
+@dataclass
+class GrantLedger:
+    """Every grant of one stack, in creation order (EnvironmentStack keeps one)."""
+
+    grants: list[Grant] = field(default_factory=list)
+
+    def record(self, member: str, resource: TerraformResource, owner: Construct | None = None) -> None:
+        self.grants.append(Grant(member, resource, owner.node.path if owner is not None else None))
+
+    def for_member(self, member: str) -> list[Grant]:
+        return [g for g in self.grants if g.member == member]
+
+
+def ledger_of(scope: Construct) -> GrantLedger | None:
+    """The ledger of the stack holding `scope` (None in plain test stacks)."""
+    return getattr(TerraformStack.of(scope), "grant_ledger", None)
 
 
 def _slug(role: str) -> str:
@@ -49,10 +86,14 @@ class ResourceIam:
             raise ValueError(f"basic role {role} is never granted; pick a predefined role")
         assert isinstance(self, Construct)
         construct_id = f"iam-{_slug(role)}-{principal.key}{scope_suffix}"
-        return self._iam_member_class(self, construct_id, role=role, member=principal.member, **self._iam_target())
+        member = self._iam_member_class(self, construct_id, role=role, member=principal.member, **self._iam_target())
+        ledger = ledger_of(self)
+        if ledger is not None:
+            ledger.record(principal.member, member, owner=self)
+        return member
 
 
-def grant_project_roles(scope: Construct, project: str, principal: Principal, roles: dict[str, str]) -> None:
+def grant_project_roles(scope: Construct, project: str, principal: Principal, roles: dict[str, str]) -> list[TerraformResource]:
     """Project-level roles, only for permissions that have no narrower resource scope.
 
     `roles` maps role -> why it cannot be resource-scoped; the reason is kept as the
@@ -60,6 +101,8 @@ def grant_project_roles(scope: Construct, project: str, principal: Principal, ro
     """
     from cdktn_provider_google.project_iam_member import ProjectIamMember
 
+    made = []
+    ledger = ledger_of(scope) if roles else None
     for role, reason in roles.items():
         if role in BASIC_ROLES:
             raise ValueError(f"basic role {role} is never granted; pick a predefined role")
@@ -68,17 +111,59 @@ def grant_project_roles(scope: Construct, project: str, principal: Principal, ro
         member = ProjectIamMember(scope, f"project-{_slug(role)}-{principal.key}", project=project, role=role, member=principal.member)
         # A "//" comment in cdk.tf.json: reviewers, checkov mapping and the guardrails all read it there.
         member.add_override("//.project_scope_reason", reason)
+        if ledger is not None:
+            ledger.record(principal.member, member)
+        made.append(member)
+    return made
 
 
-_AGENT_DOMAINS = {
-    "storage": "gs-project-accounts.iam.gserviceaccount.com",
-    "cloudbuild": "gcp-sa-cloudbuild.iam.gserviceaccount.com",
-    "composer": "cloudcomposer-accounts.iam.gserviceaccount.com",
-    "pubsub": "gcp-sa-pubsub.iam.gserviceaccount.com",
-    "dataplex": "gcp-sa-dataplex.iam.gserviceaccount.com",
+def grant_project_role_if(scope: Construct, project: str, principal: Principal, role: str, *, title: str,
+                          expression: str, reason: str) -> TerraformResource:
+    """A project-level role under an IAM condition (e.g. only on resources whose name starts with ...)."""
+    from cdktn_provider_google.project_iam_member import ProjectIamMember, ProjectIamMemberCondition
+
+    if role in BASIC_ROLES:
+        raise ValueError(f"basic role {role} is never granted; pick a predefined role")
+    if not reason:
+        raise ValueError(f"project-level grant of {role} to {principal.key} needs a reason")
+    member = ProjectIamMember(scope, f"{title}-{principal.key}", project=project, role=role, member=principal.member,
+                              condition=ProjectIamMemberCondition(title=title, expression=expression, description=reason[:256]))
+    member.add_override("//.project_scope_reason", reason)
+    ledger = ledger_of(scope)
+    if ledger is not None:
+        ledger.record(principal.member, member)
+    return member
+
+
+@dataclass(frozen=True)
+class ServiceAgentSpec:
+    domain: str
+    api: str
+    default_role: str | None
+    """The role Google grants the agent when the service creates it on first use; an agent created
+    on request (bootstrap's ServiceAgents) gets no role, so the bootstrap grants this one itself."""
+
+
+SERVICE_AGENTS: dict[str, ServiceAgentSpec] = {
+    # GCS publishes object events for Eventarc (pubsub.publisher, granted by the platform); no default role.
+    "storage": ServiceAgentSpec("gs-project-accounts.iam.gserviceaccount.com", "storage.googleapis.com", None),
+    "pubsub": ServiceAgentSpec("gcp-sa-pubsub.iam.gserviceaccount.com", "pubsub.googleapis.com", "roles/pubsub.serviceAgent"),
+    "eventarc": ServiceAgentSpec("gcp-sa-eventarc.iam.gserviceaccount.com", "eventarc.googleapis.com", "roles/eventarc.serviceAgent"),
+    "composer": ServiceAgentSpec("cloudcomposer-accounts.iam.gserviceaccount.com", "composer.googleapis.com", "roles/composer.serviceAgent"),
+    "cloudbuild": ServiceAgentSpec("gcp-sa-cloudbuild.iam.gserviceaccount.com", "cloudbuild.googleapis.com", "roles/cloudbuild.serviceAgent"),
+    "dataplex": ServiceAgentSpec("gcp-sa-dataplex.iam.gserviceaccount.com", "dataplex.googleapis.com", "roles/dataplex.serviceAgent"),
 }
 
 
+def service_agent_email(service: str, project_number: str) -> str:
+    return f"service-{project_number}@{SERVICE_AGENTS[service].domain}"
+
+
 def service_agent(service: str, project_number: str) -> Principal:
-    """A Google-managed service agent, named from the project number (no API call at plan)."""
-    return Principal(f"{service}-agent", f"serviceAccount:service-{project_number}@{_AGENT_DOMAINS[service]}")
+    """A Google-managed service agent, named from the project number (no API call at plan).
+
+    The bootstrap stack creates every agent in SERVICE_AGENTS explicitly (some exist only after
+    first use), so by the time the platform stack grants one a role, it exists. The email is the
+    documented `service-<number>@<domain>` form: the "offline value" that keeps plans offline-able.
+    """
+    return Principal(f"{service}-agent", f"serviceAccount:{service_agent_email(service, project_number)}")

@@ -19,7 +19,7 @@ from cdktn_provider_google.storage_managed_folder import StorageManagedFolder
 from cdktn_provider_google.storage_managed_folder_iam_member import StorageManagedFolderIamMember
 from constructs import Construct
 
-from dataplatform.constructs.iam import Principal, ResourceIam
+from dataplatform.constructs.iam import Principal, ResourceIam, ledger_of
 
 
 class BucketKind(Enum):
@@ -112,22 +112,22 @@ class LakeBucket(Construct, ResourceIam):
     def url(self, path: str = "") -> str:
         return f"gs://{self.settings.name}/{path}"
 
-    def grant_read(self, principal: Principal) -> None:
-        self.bind("roles/storage.objectViewer", principal)
+    def grant_read(self, principal: Principal):
+        return self.bind("roles/storage.objectViewer", principal)
 
-    def grant_create(self, principal: Principal) -> None:
+    def grant_create(self, principal: Principal):
         """Create-only: cannot read, overwrite or delete (quarantine writers, uploaders)."""
-        self.bind("roles/storage.objectCreator", principal)
+        return self.bind("roles/storage.objectCreator", principal)
 
-    def grant_read_write(self, principal: Principal) -> None:
+    def grant_read_write(self, principal: Principal):
         """Read, create, overwrite and delete objects (not bucket settings or IAM)."""
-        self.bind("roles/storage.objectUser", principal)
+        return self.bind("roles/storage.objectUser", principal)
 
     def grant_create_in(self, folder: str, principal: Principal) -> None:
         """Create objects under one managed folder only: the per-folder 'ACL' under uniform access."""
         if folder not in self._folders:
             raise KeyError(f"{self.node.path} has no managed folder {folder!r}; declare it in folders")
-        StorageManagedFolderIamMember(
+        member = StorageManagedFolderIamMember(
             self,
             f"iam-objectcreator-{principal.key}-in-{folder}",
             bucket=self.name,
@@ -135,3 +135,7 @@ class LakeBucket(Construct, ResourceIam):
             role="roles/storage.objectCreator",
             member=principal.member,
         )
+        ledger = ledger_of(self)
+        if ledger is not None:
+            ledger.record(principal.member, member, owner=self)
+        return member

@@ -12,9 +12,9 @@ from cdktn_provider_google.iap_tunnel_instance_iam_member import IapTunnelInstan
 from constructs import Construct
 
 from dataplatform.config import AirflowVmSettings, ComposerSettings
-from dataplatform.constructs.iam import Principal, grant_project_roles, service_agent
-from dataplatform.constructs.network import AIRFLOW_TAG, AIRFLOW_UI_PORT
-from dataplatform.constructs.service_account import WorkloadIdentity
+from dataplatform.constructs.iam import Principal, grant_project_roles
+from dataplatform.constructs.network import AIRFLOW_UI_PORT
+from dataplatform.constructs.service_account import WorkloadIdentityRef
 
 STARTUP_TEMPLATE = Path(__file__).parent / "templates" / "airflow_startup.sh"
 VM_IMAGE = "debian-cloud/debian-12"
@@ -38,14 +38,18 @@ class AirflowVmSpec:
     name: str
     zone: str
     subnet_self_link: str
-    identity: WorkloadIdentity
+    identity: WorkloadIdentityRef
     operators: Principal
     dags_url: str
     settings: AirflowVmSettings
 
 
 class AirflowVm(Construct):
-    """No external IP, Shielded VM, OS Login; operators reach SSH/UI only via IAP tunnels."""
+    """No external IP, Shielded VM, OS Login; operators reach SSH/UI only via IAP tunnels.
+
+    The firewall admits IAP to this VM by its service account. OS Login to a VM running as a
+    service account also needs actAs on that account, which the bootstrap stack grants the
+    operators (workload_identities.act_as_grants)."""
 
     def __init__(self, scope: Construct, id_: str, spec: AirflowVmSpec):
         super().__init__(scope, id_)
@@ -56,7 +60,6 @@ class AirflowVm(Construct):
             name=spec.name,
             zone=spec.zone,
             machine_type=s.machine_type,
-            tags=[AIRFLOW_TAG],
             boot_disk={"initialize_params": {"image": VM_IMAGE, "size": s.disk_size_gb, "type": "pd-balanced"}},
             network_interface=[ComputeInstanceNetworkInterface(subnetwork=spec.subnet_self_link)],  # no access_config: no external IP
             service_account={"email": spec.identity.email, "scopes": ["cloud-platform"]},
@@ -88,7 +91,7 @@ class ComposerSpec:
     region: str
     network_id: str
     subnet_id: str
-    identity: WorkloadIdentity
+    identity: WorkloadIdentityRef
     operators: Principal
     high_resilience: bool
     settings: ComposerSettings
@@ -96,15 +99,19 @@ class ComposerSpec:
 
 
 class Composer(Construct):
-    """Composer 3, private (no public IPs, private builds), its own SA, size from config."""
+    """Composer 3, private (no public IPs, private builds), its own SA, size from config.
+
+    Composer's service agent acts for the environment's account (composer.ServiceAgentV2Ext on
+    that account, granted by the bootstrap stack, which also creates the agent). The account
+    needs composer.worker at project level, as Composer documents; residual risk (README): that
+    role carries project-wide storage.objects.*, so DAG code can touch every bucket.
+    """
 
     def __init__(self, scope: Construct, id_: str, spec: ComposerSpec):
         super().__init__(scope, id_)
         s = spec.settings
-        # Composer's service agent must be able to act for the environment's SA (Composer 2/3 requirement).
-        spec.identity.bind("roles/composer.ServiceAgentV2Ext", service_agent("composer", spec.project_number))
         grant_project_roles(self, spec.project, spec.identity.principal, {
-            "roles/composer.worker": "Composer runs its workloads as this SA (project-scoped role)"})
+            "roles/composer.worker": "Composer requires it on the environment's service account (project-scoped role)"})
         grant_project_roles(self, spec.project, spec.operators, {
             "roles/composer.user": "operators open the Airflow UI; environments have no resource-level IAM"})
         self.environment = ComposerEnvironment(
@@ -127,7 +134,7 @@ class Composer(Construct):
                 },
                 "maintenance_window": {
                     "start_time": s.maintenance_start,
-                    "end_time": _plus_hours(s.maintenance_start, 4),
+                    "end_time": _plus_hours(s.maintenance_start, s.maintenance_hours),
                     "recurrence": s.maintenance_recurrence,
                 },
             },

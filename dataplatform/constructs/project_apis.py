@@ -34,6 +34,7 @@ API_FOR_RESOURCE_PREFIX: dict[str, str] = {
     "google_cloudbuild": "cloudbuild.googleapis.com",
     "google_cloudbuildv2": "cloudbuild.googleapis.com",
     "google_iap": "iap.googleapis.com",
+    "google_workload_identity": "workloadidentity.googleapis.com",  # service agents created on request
 }
 
 # APIs needed at run time though no Terraform resource of theirs exists.
@@ -64,7 +65,7 @@ class ProjectApisSettings:
 class ProjectApis(Construct):
     def __init__(self, scope: Construct, id_: str, settings: ProjectApisSettings):
         super().__init__(scope, id_)
-        self.services = {
+        self.services: dict[str, ProjectService] = {
             api: ProjectService(
                 self,
                 api.split(".")[0],
@@ -75,3 +76,12 @@ class ProjectApis(Construct):
             )
             for api in settings.services
         }
+
+
+def api_dependencies(resource_type: str) -> tuple[str, ...]:
+    """APIs a resource of this type waits for on an empty project (its own, and IAM's for grants)."""
+    own = api_for(resource_type)
+    extra = ("cloudresourcemanager.googleapis.com",) if resource_type.startswith("google_project_iam") else ()
+    if resource_type.endswith(("_iam_member", "_iam_binding", "_iam_policy")) and resource_type.startswith("google_service_account"):
+        extra += ("iam.googleapis.com",)
+    return tuple(a for a in (own, *extra) if a)

@@ -1,4 +1,10 @@
-"""A workload's own identity: one service account per workload, never a key."""
+"""A workload's own identity: one service account per workload, never a key.
+
+The accounts and every grant *on* them (who may act as whom) live in the bootstrap stack,
+applied by a project owner: the CI deployer then needs no service-account admin role, which
+would let it grant itself `actAs` on any account of the project (including the Compute
+Engine default account). The platform stack refers to them by name (`WorkloadIdentityRef`).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ class WorkloadIdentitySettings:
 
 
 class WorkloadIdentity(Construct, ResourceIam):
-    """A service account; others may be granted `actAs` on exactly this one."""
+    """A service account (bootstrap stack); others may be granted `actAs` on exactly this one."""
 
     _iam_member_class = ServiceAccountIamMember
 
@@ -47,3 +53,34 @@ class WorkloadIdentity(Construct, ResourceIam):
     def grant_act_as(self, principal: Principal) -> None:
         """Let `principal` attach this SA to a job or resource (iam.serviceAccountUser on this SA only)."""
         self.bind("roles/iam.serviceAccountUser", principal)
+
+
+class BootstrapOnly(RuntimeError):
+    """Raised when the platform stack tries to change who may act as a workload identity."""
+
+
+@dataclass(frozen=True)
+class WorkloadIdentityRef:
+    """A workload identity created by the bootstrap stack, as the platform stack names it."""
+
+    key: str
+    email: str
+    project: str
+
+    @property
+    def principal(self) -> Principal:
+        return Principal.service_account(self.key, self.email)
+
+    @property
+    def resource_id(self) -> str:
+        return f"projects/{self.project}/serviceAccounts/{self.email}"
+
+    def grant_act_as(self, principal: Principal) -> None:
+        raise BootstrapOnly(
+            f"actAs on {self.key} is granted by the bootstrap stack (the CI deployer holds no service-account admin role): "
+            "add it to act_as_grants() in dataplatform/constructs/workload_identities.py")
+
+    def bind(self, role: str, principal: Principal, **_: object) -> None:
+        raise BootstrapOnly(
+            f"grants on the service account {self.key} ({role} to {principal.key}) are made by the bootstrap stack: "
+            "add it to act_as_grants() in dataplatform/constructs/workload_identities.py")

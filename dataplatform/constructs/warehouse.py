@@ -49,8 +49,11 @@ class Warehouse(Construct, ResourceIam):
                 table_id=pipeline.name,
                 description=pipeline.description or f"Rows of pipeline {pipeline.name}",
                 schema=json.dumps([f.bigquery() for f in pipeline.schema_]),
-                # Ingestion-time partitions: no column needed, loads land in today's partition.
-                time_partitioning=BigqueryTableTimePartitioning(type="DAY"),
+                # Partitioned on the event time when the pipeline names its column (queries prune by
+                # when things happened, late files land in the right partition); ingestion time otherwise.
+                time_partitioning=BigqueryTableTimePartitioning(
+                    type=pipeline.partition_granularity.value, field=pipeline.partition_by),
+                clustering=list(pipeline.cluster_by) or None,
                 deletion_protection=True,
                 lifecycle=TerraformResourceLifecycle(prevent_destroy=True),
             )

@@ -10,8 +10,9 @@ import base64
 import json
 from dataclasses import dataclass
 
+from dataplatform.config import MIN_MAINTENANCE_SLOT_HOURS, MIN_MAINTENANCE_WEEKLY_HOURS, maintenance_days_per_week
 from dataplatform.guardrails.network import INSTANCES
-from dataplatform.guardrails.rule import ERROR, WARNING, Target, Unverified, as_int, block, computed, expect, get, is_true, rule
+from dataplatform.guardrails.rule import ERROR, WARNING, Target, Unverified, as_int, block, blocks, computed, expect, get, is_true, rule
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,35 @@ def dataproc_internal_ip(t: Target):
                   "cluster_config.gce_cluster_config.internal_ip_only is not true")
 
 
-@rule("GR-CMP-007", ERROR, "Dataproc clusters delete themselves when idle.",
-      'set cluster_config.lifecycle_config.idle_delete_ttl (e.g. "3600s")', "google_dataproc_cluster")
-def dataproc_idle_ttl(t: Target):
-    return None if get(t.attrs, "cluster_config.lifecycle_config.idle_delete_ttl") else "no cluster_config.lifecycle_config.idle_delete_ttl"
+IDLE_STOP_MIN_S = 600
+IDLE_STOP_MAX_S = 14 * 86400
+
+
+def duration_seconds(value) -> int | None:
+    """Seconds of a protobuf Duration string ("3600s"), None if it is not one."""
+    if isinstance(value, str) and value.endswith("s") and value[:-1].isdigit():
+        return int(value[:-1])
+    return None
+
+
+@rule("GR-CMP-007", ERROR, "Dataproc clusters stop when idle; they are never deleted behind Terraform's back.",
+      'set cluster_config.lifecycle_config.idle_stop_ttl between "600s" and "1209600s" (10 min - 14 days) and drop '
+      "idle_delete_ttl / auto_delete_*: a deleted cluster is recreated by the next apply and its notebooks are gone",
+      "google_dataproc_cluster")
+def dataproc_idle_stop(t: Target):
+    lifecycle = get(t.attrs, "cluster_config.lifecycle_config") or {}
+    deleting = [k for k in ("idle_delete_ttl", "auto_delete_time", "auto_delete_ttl") if block(lifecycle).get(k)]
+    if deleting:
+        return f"cluster_config.lifecycle_config.{deleting[0]} deletes the cluster Terraform manages"
+    ttl = block(lifecycle).get("idle_stop_ttl")
+    if ttl is None:
+        return "no cluster_config.lifecycle_config.idle_stop_ttl (an idle cluster keeps running)"
+    if computed(ttl):
+        return Unverified(f"idle_stop_ttl is computed ({ttl!r})")
+    seconds = duration_seconds(ttl)
+    if seconds is None or not IDLE_STOP_MIN_S <= seconds <= IDLE_STOP_MAX_S:
+        return f"idle_stop_ttl {ttl!r} is outside Dataproc's range [{IDLE_STOP_MIN_S}s, {IDLE_STOP_MAX_S}s]"
+    return None
 
 
 @rule("GR-CMP-008", ERROR, "Composer environments are private (no public IPs).",
@@ -212,6 +238,110 @@ def composer_worker_cap(t: Target):
     return _cap(get(workloads, "worker.max_count"), CAPS.composer_max_workers, "config.workloads_config.worker.max_count")
 
 
+# ---------------------------------------------------------------- GPUs and image versions
+
+GPU_DRIVER_SCRIPT = "install_gpu_driver.sh"
+_BUILT_IN_GPU_FAMILIES = ("a2-", "a3-", "a4-", "g2-", "g4-")
+
+
+def _dataproc_groups(attrs: dict) -> list[tuple[str, dict]]:
+    return [(name, block(get(attrs, f"cluster_config.{name}"))) for name in
+            ("master_config", "worker_config", "preemptible_worker_config")]
+
+
+def _accelerated_machines(t: Target) -> list[tuple[str, str]]:
+    """(where, machine type) of every node group / VM that asks for attached accelerators."""
+    if t.type == "google_dataproc_cluster":
+        return [(f"cluster_config.{name}", str(g.get("machine_type", ""))) for name, g in _dataproc_groups(t.attrs)
+                if blocks(g.get("accelerators"))]
+    if blocks(t.attrs.get("guest_accelerator")):
+        return [("machine_type", str(t.attrs.get("machine_type", "")))]
+    return []
+
+
+@rule("GR-CMP-014", ERROR, "Attached GPUs go on N1 machine types only (A2/A3/A4/G2/G4 carry built-in GPUs; other families take none).",
+      "use an n1-* machine type for the GPU nodes (config analytics.worker_machine_type), or a GPU machine family "
+      "without an accelerators block", "google_dataproc_cluster", *INSTANCES)
+def gpus_on_n1(t: Target):
+    problems = []
+    for where, machine in _accelerated_machines(t):
+        if computed(machine) or machine.startswith("n1-"):
+            continue
+        kind = "has built-in GPUs" if machine.startswith(_BUILT_IN_GPU_FAMILIES) else "cannot take attached GPUs"
+        problems.append(f"{where} is {machine or 'unset'!r}, which {kind}")
+    return "; ".join(problems) or None
+
+
+@rule("GR-CMP-015", ERROR, "Secure Boot is off where the Dataproc GPU driver init action runs (its unsigned kernel module does not load under Secure Boot).",
+      "set gce_cluster_config.shielded_instance_config.enable_secure_boot = false on the GPU cluster (keep vTPM and "
+      "integrity monitoring on), or install drivers from a signed custom image", "google_dataproc_cluster")
+def gpu_driver_without_secure_boot(t: Target):
+    actions = [str(a.get("script", "")) for a in blocks(get(t.attrs, "cluster_config.initialization_action"))]
+    if not any(GPU_DRIVER_SCRIPT in a for a in actions):
+        return None
+    secure_boot = get(t.attrs, "cluster_config.gce_cluster_config.shielded_instance_config.enable_secure_boot")
+    return expect(secure_boot, lambda v: not is_true(v), "the GPU driver init action runs with Secure Boot enabled")
+
+
+# Cluster scheduled stop exists for images created from these versions on (Dataproc docs).
+SCHEDULED_STOP_MIN = {(2, 2): 42, (2, 1): 76, (2, 0): 57}
+
+
+@rule("GR-CMP-016", ERROR, "A Dataproc cluster that stops when idle runs an image with scheduled stop (2.0.57+, 2.1.76+, 2.2.42+, 2.3+).",
+      'pin a minor version ("2.2-debian12" resolves to the newest 2.2 image) or a patch at or above the minimum',
+      "google_dataproc_cluster")
+def scheduled_stop_image(t: Target):
+    if not get(t.attrs, "cluster_config.lifecycle_config.idle_stop_ttl"):
+        return None
+    version = get(t.attrs, "cluster_config.software_config.image_version")
+    if version is None or computed(version):
+        return None
+    numbers = str(version).split("-", 1)[0].split(".")
+    if not all(n.isdigit() for n in numbers) or len(numbers) < 2:
+        return f"image_version {version!r} is not a Dataproc image version"
+    major, minor = int(numbers[0]), int(numbers[1])
+    if (major, minor) < (2, 0):
+        return f"image_version {version!r} predates cluster scheduled stop"
+    if len(numbers) < 3 or (major, minor) not in SCHEDULED_STOP_MIN:
+        return None  # a minor pin takes the newest patch; 2.3+ has it from the start
+    minimum = SCHEDULED_STOP_MIN[(major, minor)]
+    return f"image_version {version!r} is below {major}.{minor}.{minimum}, the first with scheduled stop" if int(numbers[2]) < minimum else None
+
+
+# ---------------------------------------------------------------- Composer
+
+MIN_MAINTENANCE_WEEKLY_H = MIN_MAINTENANCE_WEEKLY_HOURS
+MIN_MAINTENANCE_SLOT_H = MIN_MAINTENANCE_SLOT_HOURS
+
+
+@rule("GR-CMP-017", ERROR, f"Composer maintenance windows are slots of >= {MIN_MAINTENANCE_SLOT_H} h adding up to >= {MIN_MAINTENANCE_WEEKLY_H} h a week.",
+      "lengthen the window (config orchestration.composer.maintenance_hours) or add days to maintenance_recurrence "
+      "(FREQ=DAILY or FREQ=WEEKLY;BYDAY=..)", "google_composer_environment")
+def composer_maintenance_window(t: Target):
+    from datetime import datetime
+
+    window = block(get(t.attrs, "config.maintenance_window"))
+    if not window:
+        return None  # Composer's default windows
+    start, end, recurrence = window.get("start_time"), window.get("end_time"), window.get("recurrence")
+    if any(computed(v) for v in (start, end, recurrence)):
+        return Unverified("maintenance window is computed")
+    try:
+        hours = (datetime.fromisoformat(str(end).replace("Z", "+00:00")) -
+                 datetime.fromisoformat(str(start).replace("Z", "+00:00"))).total_seconds() / 3600
+    except ValueError:
+        return f"start_time {start!r} / end_time {end!r} are not RFC 3339 times"
+    days = maintenance_days_per_week(str(recurrence or ""))
+    if days is None:
+        return f"recurrence {recurrence!r} is neither FREQ=DAILY nor FREQ=WEEKLY;BYDAY=<days>"
+    if hours < MIN_MAINTENANCE_SLOT_H:
+        return f"each window lasts {hours:g} h; Composer needs slots of at least {MIN_MAINTENANCE_SLOT_H} h"
+    if hours * days < MIN_MAINTENANCE_WEEKLY_H:
+        return f"windows add up to {hours * days:g} h a week ({days} x {hours:g} h); Composer needs {MIN_MAINTENANCE_WEEKLY_H} h"
+    return None
+
+
 RULES = [shielded_vm, os_login, serial_port_off, block_project_ssh_keys, own_service_account, dataproc_internal_ip,
-         dataproc_idle_ttl, composer_private, function_instance_cap, dataflow_worker_cap, dataflow_private_ips,
-         dataproc_worker_cap, composer_worker_cap]
+         dataproc_idle_stop, composer_private, function_instance_cap, dataflow_worker_cap, dataflow_private_ips,
+         dataproc_worker_cap, composer_worker_cap, gpus_on_n1, gpu_driver_without_secure_boot, scheduled_stop_image,
+         composer_maintenance_window]

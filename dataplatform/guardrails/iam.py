@@ -85,24 +85,79 @@ def project_grant_has_reason(t: Target):
     return None if t.metadata.get("project_scope_reason") else f"project-level {t.attrs.get('role')} has no recorded reason"
 
 
-_PINS = (
-    re.compile(r"assertion\.repository\s*==\s*['\"][\w.-]+/[\w.-]+['\"]"),
-    re.compile(r"assertion\.repository_id\s*==\s*['\"]\d+['\"]"),
-    re.compile(r"assertion\.sub\s*==\s*['\"]repo:[\w.-]+/[\w.-]+:[^'\"*]+['\"]"),
-)
+_REPO_ID_PIN = re.compile(r"assertion\.repository_id\s*==\s*['\"]\d+['\"]")
+_OWNER_ID_PIN = re.compile(r"assertion\.repository_owner_id\s*==\s*['\"]\d+['\"]")
 
 
-@rule("GR-IAM-007", ERROR, "A GitHub OIDC provider pins the repository in attribute_condition.",
-      "set attribute_condition = \"assertion.repository == '<owner>/<name>'\" (GithubCiIdentities does); "
-      "without it any GitHub repository can mint tokens from the pool", "google_iam_workload_identity_pool_provider")
+@rule("GR-IAM-007", ERROR, "A GitHub OIDC provider pins the repository and its owner by numeric id.",
+      "set attribute_condition = \"assertion.repository_id == '<id>' && assertion.repository_owner_id == '<id>'\" "
+      "(config github.repository_id / owner_id; GithubCiIdentities does): a name pin is re-registrable after a "
+      "repository is deleted or renamed, and no pin lets any GitHub repository mint tokens", "google_iam_workload_identity_pool_provider")
 def github_provider_pins_repository(t: Target):
     if block(t.attrs.get("oidc")).get("issuer_uri") != GITHUB_ISSUER:
         return None
     condition = t.attrs.get("attribute_condition") or ""
     if computed(condition):
         return None
-    return None if any(p.search(condition) for p in _PINS) else f"attribute_condition {condition!r} does not pin a repository"
+    missing = [what for what, pin in (("repository_id", _REPO_ID_PIN), ("repository_owner_id", _OWNER_ID_PIN))
+               if not pin.search(condition)]
+    if " || " in condition:
+        return f"attribute_condition {condition!r} has an alternative (||) that can bypass the pins"
+    return f"attribute_condition {condition!r} does not pin {' and '.join(missing)}" if missing else None
+
+
+def _stack_of(t: Target) -> str:
+    return t.path.split("/", 1)[0]
+
+
+@rule("GR-IAM-008", ERROR, "Service accounts and grants on them (who may act as whom) live only in a bootstrap stack.",
+      "add the account to WORKLOADS / the grant to act_as_grants() in dataplatform/constructs/workload_identities.py: "
+      "the CI deployer, which applies the platform stack, holds no service-account admin role",
+      "google_service_account", "google_service_account_iam_member", "google_service_account_iam_binding",
+      "google_service_account_iam_policy")
+def service_accounts_in_bootstrap(t: Target):
+    stack = _stack_of(t)
+    return None if stack.endswith("-bootstrap") or "/" not in t.path else f"{t.type} in stack {stack!r}"
+
+
+ROLE_GRANTING_ROLES = frozenset({
+    "roles/resourcemanager.projectIamAdmin", "roles/iam.securityAdmin", "roles/resourcemanager.folderIamAdmin",
+    "roles/resourcemanager.organizationAdmin",
+})
+_GRANT_LIMIT = re.compile(r"modifiedGrantsByRole['\"]\s*,\s*\[\s*\]\s*\)\s*\.hasOnly\(\s*\[")
+
+
+@rule("GR-IAM-009", ERROR, "A role that grants roles (projectIamAdmin, securityAdmin) is held only under a condition limiting the roles it may grant.",
+      "add condition { expression = \"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([...])\" } "
+      "listing the grantable roles (github_ci.DEPLOYER_GRANTABLE_ROLES); unconditioned it can grant itself owner", *ABOVE_SA)
+def role_granting_roles_are_limited(t: Target):
+    roles = sorted({role for role, _ in grants(t) if role in ROLE_GRANTING_ROLES})
+    if not roles:
+        return None
+    expression = str(block(t.attrs.get("condition")).get("expression") or "")
+    return None if _GRANT_LIMIT.search(expression) else f"grants {', '.join(roles)} without a modifiedGrantsByRole hasOnly condition"
+
+
+SECRET_READING_ROLES = frozenset({"roles/secretmanager.admin", "roles/secretmanager.secretAccessor", "roles/owner", "roles/editor"})
+
+
+@rule("GR-IAM-010", ERROR, "No project-wide role that reads secret values (secretmanager.admin, secretAccessor at project level).",
+      "grant roles/secretmanager.secretAccessor on the one secret (Secret.grant_access, bootstrap stack); manage secrets with "
+      "a custom role without secretmanager.versions.access", *ABOVE_SA)
+def no_project_wide_secret_reads(t: Target):
+    bad = sorted({role for role, _ in grants(t) if role in SECRET_READING_ROLES - BASIC_ROLES})
+    return f"grants {', '.join(bad)} project-wide: every secret value becomes readable" if bad else None
+
+
+@rule("GR-IAM-011", ERROR, "Impersonation is never granted to a whole workload identity pool.",
+      "bind a principalSet of one attribute value (attribute.repository_id/<id>, attribute.deploy/<workflow>:environment:<env>)",
+      *IAM_TYPES)
+def no_whole_pool(t: Target):
+    bad = sorted({m for role, ms in grants(t) if role in IMPERSONATION_ROLES for m in ms
+                  if m.startswith("principalSet://") and m.rstrip("/").endswith("/*")})
+    return f"grants impersonation to every identity of a pool: {', '.join(bad)}" if bad else None
 
 
 RULES = [no_basic_roles, no_public_members, no_keys, impersonation_only_on_named_sas, no_authoritative_iam,
-         project_grant_has_reason, github_provider_pins_repository]
+         project_grant_has_reason, github_provider_pins_repository, service_accounts_in_bootstrap,
+         role_granting_roles_are_limited, no_project_wide_secret_reads, no_whole_pool]

@@ -28,4 +28,5 @@ RULES = [
                "google_compute_firewall", "google_compute_router", "google_compute_router_nat",
                "google_compute_instance", "google_compute_instance_template"),
     _name_rule("GR-NAM-006", "secret", "secret_id", "google_secret_manager_secret"),
+    _name_rule("GR-NAM-007", "custom_role", "role_id", "google_project_iam_custom_role"),
 ]

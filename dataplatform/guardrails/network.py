@@ -100,5 +100,46 @@ def firewall_logging(t: Target):
     return None if blocks(t.attrs.get("log_config")) else "firewall rule has no log_config"
 
 
+_TAG_FIELDS = ("source_tags", "target_tags")
+_ACCOUNT_FIELDS = ("source_service_accounts", "target_service_accounts")
+
+
+@rule("GR-NET-008", ERROR, "Allow rules pick VMs by service account, never by network tag (and never mix the two).",
+      "use target_service_accounts / source_service_accounts (the workload's account): anyone who can set tags on a VM "
+      "could tag it into the rule; GCP refuses a rule mixing tags and service accounts", "google_compute_firewall")
+def firewall_by_service_account(t: Target):
+    a = t.attrs
+    tags = [f for f in _TAG_FIELDS if a.get(f)]
+    accounts = [f for f in _ACCOUNT_FIELDS if a.get(f)]
+    if tags and accounts:
+        return f"mixes {', '.join(tags)} with {', '.join(accounts)} (GCP refuses the rule)"
+    if tags and blocks(a.get("allow")):
+        return f"allow rule selects VMs by {', '.join(tags)}"
+    return None
+
+
+_FLOW_INTERVALS = {"INTERVAL_5_SEC", "INTERVAL_30_SEC", "INTERVAL_1_MIN", "INTERVAL_5_MIN", "INTERVAL_10_MIN", "INTERVAL_15_MIN"}
+
+
+@rule("GR-NET-009", ERROR, "Subnet flow logs sample (0, 1], use a known interval, and name metadata fields only with CUSTOM metadata.",
+      "set log_config.flow_sampling in (0, 1] (0 logs nothing), aggregation_interval to INTERVAL_*, and metadata_fields "
+      "only with metadata = CUSTOM_METADATA (config network.flow_log_*)", "google_compute_subnetwork")
+def flow_log_config(t: Target):
+    config = blocks(t.attrs.get("log_config"))
+    if not config:
+        return None
+    c, problems = config[0], []
+    sampling = c.get("flow_sampling")
+    if sampling is not None and not computed(sampling) and not 0 < float(sampling) <= 1:
+        problems.append(f"flow_sampling {sampling} outside (0, 1]")
+    interval = c.get("aggregation_interval")
+    if interval is not None and not computed(interval) and interval not in _FLOW_INTERVALS:
+        problems.append(f"aggregation_interval {interval!r} is not one of {', '.join(sorted(_FLOW_INTERVALS))}")
+    custom = c.get("metadata") == "CUSTOM_METADATA"
+    if custom != bool(c.get("metadata_fields")):
+        problems.append("metadata_fields go with metadata = CUSTOM_METADATA, and only with it")
+    return "; ".join(problems) or None
+
+
 RULES = [no_world_ingress, admin_ports_only_from_iap, no_external_ip, subnet_flow_logs, private_google_access,
-         custom_mode_vpc, firewall_logging]
+         custom_mode_vpc, firewall_logging, firewall_by_service_account, flow_log_config]

@@ -1,4 +1,5 @@
-"""What every stack of an environment shares: the provider and the label Aspect."""
+"""What every stack of an environment shares: the provider, the label Aspect, the guardrails,
+the grant ledger and the dependency wiring (dataplatform/ordering.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from cdktn_provider_google.provider import GoogleProvider
 from constructs import Construct
 
 from dataplatform.config import Environment
+from dataplatform.constructs.iam import GrantLedger
 from dataplatform.guardrails import attach_guardrails
 from dataplatform.labels import StampLabels
+from dataplatform.ordering import DependencyPlan, WireDependencies
 
 
 class EnvironmentStack(TerraformStack):
@@ -16,6 +19,7 @@ class EnvironmentStack(TerraformStack):
         super().__init__(scope, id_)
         self.env = env
         self.namer = env.namer
+        self.grant_ledger = GrantLedger()
         GoogleProvider(
             self,
             "google",
@@ -25,8 +29,14 @@ class EnvironmentStack(TerraformStack):
         )
         # Aspects must sit on each stack: one added to the App is never run.
         Aspects.of(self).add(StampLabels(env.all_labels))
+        # Dependency wiring runs once at synth, when every construct exists: an aspect on a leaf
+        # construct is visited exactly once (one added to the stack would visit every node).
+        Aspects.of(Construct(self, "dependency-wiring")).add(WireDependencies(self.wire_dependencies))
         # The rule pack runs as a validation: after every aspect, before cdk.tf.json is written.
         attach_guardrails(self)
+
+    def wire_dependencies(self, plan: DependencyPlan) -> None:
+        """Add the `depends_on` Terraform cannot infer (subclasses: see dataplatform/ordering.py)."""
 
     def service_account_email(self, workload: str) -> str:
         """Email of an SA by naming convention, for identities created in another stack."""

@@ -7,13 +7,13 @@ import json
 from cdktn import Fn, GcsBackend, TerraformOutput
 from constructs import Construct
 
-from dataplatform.config import Environment, Pipeline, Profile, ScheduledBy, SlaTier
+from dataplatform.config import Environment, Pipeline, Profile, Promotion, ScheduledBy, SlaTier
 from dataplatform.constructs.dag_deployment import DagDeployment, DagDeploymentSpec
 from dataplatform.constructs.analytics import AnalyticsCluster, AnalyticsClusterSpec
 from dataplatform.constructs.budget import Budget, BudgetSpec
 from dataplatform.constructs.catalog import TableScans, TableScansSpec
 from dataplatform.constructs.etl_build import EtlBuild, EtlBuildSpec
-from dataplatform.constructs.iam import Principal, service_agent
+from dataplatform.constructs.iam import Principal, grant_project_role_if, service_agent
 from dataplatform.constructs.observability import (
     Alerts, AlertSpec, ChannelsSpec, NotificationChannels, absent, quarantine_metric, threshold,
 )
@@ -23,11 +23,12 @@ from dataplatform.constructs.processing import (
 )
 from dataplatform.constructs.lake_bucket import BucketKind, LakeBucket, LakeBucketSettings
 from dataplatform.constructs.network import Network, NetworkSettings
-from dataplatform.constructs.secret import Secret, SecretSettings
+from dataplatform.constructs.secret import SecretRef, secret_id
 from dataplatform.constructs.warehouse import Warehouse, WarehouseSettings
-from dataplatform.constructs.workload_identities import WorkloadIdentities, WorkloadIdentitiesSettings
+from dataplatform.constructs.workload_identities import WorkloadIdentityRefs, WorkloadIdentityRefsSettings
+from dataplatform.ordering import DependencyPlan, wire_consumers
 from dataplatform.stacks.base import EnvironmentStack
-from dataplatform.stacks.bootstrap import state_bucket_name
+from dataplatform.state import platform_state_prefix, state_bucket_name
 from workloads.launcher.launch_request import PIPELINE_LABEL, pipeline_label
 
 LAKE_BUCKETS: dict[str, tuple[BucketKind, str]] = {
@@ -37,23 +38,29 @@ LAKE_BUCKETS: dict[str, tuple[BucketKind, str]] = {
     "control": (BucketKind.CONTROL, "ETL checkpoints per pipeline (written by the ETL, never by Terraform)"),
     "temp": (BucketKind.TEMP, "Dataflow/Dataproc temp and staging files"),
     "artifacts": (BucketKind.ARTIFACTS, "function sources, Flex Template specs, DAGs"),
+    # Kept and versioned: the cluster only stops when idle, and notebooks are people's work.
+    "notebooks": (BucketKind.CONTROL, "Jupyter notebooks (notebooks/jupyter) and Dataproc staging files"),
 }
+FUNCTION_IMAGES_REPOSITORY = "gcf-artifacts"
+"""Where Cloud Functions gen2 pushes the images it builds (created by the service on first deploy)."""
 
 
 class PlatformStack(EnvironmentStack):
     def __init__(self, scope: Construct, id_: str, env: Environment):
         super().__init__(scope, id_, env)
-        GcsBackend(self, bucket=state_bucket_name(env), prefix=f"{env.name}/platform")
+        GcsBackend(self, bucket=state_bucket_name(env), prefix=platform_state_prefix(env))
         namer, project = env.namer, env.project_id
         pipelines = [p.name for p in env.pipelines]
 
+        # The workload accounts exist already: the bootstrap stack creates them and decides who may
+        # act as them; here they get their project roles and grants on the resources below.
+        self.identities = ids = WorkloadIdentityRefs(self, "identities", WorkloadIdentityRefsSettings(namer=namer, project=project))
         self.network = Network(self, "network", NetworkSettings(
             namer=namer, region=env.region,
             subnet_cidr=env.network.subnet_cidr, flow_log_sampling=env.network.flow_log_sampling,
-        ))
-        deployer = Principal("ci-deployer", f"serviceAccount:{self.service_account_email('ci-deploy')}")
-        self.identities = ids = WorkloadIdentities(self, "identities", WorkloadIdentitiesSettings(
-            namer=namer, project=project, deployer=deployer,
+            flow_log_interval=env.network.flow_log_interval.value, flow_log_metadata=env.network.flow_log_metadata.value,
+            dataflow_identity=ids["etl-worker"].email, dataproc_identity=ids["dataproc"].email,
+            iap_identities=(ids["orchestrator"].email,) if env.profile is Profile.lean else (),
         ))
 
         self.buckets = b = {
@@ -63,9 +70,8 @@ class PlatformStack(EnvironmentStack):
         self.warehouse = Warehouse(self, "warehouse", WarehouseSettings(
             dataset_id=namer.dataset("warehouse"), location=env.bigquery_location, pipelines=tuple(env.pipelines),
         ))
-        self.mail_secret = Secret(self, "mail-api-key", SecretSettings(
-            secret_id=namer.secret("sendgrid-api-key"), purpose="SendGrid API key for quarantine alert mails",
-        ))
+        # Created (and its readers chosen) by the bootstrap stack; the value is added by hand.
+        self.mail_secret = SecretRef(project, secret_id(namer, "mail-api-key"))
 
         # --- who may touch what (every grant scoped to the resource it is made on)
         for pipeline in pipelines:
@@ -78,19 +84,25 @@ class PlatformStack(EnvironmentStack):
         b["temp"].grant_read_write(etl)
         b["artifacts"].grant_read(etl)
         self.warehouse.grant_write(etl)
-        self.mail_secret.grant_access(etl)
 
         for launcher in (ids["launcher"].principal, ids["orchestrator"].principal):
-            ids["etl-worker"].grant_act_as(launcher)
             b["artifacts"].grant_read(launcher)
         self.warehouse.grant_read(ids["orchestrator"].principal)
 
         analyst = ids["dataproc"].principal
         b["curated"].grant_read(analyst)
         b["temp"].grant_read_write(analyst)
+        b["notebooks"].grant_read_write(analyst)  # staging files and notebooks
         self.warehouse.grant_read(analyst)
 
-        b["artifacts"].grant_read_write(ids["build"].principal)
+        b["artifacts"].grant_read_write(ids["build"].principal)  # writes the template spec
+        fn_build = ids["fn-build"].principal
+        b["artifacts"].grant_read(fn_build)  # reads the function's source zip
+        grant_project_role_if(self, project, fn_build, "roles/artifactregistry.writer", title="function-images",
+                              expression=(f"resource.name.startsWith('projects/{project}/locations/{env.region}"
+                                          f"/repositories/{FUNCTION_IMAGES_REPOSITORY}')"),
+                              reason="pushes the launcher's image to the repository Cloud Functions creates on first deploy "
+                                     "(it does not exist before, so no resource-level grant is possible)")
 
         self._processing()
         self._orchestration()
@@ -124,7 +136,7 @@ class PlatformStack(EnvironmentStack):
         if arrival:
             self.launcher = Launcher(self, "launcher", LauncherSpec(
                 name=namer.resource("launcher"), project=env.project_id, project_number=env.project_number,
-                region=env.region, landing=b["landing"], artifacts=b["artifacts"], identity=ids["launcher"], build_identity=ids["build"],
+                region=env.region, landing=b["landing"], artifacts=b["artifacts"], identity=ids["launcher"], build_identity=ids["fn-build"],
                 template_spec_uri=self.template_spec_uri, pipelines=arrival,
                 max_instances=env.processing.launcher_max_instances, memory=env.processing.launcher_memory,
             ))
@@ -135,14 +147,14 @@ class PlatformStack(EnvironmentStack):
                 job_names={p: namer.pipeline_resource(p) for p in schedules},
                 template_spec_uri=self.template_spec_uri, pipelines=self.launch_configs, schedules=schedules,
             ))
-        self.oauth_secret = Secret(self, "github-oauth-token", SecretSettings(
-            secret_id=namer.secret("github-oauth-token"), purpose="GitHub OAuth token of the Cloud Build connection"))
-        self.oauth_secret.grant_access(service_agent("cloudbuild", env.project_number))
+        # The token secret, and the Cloud Build agent's read grant on it, come from the bootstrap stack.
+        self.oauth_secret = SecretRef(env.project_id, secret_id(namer, "github-oauth-token"))
         EtlBuild(self, "etl-build", EtlBuildSpec(
             name=namer.resource("github"), trigger_name=namer.resource("etl-image"), region=env.region,
             repository=env.github.repository, branch=env.cicd.branch, app_installation_id=env.cicd.github_app_installation_id,
-            oauth_token=self.oauth_secret, oauth_token_version=env.cicd.oauth_token_secret_version,
+            oauth_token_version=self.oauth_secret.version(env.cicd.oauth_token_secret_version),
             identity=ids["build"], image=f"{self.images.image_base}/etl", template_path=self.template_spec_uri,
+            require_approval=env.cicd.promotion is Promotion.approval,
         ))
 
     def _etl_parameters(self, pipeline: Pipeline) -> dict[str, str]:
@@ -203,10 +215,12 @@ class PlatformStack(EnvironmentStack):
 
     def _analytics(self) -> None:
         env = self.env
-        AnalyticsCluster(self, "analytics", AnalyticsClusterSpec(
+        b = self.buckets
+        self.analytics = AnalyticsCluster(self, "analytics", AnalyticsClusterSpec(
             name=self.namer.resource("analytics"), autoscaling_policy_id=self.namer.resource("analytics-autoscaling"),
             region=env.region, subnet_self_link=self.network.subnet_self_link,
-            identity=self.identities["dataproc"], staging_bucket=self.buckets["temp"].name,
+            identity=self.identities["dataproc"], staging_bucket=b["notebooks"].name, temp_bucket=b["temp"].name,
+            notebooks_url=b["notebooks"].url("notebooks/jupyter"),
             autoscaling=env.profile is Profile.managed, settings=env.analytics,
         ))
 
@@ -226,7 +240,7 @@ class PlatformStack(EnvironmentStack):
         env, namer = self.env, self.namer
         channels = NotificationChannels(self, "channels", ChannelsSpec(emails=tuple(env.alert_emails), prefix=namer.base))
         alerts = Alerts(self, "alerts", channels=channels, prefix=namer.base)
-        alerts.add(AlertSpec("dataflow-failed", "Dataflow ETL job failed", RUNBOOK_JOB_FAILED, threshold(
+        alerts.add(AlertSpec("dataflow-failed", "Dataflow ETL job failed", runbook_job_failed(env), threshold(
             'metric.type="dataflow.googleapis.com/job/is_failed" AND resource.type="dataflow_job"', value=0)))
         for p in env.pipelines:
             alerts.add(AlertSpec(f"dataflow-slow-{p.name}", f"ETL {p.name} over its {p.max_runtime_minutes} min budget",
@@ -242,9 +256,9 @@ class PlatformStack(EnvironmentStack):
             f'metric.type="logging.googleapis.com/user/{metric.name}"',
             value=0, aligner="ALIGN_SUM")))  # metric.name is a reference: the policy waits for the metric
         if env.profile is Profile.lean:
-            alerts.add(AlertSpec("orchestrator-down", "Airflow VM down", RUNBOOK_AIRFLOW_VM, absent(self.orchestrator.health_filter)))
+            alerts.add(AlertSpec("orchestrator-down", "Airflow VM down", runbook_orchestrator(env), absent(self.orchestrator.health_filter)))
         else:
-            alerts.add(AlertSpec("orchestrator-unhealthy", "Composer environment unhealthy", RUNBOOK_COMPOSER, threshold(
+            alerts.add(AlertSpec("orchestrator-unhealthy", "Composer environment unhealthy", runbook_orchestrator(env), threshold(
                 self.orchestrator.health_filter, value=0.9, comparison="COMPARISON_LT", aligner="ALIGN_FRACTION_TRUE",
                 duration="600s")))
         Budget(self, "budget", BudgetSpec(
@@ -252,6 +266,10 @@ class PlatformStack(EnvironmentStack):
             billing_account=env.billing_account, project_number=env.project_number,
             amount=env.budget.amount, currency=env.budget.currency, channel_ids=channels.ids,
         ))
+
+    def wire_dependencies(self, plan: DependencyPlan) -> None:
+        """Consumers wait for their grants, Cloud NAT and the tables they scan (dataplatform/ordering.py)."""
+        wire_consumers(plan, self.grant_ledger, self.env.project_number)
 
     def _bucket_settings(self, key: str, kind: BucketKind, purpose: str, folders: tuple[str, ...]) -> LakeBucketSettings:
         env, storage = self.env, self.env.storage
@@ -270,13 +288,43 @@ class PlatformStack(EnvironmentStack):
         )
 
 
-RUNBOOK_JOB_FAILED = """
+def runbook_job_failed(env: Environment) -> str:
+    """What on-call does when an ETL job failed, for how this environment launches runs."""
+    rerun = []
+    if env.orchestration.scheduled_by is ScheduledBy.cloud_scheduler:
+        rerun.append("force-run the pipeline's Cloud Scheduler job (`gcloud scheduler jobs run <prefix>-<env>-<pipeline>`)")
+    else:
+        rerun.append("clear the failed task of the pipeline's DAG run in Airflow, which launches the template again")
+    if any(p.on_arrival for p in env.pipelines):
+        rerun.append("re-upload one file of the batch (each arrival launches a run)")
+    return f"""
 A Dataflow ETL job failed. 1. Open the job in the Dataflow console (label `env`) and read the
 first error in the job logs. 2. Schema or data errors: fix the source or the pipeline schema in
-`environments/<env>.yaml`. 3. Re-run: the checkpoint was not advanced, so launching the
-template again (Cloud Scheduler "force run", or re-upload the file) reprocesses exactly the
-files not yet loaded.
+`environments/{env.name}.yaml`. 3. Re-run: the checkpoint was not advanced, so a new run
+reprocesses exactly the files not yet loaded: {'; or '.join(rerun)}.
 """
+
+
+def runbook_orchestrator(env: Environment) -> str:
+    """What on-call does when the orchestrator is down, and what keeps running meanwhile."""
+    if env.orchestration.scheduled_by is ScheduledBy.cloud_scheduler:
+        meanwhile = ("Scheduled loads continue meanwhile: Cloud Scheduler launches them; only the DAGs' row checks "
+                     "wait until Airflow is back.")
+    else:
+        meanwhile = ("Scheduled loads are launched by Airflow in this environment: they are delayed until it "
+                     "recovers (check the missed DAG runs afterwards; Airflow catches up on the schedule).")
+    if any(p.on_arrival for p in env.pipelines):
+        meanwhile += " Per-arrival loads continue through the launcher function."
+    if env.profile is Profile.lean:
+        what = """The Airflow VM reports no uptime. `gcloud compute instances describe` for its status; start it
+if stopped. Connect with `gcloud compute ssh --tunnel-through-iap` (operators group) and check
+`systemctl status airflow-scheduler airflow-webserver`; the startup script reinstalls on boot."""
+    else:
+        what = """Composer reports the environment unhealthy. Open Monitoring > Composer for the failing
+component (scheduler, workers, database) and the environment's logs."""
+    return f"\n{what}\n{meanwhile}\n"
+
+
 RUNBOOK_JOB_SLOW = """
 An ETL job runs longer than its configured budget (`max_runtime_minutes`). Check the job graph
 for a stuck stage and the autoscaling history: at `max_workers` the pipeline is under-sized
@@ -292,14 +340,4 @@ RUNBOOK_QUARANTINE = """
 An ETL run quarantined rows. The summary mail lists counts; the rows and the reason for each
 are in the quarantine bucket under `<pipeline>/`. Fix at the source and re-deliver the file,
 or correct the schema rule if the data is right.
-"""
-RUNBOOK_AIRFLOW_VM = """
-The Airflow VM reports no uptime. `gcloud compute instances describe` for its status; start it
-if stopped. Connect with `gcloud compute ssh --tunnel-through-iap` (operators group) and check
-`systemctl status airflow-scheduler airflow-webserver`; the startup script reinstalls on boot.
-"""
-RUNBOOK_COMPOSER = """
-Composer reports the environment unhealthy. Open Monitoring > Composer for the failing
-component (scheduler, workers, database). Scheduled pipeline runs continue through Cloud
-Scheduler meanwhile; DAG-only work is delayed until Composer recovers.
 """
