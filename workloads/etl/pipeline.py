@@ -53,6 +53,7 @@ from . import checkpoint
 from .alerts import mailer_for, send_summary_alert
 from .reporting import SUMMARY_EVENT, CloudLoggingReporter, JsonlFileReporter
 from .schema import Field, arrow_schema, jsonable, parse_schema, validate_row
+from .vectorized import readable, validate_batch
 from .storage import ObjectChanged, ObjectRef, join_uri, store_for
 from .table import is_bigquery_spec, table_for
 from workloads.launcher.launch_request import is_landing_object
@@ -190,29 +191,19 @@ class SplitResult:
     reasons: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
 
-def _readable_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Truncate nanosecond timestamps to microseconds (BigQuery's precision) so Python can hold them."""
-    columns = []
-    for column in batch.columns:
-        if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
-            column = pc.cast(column, pa.timestamp("us", tz=column.type.tz), safe=False)
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
-
-
 class UnreadableFile(Exception):
-    """The landing file cannot be read as Parquet: retrying will not help."""
+    """The landing file cannot be read as Parquet."""
 
 
-def _read_rows(source_path: str) -> Iterator[list[dict[str, Any]]]:
-    """Rows of a Parquet file, batch by batch; any failure to *read* becomes UnreadableFile.
+def _read_batches(source_path: str) -> Iterator[pa.RecordBatch]:
+    """A Parquet file, batch by batch; any failure to *read* becomes UnreadableFile.
 
     Only reading is guarded: a failure while writing outputs is ours, not the file's, and must
-    fail the run (and be retried) rather than get the file set aside.
+    fail the run (and be retried) rather than count against the file.
     """
     try:
         for batch in pq.ParquetFile(source_path).iter_batches(batch_size=BATCH_ROWS):
-            yield _readable_batch(batch).to_pylist()
+            yield batch
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFile(str(exc)) from exc
 
@@ -224,11 +215,14 @@ def split_file(
     quarantine_path: str,
     source_uri: str,
     generation: int,
+    vectorized: bool = True,
 ) -> SplitResult:
     """Validate one Parquet file batch by batch into a curated Parquet and a quarantine JSONL.
 
     Memory stays bounded by BATCH_ROWS whatever the file size.  An output file is only
-    created when it gets rows.
+    created when it gets rows.  ``vectorized=False`` runs the per-row reference validator
+    (schema.validate_row) instead of the Arrow one: same output, kept for the benchmark's
+    before/after and as the oracle of the tests.
     """
     result = SplitResult()
     schema = arrow_schema(fields)
@@ -236,37 +230,50 @@ def split_file(
     quarantine = None
     row_number = 0
     try:
-        for rows in _read_rows(source_path):
-            valid = []
-            for row in rows:
-                clean, violations = validate_row(row, fields)
-                if clean is not None:
-                    valid.append(clean)
-                else:
-                    if quarantine is None:
-                        quarantine = open(quarantine_path, "w", encoding="utf-8")
-                    record = {key: jsonable(value) for key, value in row.items()}
-                    record.update(
-                        _error="; ".join(v.reason for v in violations),
-                        _source_file=source_uri,
-                        _source_generation=str(generation),
-                        _row_number=row_number,
-                    )
-                    quarantine.write(json.dumps(record) + "\n")
-                    result.quarantined_rows += 1
-                    result.reasons.update(f"{v.field}: {v.code}" for v in violations)
-                row_number += 1
-            if valid:
+        for batch in _read_batches(source_path):
+            if vectorized:
+                checked = validate_batch(batch, fields)
+                valid = pa.Table.from_batches([checked.valid]) if checked.valid.num_rows else None
+                invalid = [(row_number + i, row, violations) for i, row, violations in checked.invalid]
+            else:
+                valid, invalid = _validate_rows(batch, fields, schema, row_number)
+            for number, row, violations in invalid:
+                if quarantine is None:
+                    quarantine = open(quarantine_path, "w", encoding="utf-8")
+                record = {key: jsonable(value) for key, value in row.items()}
+                record.update(
+                    _error="; ".join(v.reason for v in violations),
+                    _source_file=source_uri,
+                    _source_generation=str(generation),
+                    _row_number=number,
+                )
+                quarantine.write(json.dumps(record) + "\n")
+                result.quarantined_rows += 1
+                result.reasons.update(f"{v.field}: {v.code}" for v in violations)
+            if valid is not None and valid.num_rows:
                 if writer is None:
                     writer = pq.ParquetWriter(curated_path, schema)
-                writer.write_table(pa.Table.from_pylist(valid, schema=schema))
-                result.valid_rows += len(valid)
+                writer.write_table(valid)
+                result.valid_rows += valid.num_rows
+            row_number += batch.num_rows
     finally:
         if writer is not None:
             writer.close()
         if quarantine is not None:
             quarantine.close()
     return result
+
+
+def _validate_rows(batch: pa.RecordBatch, fields, schema: pa.Schema, first_row: int):
+    """The per-row reference path (what every run did before the vectorised validator)."""
+    valid, invalid = [], []
+    for i, row in enumerate(readable(batch).to_pylist()):
+        clean, violations = validate_row(row, fields)
+        if clean is not None:
+            valid.append(clean)
+        else:
+            invalid.append((first_row + i, row, violations))
+    return (pa.Table.from_pylist(valid, schema=schema) if valid else None), invalid
 
 
 class ListPendingFiles(beam.DoFn):

@@ -112,3 +112,39 @@ def _no_gcp(monkeypatch):
     """Make any accidental real GCP call fail fast instead of hunting for credentials."""
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test-project")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", os.devnull)
+
+
+# --- emulators ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def gcs_server():
+    """fake-gcs-server on 127.0.0.1 for the whole session; production GCS code talks to it."""
+    from .emulators.fake_gcs import FakeGcsServer
+
+    server = FakeGcsServer()
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = server.url
+    from workloads.etl import storage
+
+    storage._GCS._client = None
+    try:
+        yield server
+    finally:
+        server.stop()
+        storage._GCS._client = None
+        if previous is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = previous
+
+
+_BUCKETS = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server):
+    """A fresh versioned bucket name per test (no state leaks between tests)."""
+    name = f"bkt-{os.getpid()}-{next(_BUCKETS)}"
+    gcs_server.create_bucket(name)
+    return name
