@@ -426,7 +426,7 @@ class PlanRun(beam.DoFn):
         listed_uris = {ref.uri for ref in listing}
         state = checkpoint.update(state_store, cfg.checkpoint_uri, cfg.pipeline,
                                   lambda s: (checkpoint.forget(s, listed_uris, listed_at, archived), s)[1])
-        todo = checkpoint.pending(state, listing)
+        todo = checkpoint.pending(state, [ref for ref in listing if ref not in set(archived)])
 
         deferred_until = None
         if cfg.max_loads_per_day and state.get("last_load_at") and todo:
