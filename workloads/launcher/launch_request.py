@@ -161,6 +161,33 @@ def covers(job: Mapping[str, Any], requested_at: dt.datetime) -> bool:
     return parse_time(str(job.get("createTime", "1970-01-01T00:00:00Z"))) > requested_at
 
 
+JOBS_URL = "https://dataflow.googleapis.com/v1b3/projects/{project}/locations/{region}/jobs"
+TERMINAL_FAILURES = ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_UPDATED", "JOB_STATE_DRAINED")
+
+
+def jobs_url(project: str, region: str, page_token: str | None = None) -> str:
+    url = JOBS_URL.format(project=project, region=region) + "?filter=ALL&pageSize=100"
+    return url + (f"&pageToken={page_token}" if page_token else "")
+
+
+def run_outcome(jobs: list[Mapping[str, Any]], pipeline: str, region: str, since: dt.datetime) -> bool | None:
+    """Whether the run requested at ``since`` is over: the first job of the pipeline created after it.
+
+    True: it succeeded; None: none yet, or still running; raises if it failed or was cancelled.
+    """
+    name = job_name_for(pipeline)
+    runs = sorted((j for j in jobs if j.get("name") == name and j.get("location", region) == region and covers(j, since)),
+                  key=lambda j: parse_time(str(j["createTime"])))
+    if not runs:
+        return None
+    state = runs[0].get("currentState", "")
+    if state == "JOB_STATE_DONE":
+        return True
+    if state in TERMINAL_FAILURES:
+        raise RuntimeError(f"job {runs[0].get('id')} of {pipeline} ended in {state}")
+    return None
+
+
 # --------------------------------------------------------------------- run requests (Cloud Tasks)
 
 RUN_REQUEST_TYPE = "dataplatform.etl.v1.runRequested"
