@@ -11,7 +11,7 @@ PY := $(CURDIR)/.venv/bin/python
 PIPENV := python3 -m pipenv
 OUT := cdktf.out
 
-.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows bench validate tf-provider scan test-infra workloads-setup etl-demo
+.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows bench validate tf-provider scan test-infra workloads-setup etl-demo etl-bench fake-gcs-server
 GO_BIN := $(CURDIR)/.build/bin
 ACTIONLINT := $(GO_BIN)/actionlint
 ACTIONLINT_VERSION := v1.7.12
@@ -53,7 +53,18 @@ $(OUT)/manifest.json: $(SYNTH_INPUTS) .venv/.synced node_modules/.synced
 $(ACTIONLINT):
 	GOBIN=$(GO_BIN) GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
-test: setup $(ACTIONLINT) workloads-setup ## run every test: infrastructure (one pytest process, one synth), ETL/launcher, DAG parsing
+# The GCS emulator the workload tests start (fake-gcs-server, from the Go module proxy), cached
+# outside the repository like the provider build; workloads/tests/emulators/fake_gcs.py finds it there.
+FAKE_GCS_VERSION := v1.56.1
+GCP_DP_CACHE ?= $(HOME)/.cache/gcp-data-platform
+FAKE_GCS := $(GCP_DP_CACHE)/bin/fake-gcs-server-$(FAKE_GCS_VERSION)/fake-gcs-server
+$(FAKE_GCS):
+	GOBIN=$(dir $@) GOMODCACHE=$(GCP_DP_CACHE)/go-mod GOCACHE=$(GCP_DP_CACHE)/go-build GOFLAGS=-mod=mod \
+		go install github.com/fsouza/fake-gcs-server@$(FAKE_GCS_VERSION)
+
+fake-gcs-server: $(FAKE_GCS) ## build the GCS emulator the workload tests use (cached outside the repo)
+
+test: setup $(ACTIONLINT) workloads-setup $(FAKE_GCS) ## run every test: infrastructure (one pytest process, one synth), ETL/launcher, DAG parsing
 	$(PY) -m pytest
 	$(WORKLOADS_PIPENV) run pytest workloads/tests
 	$(AIRFLOW_PIPENV) run pytest workloads/airflow/tests
@@ -76,6 +87,9 @@ workloads-setup: workloads/.venv/.synced workloads/airflow/.venv/.synced
 
 etl-demo: workloads/.venv/.synced ## run the ETL twice on DirectRunner against local stand-ins; one JSON line per run
 	@$(WORKLOADS_PIPENV) run python -m workloads.etl.demo
+
+etl-bench: workloads/.venv/.synced ## workload figures: launches per burst, runs to drain, load jobs per run, rows/s, 100k-file history, memory -> cdktf.out/etl-bench/etl-bench.json
+	@$(WORKLOADS_PIPENV) run python -m workloads.bench
 
 clean: ## remove synth output
 	rm -rf $(OUT)

@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 class FakeGcsServer:
-    def __init__(self, data_dir: Path | None = None):
+    def __init__(self, data_dir: Path | None = None, start_timeout: float = START_TIMEOUT_S):
         binary = binary_path()
         if not binary.exists():
             raise RuntimeError(f"fake-gcs-server not found at {binary}: run `make fake-gcs-server` (make test does)")
@@ -52,9 +52,10 @@ class FakeGcsServer:
         else:
             args += ["-backend", "memory"]
         # `timeout` bounds the server's life even if this process is killed before stop().
+        self.errors = ""
         self.process = subprocess.Popen(["timeout", str(MAX_LIFETIME_S), *args],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + start_timeout
         while True:
             try:
                 urllib.request.urlopen(f"{self.url}/storage/v1/b?project=test", timeout=1).read()
@@ -62,7 +63,7 @@ class FakeGcsServer:
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"fake-gcs-server did not start: {self.process.stderr.read().decode()[-2000:]}")
+                    raise RuntimeError(f"fake-gcs-server did not answer within {start_timeout} s: {self.errors}")
                 time.sleep(0.05)
 
     def stop(self) -> None:
@@ -73,7 +74,8 @@ class FakeGcsServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stderr:
+        if self.process.stderr and not self.process.stderr.closed:
+            self.errors = self.process.stderr.read().decode(errors="replace")[-2000:]
             self.process.stderr.close()
 
     def client(self, project: str = "test"):
