@@ -22,6 +22,14 @@ SUMMARY = {
 }
 
 
+def response(status: int, text: str = ""):
+    import requests
+
+    r = requests.Response()
+    r.status_code, r._content = status, text.encode()
+    return r
+
+
 def test_secret_manager_version_is_read_with_the_client():
     from google.cloud import secretmanager
 
@@ -33,7 +41,7 @@ def test_secret_manager_version_is_read_with_the_client():
 
 def test_mailer_posts_the_v3_body_with_the_key_as_bearer(tmp_path):
     (tmp_path / "key").write_text("SG.k")
-    post = mock.Mock(return_value=mock.Mock(status_code=202))
+    post = mock.create_autospec(alerts._requests_post, return_value=response(202))
     SendGridMailer(str(tmp_path / "key"), "etl@example.com", ("a@example.com",), post).send("subj", "body")
     post.assert_called_once_with(
         "https://api.sendgrid.com/v3/mail/send",
@@ -50,7 +58,7 @@ def test_mailer_posts_the_v3_body_with_the_key_as_bearer(tmp_path):
 
 def test_mailer_raises_on_http_errors(tmp_path):
     (tmp_path / "key").write_text("SG.k")
-    post = mock.Mock(return_value=mock.Mock(status_code=403, text="sender not verified"))
+    post = mock.create_autospec(alerts._requests_post, return_value=response(403, "sender not verified"))
     with pytest.raises(RuntimeError, match="403: sender not verified"):
         SendGridMailer(str(tmp_path / "key"), "etl@example.com", ("a@example.com",), post).send("s", "b")
 
@@ -71,7 +79,7 @@ def test_summary_mail_names_files_and_counts_reasons():
 
 
 def test_one_mail_only_when_something_was_quarantined():
-    mailer = mock.Mock()
+    mailer = mock.create_autospec(SendGridMailer, instance=True)
     assert send_summary_alert(mailer, SUMMARY) is True
     assert send_summary_alert(mailer, {**SUMMARY, "quarantined_rows": 0, "rejected_files": 0}) is False
     assert send_summary_alert(mailer, {**SUMMARY, "quarantined_rows": 0, "rejected_files": 1}) is True
@@ -80,7 +88,7 @@ def test_one_mail_only_when_something_was_quarantined():
 
 
 def test_failed_send_is_logged_not_raised(caplog):
-    mailer = mock.Mock()
+    mailer = mock.create_autospec(SendGridMailer, instance=True)
     mailer.send.side_effect = RuntimeError("SendGrid answered 500")
     assert send_summary_alert(mailer, SUMMARY) is False
     assert "etl_alert_failed" in caplog.text

@@ -186,10 +186,17 @@ def test_all_invalid_file_quarantine_holds_every_row_with_its_reason(project):
     assert summary["files"][0]["reasons"] == {"name: missing_required": 25}
 
 
+def http_response(status: int, text: str = ""):
+    import requests
+
+    r = requests.Response()
+    r.status_code, r._content = status, text.encode()
+    return r
+
+
 def test_alert_goes_through_sendgrid_once_and_only_when_rows_were_quarantined(project):
     project.write("a.parquet", bad_rows())
-    response = mock.Mock(status_code=202, text="")
-    with mock.patch("requests.post", return_value=response) as post:
+    with mock.patch("requests.post", autospec=True, return_value=http_response(202)) as post:
         run(project.args(outbox=False))
         run(project.args(outbox=False))  # nothing new: no mail
     post.assert_called_once()
@@ -204,7 +211,7 @@ def test_alert_goes_through_sendgrid_once_and_only_when_rows_were_quarantined(pr
 
 def test_no_alert_for_a_clean_run(project):
     project.write("a.parquet", good_rows(1, 3))
-    with mock.patch("requests.post") as post:
+    with mock.patch("requests.post", autospec=True) as post:
         run(project.args(outbox=False))
     post.assert_not_called()
     assert counts(project.summaries()[-1]) == (1, 3, 0)
@@ -212,7 +219,7 @@ def test_no_alert_for_a_clean_run(project):
 
 def test_a_failing_alert_does_not_fail_the_committed_run(project):
     project.write("a.parquet", bad_rows())
-    with mock.patch("requests.post", return_value=mock.Mock(status_code=401, text="bad key")):
+    with mock.patch("requests.post", autospec=True, return_value=http_response(401, "bad key")):
         run(project.args(outbox=False))
     assert counts(project.summaries()[-1]) == (1, 1, 3)
     assert project.checkpoint()["files"]
