@@ -1,4 +1,4 @@
-"""`make etl-bench`: the workload figures of issue 12, measured on this machine.
+"""`make etl-bench`: the workload figures (bursts, drain, validation, history), measured on this machine.
 
     python -m workloads.bench [--out DIR] [--quick]
 
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BEFORE_COMMIT = "48fc8da"  # the last commit before issue 12's changes to the workloads
+BEFORE_COMMIT = "48fc8da"  # the last commit before the bounded-runs / one-job-per-pipeline change
 CASES = ("burst", "drain", "validation", "history")
 
 

@@ -172,7 +172,7 @@ def test_jsonable_uses_bigquery_json_forms():
     assert jsonable({"k": [dt.date(2024, 1, 1)]}) == {"k": ["2024-01-01"]}
 
 
-# --- edge cases that mutants of the rules survived (issue 15), checked on both validators --------
+# --- edge cases that mutants of the rules survived, checked on both validators -----------------
 
 
 def both(fields, value):
