@@ -31,7 +31,7 @@ ONLY ?=
 DEPLOY_FLAGS ?=
 ENV_FILES := $(wildcard environments/*.yaml)
 
-.PHONY: help setup check synth test test-infra test-workloads clean docs baselines snapshot-update new-env review diff deploy preflight \
+.PHONY: help setup check synth test test-infra test-workloads clean docs baselines snapshot-update new-env review diff deploy preflight etl-bench fake-gcs-server \
         lint-workflows bench validate tf-provider scan workloads-setup etl-demo lock labelable-types prerequisites
 
 help: ## list targets
@@ -120,6 +120,18 @@ new-env: .venv/.synced-synth ## add environments/NAME.yaml as a copy of FROM (PR
 docs: .venv/.synced-synth ## regenerate the README's configuration reference and environments/environment.schema.json
 	@$(PY) -m dataplatform.config_reference
 
+# The GCS emulator the workload tests start (fake-gcs-server, from the Go module proxy), cached
+# outside the repository like the provider build; workloads/tests/emulators/fake_gcs.py finds it there.
+FAKE_GCS_VERSION := v1.56.1
+GCP_DP_CACHE ?= $(HOME)/.cache/gcp-data-platform
+FAKE_GCS := $(GCP_DP_CACHE)/bin/fake-gcs-server-$(FAKE_GCS_VERSION)/fake-gcs-server
+$(FAKE_GCS):
+	GOBIN=$(dir $@) GOMODCACHE=$(GCP_DP_CACHE)/go-mod GOCACHE=$(GCP_DP_CACHE)/go-build GOFLAGS=-mod=mod \
+		go install github.com/fsouza/fake-gcs-server@$(FAKE_GCS_VERSION)
+
+fake-gcs-server: $(FAKE_GCS) ## build the GCS emulator the workload tests use (cached outside the repo)
+
+
 # ---------------------------------------------------------------- tests
 
 test: test-infra test-workloads ## every test: infrastructure (one pytest process, one synth), ETL/launcher, DAG parsing
@@ -127,7 +139,7 @@ test: test-infra test-workloads ## every test: infrastructure (one pytest proces
 test-infra: .venv/.synced node_modules/.synced-runtime $(ACTIONLINT) ## only the infrastructure suite
 	$(PY) -m pytest
 
-test-workloads: workloads-setup ## the ETL/launcher suite and the DAG parse tests (own venvs)
+test-workloads: workloads-setup $(FAKE_GCS) ## the ETL/launcher suite and the DAG parse tests (own venvs)
 	workloads/.venv/bin/pytest workloads/tests
 	workloads/airflow/.venv/bin/pytest workloads/airflow/tests
 
@@ -154,6 +166,9 @@ etl-demo: workloads/.venv/.synced ## run the ETL twice on DirectRunner against l
 preflight: .venv/.synced-synth ## what a plan cannot check: billing, org policies, secret values, GitHub App, GPU quota (exit 3 offline)
 	@test -n "$(ENV)" || { echo "usage: make preflight ENV=<env>"; exit 2; }
 	@$(PY) -m dataplatform.tools.preflight $(ENV) $(if $(OFFLINE),--offline)
+
+etl-bench: workloads/.venv/.synced $(FAKE_GCS) ## workload figures: launches per burst, runs to drain, load jobs per run, rows/s, 100k-file history, memory -> cdktf.out/etl-bench/etl-bench.json
+	@workloads/.venv/bin/python -m workloads.bench
 
 lint-workflows: $(ACTIONLINT) ## actionlint the GitHub workflows
 	$(ACTIONLINT) -no-color

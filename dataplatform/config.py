@@ -165,6 +165,10 @@ class Pipeline(_Model):
         PartitionGranularity.DAY, description="Partition size: DAY, HOUR (TIMESTAMP columns only), MONTH or YEAR.")
     cluster_by: list[str] = Field(default_factory=list, max_length=MAX_CLUSTER_COLUMNS, description=(
         f"Up to {MAX_CLUSTER_COLUMNS} columns the table is clustered on (not FLOAT); filters on them read less data."))
+    max_files_per_run: int = Field(5000, ge=1, le=100_000, description="At most this many landing files per ETL run; a backlog drains in runs of this size.")
+    max_bytes_per_run: int = Field(10240, ge=1, le=1_048_576, description="At most this many MiB of landing files per ETL run (a single larger file still runs alone).")
+    max_file_attempts: int = Field(3, ge=1, le=10, description="A file that fails to read, parse or load this many times is quarantined whole.")
+    max_loads_per_day: int = Field(288, ge=1, le=1000, description="At most this many BigQuery load jobs per day into the table (BigQuery allows 1,500 table modifications per day; guardrail limit 1000).")
     schema_: list[SchemaField] = Field(alias="schema", min_length=1, description="Table columns and validation rules (also the data quality rules).")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -371,9 +375,25 @@ class DataprocSettings(_Model):
         return self.worker_machine_type or self.machine_type
 
 
+DATAFLOW_CONCURRENT_JOBS_QUOTA = 25
+"""Dataflow's default quota of concurrent jobs per project (raise it with Google first, then here)."""
+
+
 class ProcessingSettings(_Model):
     launcher_max_instances: int = Field(3, ge=1, le=20, description="Launcher function instance cap (cost cap; guardrail limit 20).")
     launcher_memory: str = Field("256M", pattern=r"^\d+[MG]i?$", description="Launcher function memory.")
+    max_concurrent_jobs: int = Field(15, ge=1, le=DATAFLOW_CONCURRENT_JOBS_QUOTA, description=(
+        "The launcher starts no Dataflow job while the project runs this many; with launcher_max_instances - 1 "
+        "launches racing past the check, the sum stays within Dataflow's 25 concurrent jobs per project."))
+
+    @model_validator(mode="after")
+    def _within_dataflow_quota(self) -> "ProcessingSettings":
+        worst = self.max_concurrent_jobs + self.launcher_max_instances - 1
+        if worst > DATAFLOW_CONCURRENT_JOBS_QUOTA:
+            raise ValueError(
+                f"max_concurrent_jobs + launcher_max_instances - 1 is {worst}, above Dataflow's "
+                f"{DATAFLOW_CONCURRENT_JOBS_QUOTA} concurrent jobs per project; lower one of them")
+        return self
 
 
 class BudgetSettings(_Model):

@@ -14,6 +14,7 @@ checks the result on the synthesized graph of every environment.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -130,7 +131,7 @@ class DependencyPlan:
         entry = self._deps.setdefault(id(resource), (resource, []))[1]
         entry += [d for d in deps if d is not resource and all(d is not e for e in entry)]
 
-    def _address(self, resource: TerraformResource) -> str:
+    def address(self, resource: TerraformResource) -> str:
         """`type.logical_id`, once per resource (each jsii read is a round trip)."""
         key = id(resource)
         if key not in self._addresses:
@@ -145,28 +146,43 @@ class DependencyPlan:
             if existing:
                 existing = Tokenization.resolve(existing, scope=self.stack, preparing=False,
                                                 resolver=DefaultTokenResolver(StringConcat()))
-            new = [a for a in dict.fromkeys(self._address(d) for d in deps) if a not in existing]
+            new = [a for a in dict.fromkeys(self.address(d) for d in deps) if a not in existing]
             if new:
                 resource.add_override("depends_on", new)  # appended to the construct's own depends_on
 
 
 def wire_consumers(plan: DependencyPlan, ledger: GrantLedger, project_number: str) -> None:
     """Platform: each consumer depends on every grant to the identities and agents it needs
-    (except grants made on the consumer itself), on Cloud NAT if it boots from the internet, and
-    on the BigQuery tables it scans."""
+    (except grants made on the consumer itself, or on a resource built from it, e.g. a queue
+    whose target is the consumer's URL: those can only come after it), on Cloud NAT if it boots
+    from the internet, and on the BigQuery tables it scans."""
     stack = plan.stack
     resources = [n for n in stack.node.find_all() if isinstance(n, TerraformResource)]
     typed = [(r, resource_type(r)) for r in resources]
     nats = [r for r, t in typed if t == "google_compute_router_nat"]
     tables = [(r, r.table_id_input) for r, t in typed if t == "google_bigquery_table"]
+    texts: dict[int, str] = {}
+
+    def text(r: TerraformResource) -> str:  # read once per resource: each to_terraform is a jsii round trip
+        if id(r) not in texts:
+            resolved = Tokenization.resolve(_body(r), scope=stack, preparing=False, resolver=DefaultTokenResolver(StringConcat()))
+            texts[id(r)] = json.dumps(resolved)
+        return texts[id(r)]
+
+    def built_from(grant, address: str) -> bool:
+        owned = [r for r in resources if r is not grant.resource and r.node.path.startswith(grant.owner_path + "/")]
+        return any(f"${{{address}." in text(r) for r in owned)
+
     for resource, rtype in typed:
         if rtype not in CONSUMERS:
             continue
         attrs = _body(resource)
         members = set(consumer_members(rtype, attrs, project_number))
         path = resource.node.path
+        address = plan.address(resource)
         deps = [g.resource for g in ledger.grants
-                if g.member in members and not (g.owner_path and (path + "/").startswith(g.owner_path + "/"))]
+                if g.member in members and not (g.owner_path and ((path + "/").startswith(g.owner_path + "/")
+                                                                  or built_from(g, address)))]
         if CONSUMERS[rtype].needs_egress:
             deps += nats
         for _, table_id in scanned_tables(attrs):

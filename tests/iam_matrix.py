@@ -4,7 +4,7 @@
 identities are workload keys (`etl-worker`), `ci-plan`, `ci-deployer`, `<service>-agent`,
 `operators`, `github-repo`, `github-deploy-job`; resources are `project`, `project?<condition>`,
 `bucket:<key>`, `folder:<bucket>/<folder>`, `dataset`, `sa:<key>`, `secret:<key>`,
-`repository:<key>`, `run:<key>`, `instance:<key>`, `billing-account`. Custom roles read
+`repository:<key>`, `run:<key>`, `queue:<key>`, `instance:<key>`, `billing-account`. Custom roles read
 `custom:<component>`.
 """
 
@@ -77,6 +77,7 @@ def resource_key(r: tfjson.SynthesizedResource, index, env: Environment) -> str:
         "google_cloud_run_v2_service_iam_member": ("name", "run"),
         "google_compute_instance_iam_member": ("instance_name", "instance"),
         "google_iap_tunnel_instance_iam_member": ("instance", "instance"),
+        "google_cloud_tasks_queue_iam_member": ("name", "queue"),
     }[r.type]
     attr, prefix = target_attr
     target = _referenced(body[attr], index)

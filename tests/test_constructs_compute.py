@@ -123,20 +123,20 @@ def test_quality_rules_follow_the_schema():
     assert ranged["column"] == "amount" and ranged["range_expectation"] == {"min_value": "0.0", "max_value": "10.0"}
 
 
-def test_scheduled_launch_sends_the_launchers_request():
+def test_scheduled_launch_asks_the_launcher_for_a_run_through_the_follow_up_queue():
     stack = new_stack()
-    config = {"parameters": {"pipeline": "orders", "landing_prefix": "gs://l/orders/", "schema": "[]", "output_table": "p:d.orders",
-                             "curated_prefix": "gs://c/orders/", "quarantine_prefix": "gs://q/orders/", "checkpoint_uri": "gs://k/o.json"},
-              "environment": {"maxWorkers": 3, "serviceAccountEmail": "etl@p.iam.gserviceaccount.com"}}
+    queue = "projects/p/locations/europe-west1/queues/acme-test-etl-followups"
     ScheduledLaunches(stack, "s", ScheduledLaunchSpec(project="p", region="europe-west1", job_names={"orders": "acme-test-orders"},
-                                                      identity=identity(stack, "launcher"), template_spec_uri="gs://a/t.json",
-                                                      pipelines={"orders": config}, schedules={"orders": "0 * * * *"}))
+                                                      identity=identity(stack, "launcher"), followup_queue=queue,
+                                                      schedules={"orders": "0 * * * *"}))
     job = only(synth(stack), "google_cloud_scheduler_job")
-    assert job["name"] == "acme-test-orders"
-    request = json.loads(base64.b64decode(job["http_target"]["body"]))
-    assert request["launchParameter"]["jobName"] == "etl-orders-scheduled"
-    assert request["launchParameter"]["containerSpecGcsPath"] == "gs://a/t.json"
-    assert request["launchParameter"]["environment"]["maxWorkers"] == 3
+    assert job["name"] == "acme-test-orders" and job["schedule"] == "0 * * * *"
+    assert job["http_target"]["uri"] == f"https://cloudtasks.googleapis.com/v2/{queue}/tasks"
+    task = json.loads(base64.b64decode(job["http_target"]["body"]))["task"]
+    assert "name" not in task and "scheduleTime" not in task  # every tick is a new request, made now
+    assert json.loads(base64.b64decode(task["httpRequest"]["body"])) == {"pipeline": "orders", "reason": "schedule"}
+    assert task["httpRequest"]["headers"]["ce-type"] == "dataplatform.etl.v1.runRequested"
+    assert "launchParameter" not in json.dumps(task)  # no launch settings outside the launcher
     assert job["http_target"]["oauth_token"]["scope"] == "https://www.googleapis.com/auth/cloud-platform"
 
 

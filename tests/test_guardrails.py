@@ -94,8 +94,19 @@ CONNECTION = {"name": "c", "location": "europe-west1", "github_config": {"app_in
     "oauth_token_secret_version": "projects/p/secrets/acme-dev-github-oauth-token/versions/1"}}}
 
 
+def etl_launcher(max_active_jobs="15", instances=2, max_loads="288") -> dict:
+    env = {"PIPELINES_JSON": json.dumps({"orders": {"parameters": {"max_loads_per_day": max_loads}, "environment": {}}})}
+    if max_active_jobs is not None:
+        env["MAX_ACTIVE_JOBS"] = max_active_jobs
+    return {"service_config": {"max_instance_count": instances, "environment_variables": env}}
+
+
 # rule id -> (resource type, failing attributes, passing attributes[, Target extras for failing, passing])
 CASES: dict[str, tuple] = {
+    "GR-PRC-001": ("google_cloudfunctions2_function", etl_launcher(max_active_jobs=None), etl_launcher()),
+    "GR-PRC-002": ("google_cloudfunctions2_function", etl_launcher(max_loads="1500"), etl_launcher()),
+    "GR-PRC-003": ("google_cloud_scheduler_job", launch_job(maxWorkers=2),
+                   {"http_target": {"uri": "https://cloudtasks.googleapis.com/v2/projects/p/locations/r/queues/q/tasks"}}),
     "GR-STO-001": ("google_storage_bucket", with_(GOOD_BUCKET, "uniform_bucket_level_access", False), GOOD_BUCKET),
     "GR-STO-002": ("google_storage_bucket", with_(GOOD_BUCKET, "public_access_prevention", "inherited"), GOOD_BUCKET),
     "GR-STO-003": ("google_storage_bucket", with_(GOOD_BUCKET, "lifecycle_rule", None), GOOD_BUCKET),
@@ -201,7 +212,7 @@ def _fired(rule_id: str, target: Target):
 def test_rule_pack_size_and_catalogue():
     assert len(RULES) >= 20
     families = {r.id.split("-")[1] for r in RULES}
-    assert families == {"STO", "IAM", "NET", "CMP", "DAT", "LBL", "NAM", "LOG", "CI"}
+    assert families == {"STO", "IAM", "NET", "CMP", "DAT", "LBL", "NAM", "LOG", "CI", "PRC"}
     for r in RULES:
         assert r.description and r.fix and r.resource_types, r.id
 
@@ -246,7 +257,8 @@ def test_values_known_only_at_apply_are_warnings_not_errors(attrs, rule_id):
 def test_dataflow_rules_read_the_launchers_pipelines_json(environment, rules):
     """Per-arrival launches go through the launcher function: its PIPELINES_JSON is checked too."""
     function = {"service_config": {"max_instance_count": 2, "service_account_email": "l@p.iam.gserviceaccount.com",
-                                   "environment_variables": {"PIPELINES_JSON": json.dumps({"orders": {"environment": environment}})}}}
+                                   "environment_variables": {"MAX_ACTIVE_JOBS": "15", "PIPELINES_JSON": json.dumps(
+                                       {"orders": {"environment": environment, "parameters": {"max_loads_per_day": "288"}}})}}}
     findings, _ = check_target(_target("google_cloudfunctions2_function", function, None), RULES)
     assert [f.rule for f in findings] == rules
     assert all("PIPELINES_JSON[orders]" in f.message for f in findings)

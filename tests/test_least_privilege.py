@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from dataplatform.config import Environment, Profile, load_environments
+from dataplatform.config import Environment, Profile, ScheduledBy, load_environments
 from dataplatform.guardrails import RULES_BY_ID, Target
 from dataplatform.guardrails.engine import check_target
 from tests import iam_matrix
@@ -22,6 +22,7 @@ ENVIRONMENTS = {e.name: e for e in load_environments()}
 
 LOGS = {"roles/logging.logWriter", "roles/monitoring.metricWriter"}
 VIEW, USE, CREATE = "roles/storage.objectViewer", "roles/storage.objectUser", "roles/storage.objectCreator"
+ENQUEUE = "roles/cloudtasks.enqueuer"
 ACT_AS = "roles/iam.serviceAccountUser"
 
 PLAN_PROJECT_ROLES = {
@@ -44,7 +45,6 @@ DEPLOY_PROJECT_ROLES = {
 
 def expected(env: Environment) -> dict[str, dict[str, set[str]]]:
     managed = env.profile is Profile.managed
-    arrivals = any(p.on_arrival for p in env.pipelines)
     m: dict[str, dict[str, set[str]]] = {
         # --- CI (bootstrap)
         "ci-plan": {"project": PLAN_PROJECT_ROLES, "project?terraform-managed-objects": {VIEW},
@@ -67,9 +67,12 @@ def expected(env: Environment) -> dict[str, dict[str, set[str]]]:
             "bucket:landing": {VIEW}, "bucket:curated": {USE}, "bucket:quarantine": {USE}, "bucket:control": {USE},
             "bucket:temp": {USE}, "bucket:artifacts": {VIEW}, "dataset": {"roles/bigquery.dataEditor"},
             "repository:images": {"roles/artifactregistry.reader"}, "secret:mail-api-key": {"roles/secretmanager.secretAccessor"},
+            # loaded files move out of the pipeline folders into _archive/ (delete there, create-only in _archive)
+            **{f"folder:landing/{p.name}": {USE} for p in env.pipelines}, "folder:landing/_archive": {CREATE},
+            "queue:followups": {ENQUEUE},  # a run that leaves work asks for the next
         },
         "launcher": {"project": LOGS | {"roles/dataflow.developer", "roles/eventarc.eventReceiver"}, "bucket:artifacts": {VIEW},
-                     "sa:etl-worker": {ACT_AS}},
+                     "sa:etl-worker": {ACT_AS}, "queue:followups": {ENQUEUE}, "run:launcher": {"roles/run.invoker"}},
         "orchestrator": {"project": LOGS | {"roles/dataflow.developer", "roles/bigquery.jobUser"} | ({"roles/composer.worker"} if managed else set()),
                          "bucket:artifacts": {VIEW}, "dataset": {"roles/bigquery.dataViewer"}, "sa:etl-worker": {ACT_AS}},
         "dataproc": {"project": LOGS | {"roles/dataproc.worker", "roles/bigquery.jobUser"}, "bucket:curated": {VIEW},
@@ -78,9 +81,10 @@ def expected(env: Environment) -> dict[str, dict[str, set[str]]]:
         "fn-build": {"project": {"roles/logging.logWriter"}, "project?function-images": {"roles/artifactregistry.writer"},
                      "bucket:artifacts": {VIEW}},
     }
-    if arrivals:
-        m["storage-agent"] = {"project": {"roles/pubsub.publisher"}}
-        m["launcher"]["run:launcher"] = {"roles/run.invoker"}
+    # The launcher is always deployed: arrivals, schedules and follow-ups all go through it.
+    m["storage-agent"] = {"project": {"roles/pubsub.publisher"}}
+    if env.orchestration.scheduled_by is ScheduledBy.airflow:
+        m["orchestrator"]["queue:followups"] = {ENQUEUE}  # the DAGs request their scheduled runs
     if managed:
         m["composer-agent"]["sa:orchestrator"] = {"roles/composer.ServiceAgentV2Ext"}
         m["operators"] = {"project": {"roles/composer.user"}}

@@ -93,8 +93,14 @@ def test_uploader_can_only_create_in_its_folders(stacks, environments, env):
                 if "uploader" in p]
     assert uploader == []
     folder_grants = of_type(platform, "google_storage_managed_folder_iam_member")
-    assert len(folder_grants) == len(environments[env].pipelines)
-    assert all(g["role"] == "roles/storage.objectCreator" for g in folder_grants.values())
+    by_member = {}
+    for path, g in folder_grants.items():
+        by_member.setdefault(path.split("iam-", 1)[1].split("-in-")[0].split("-", 1)[1], set()).add((g["role"], path.rsplit("-in-", 1)[1]))
+    pipelines = [p.name for p in environments[env].pipelines]
+    assert by_member["uploader"] == {("roles/storage.objectCreator", p) for p in pipelines}
+    # the ETL moves loaded files out of the pipeline folders into _archive/, and may do nothing else there
+    assert by_member["etl-worker"] == {("roles/storage.objectUser", p) for p in pipelines} | {("roles/storage.objectCreator", "_archive")}
+    assert set(by_member) == {"uploader", "etl-worker"}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -146,8 +152,10 @@ def _dataproc_cap(body, by_type):
 
 
 def _scheduler_cap(body, by_type):
+    # A Scheduler job only asks the launcher for a run (the launcher applies maxWorkers and the job budget).
     request = json.loads(base64.b64decode(body["http_target"]["body"]))
-    return request["launchParameter"]["environment"]["maxWorkers"] >= 1
+    assert "launchParameter" not in json.dumps(request), "Scheduler job launching Dataflow directly"
+    return body["http_target"]["uri"].startswith("https://cloudtasks.googleapis.com/v2/")
 
 
 CAPS = {
@@ -196,7 +204,8 @@ def test_every_pipeline_has_a_launch_path_and_scans(stacks, environments):
         platform = stacks[f"{env_name}-platform"]
         jobs = {b["name"] for b in of_type(platform, "google_cloud_scheduler_job").values()}
         functions = list(of_type(platform, "google_cloudfunctions2_function").values())
-        arrivals = set(json.loads(functions[0]["service_config"]["environment_variables"]["PIPELINES_JSON"])) if functions else set()
+        launchable = json.loads(functions[0]["service_config"]["environment_variables"]["PIPELINES_JSON"])
+        arrivals = {name for name, config in launchable.items() if config["on_arrival"]}
         scans = {b["data_scan_id"] for b in of_type(platform, "google_dataplex_datascan").values()}
         dags = json.loads(of_type(platform, "google_storage_bucket_object")["dags/pipelines-json"]["content"])
         by_scheduler = env.orchestration.scheduled_by.value == "cloud_scheduler"
@@ -204,7 +213,7 @@ def test_every_pipeline_has_a_launch_path_and_scans(stacks, environments):
             # exactly one launcher per schedule: a Scheduler job, or the DAG (never both)
             assert (env.namer.pipeline_resource(p.name) in jobs) == (p.scheduled and by_scheduler), p.name
             assert (p.name in dags) == p.scheduled and (not p.scheduled or dags[p.name]["launch"] is not by_scheduler), p.name
-            assert (p.name in arrivals) == p.on_arrival, p.name
+            assert (p.name in arrivals) == p.on_arrival and p.name in launchable, p.name
             assert {env.namer.pipeline_resource(p.name, "profile"), env.namer.pipeline_resource(p.name, "quality")} <= scans
 
 

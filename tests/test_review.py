@@ -57,7 +57,9 @@ def test_bucket_rename_is_flagged_as_data_replacement(base, environments):
     """The folders in the bucket go with it: their `bucket` reference resolves to the new name."""
     head = _edit(base, "landing/bucket", lambda b: b.update(name=b["name"] + "2"))
     diff = review.diff_stack(STACK, base, head)
-    folders = [f"landing/folder-{p.name}" for p in environments[ENV].pipelines]
+    folders = [r.relative_path for r in tfjson.resources(base) if r.type == "google_storage_managed_folder"
+               and r.relative_path.startswith("landing/")]
+    assert {f"landing/folder-{p.name}" for p in environments[ENV].pipelines} <= set(folders)
     assert diff.data_destruction == ["`landing/bucket` (google_storage_bucket) is replaced: name changed"] + [
         f"`{f}` (google_storage_managed_folder) is replaced: bucket changed" for f in sorted(folders)]
     name = base_name = next(r.body["name"] for r in tfjson.resources(base) if r.relative_path == "landing/bucket")
@@ -105,18 +107,18 @@ def test_a_reference_resolving_to_the_same_literal_is_no_change(base):
 
 
 def test_json_documents_are_diffed_by_key(base):
-    def more_workers(body):
+    def new_schedule(body):
         doc = json.loads(body["content"])
-        first = next(iter(doc))
-        doc[first]["environment"]["maxWorkers"] += 1
+        doc[next(iter(doc))]["schedule"] = "7 7 * * *"
         body["content"] = json.dumps(doc, indent=2)
 
-    head = _edit(base, "dags/pipelines-json", more_workers)
+    head = _edit(base, "dags/pipelines-json", new_schedule)
     (change,) = review.diff_stack(STACK, base, head).changed["dags/pipelines-json"][1]
-    first = next(iter(json.loads(next(r.body for r in tfjson.resources(base) if r.relative_path == "dags/pipelines-json")["content"])))
+    doc = json.loads(next(r.body for r in tfjson.resources(base) if r.relative_path == "dags/pipelines-json")["content"])
+    first = next(iter(doc))
     attr, old, new = change
-    assert attr == f"content → {first}.environment.maxWorkers" and new == old + 1
-    row = next(line for line in review.render([review.diff_stack(STACK, base, head)], base="main").splitlines() if "maxWorkers" in line)
+    assert (attr, old, new) == (f"content → {first}.schedule", doc[first]["schedule"], "7 7 * * *")
+    row = next(line for line in review.render([review.diff_stack(STACK, base, head)], base="main").splitlines() if "7 7 * * *" in line)
     assert row == f"| `dags/pipelines-json` | `{attr}` | `{old}` | `{new}` |"
 
 

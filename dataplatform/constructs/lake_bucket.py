@@ -125,14 +125,21 @@ class LakeBucket(Construct, ResourceIam):
 
     def grant_create_in(self, folder: str, principal: Principal) -> None:
         """Create objects under one managed folder only: the per-folder 'ACL' under uniform access."""
+        self._grant_in(folder, "roles/storage.objectCreator", principal)
+
+    def grant_read_write_in(self, folder: str, principal: Principal) -> None:
+        """Read, create, overwrite and delete objects under one managed folder only."""
+        self._grant_in(folder, "roles/storage.objectUser", principal)
+
+    def _grant_in(self, folder: str, role: str, principal: Principal) -> None:
         if folder not in self._folders:
             raise KeyError(f"{self.node.path} has no managed folder {folder!r}; declare it in folders")
         member = StorageManagedFolderIamMember(
             self,
-            f"iam-objectcreator-{principal.key}-in-{folder}",
+            f"iam-{role.rsplit('.', 1)[-1].lower()}-{principal.key}-in-{folder}",
             bucket=self.name,
             managed_folder=self._folders[folder].name,
-            role="roles/storage.objectCreator",
+            role=role,
             member=principal.member,
         )
         ledger = ledger_of(self)

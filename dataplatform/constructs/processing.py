@@ -1,8 +1,9 @@
 """Processing: the ETL image repository, the launcher function and scheduled launches.
 
-Both launch paths (per arrival through the function, per cron through Cloud Scheduler)
-send the same Dataflow `flexTemplates:launch` request, built by the launcher's own
-`build_launch_request`, so the two can never drift apart.
+Every launch is decided by the launcher function (workloads/launcher): landing events reach it
+through Eventarc, every other run request (Cloud Scheduler, Airflow, the ETL's follow-ups)
+through the follow-up Cloud Tasks queue (constructs/followups.py). Only the function's
+PIPELINES_JSON holds the launch settings, so no second copy can drift.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataplatform.constructs.assets import upload
 from dataplatform.constructs.iam import Principal, ResourceIam, grant_project_roles, service_agent
 from dataplatform.constructs.lake_bucket import LakeBucket
 from dataplatform.constructs.service_account import WorkloadIdentity
-from workloads.launcher.launch_request import build_launch_request, job_name_base
+from workloads.launcher.launch_request import create_task_request, run_request
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER_SOURCE = REPO_ROOT / "workloads" / "launcher"
@@ -71,7 +72,8 @@ class ImageRepository(Construct, ResourceIam):
 
 def etl_launch_config(pipeline: Pipeline, *, parameters: dict[str, str], environment: dict) -> dict:
     """One pipeline's entry of the launcher's PIPELINES_JSON (the launcher's contract)."""
-    return {"parameters": parameters, "environment": {**environment, "maxWorkers": pipeline.max_workers}}
+    return {"parameters": parameters, "environment": {**environment, "maxWorkers": pipeline.max_workers},
+            "on_arrival": pipeline.on_arrival}
 
 
 def _packaged_launcher_source() -> Path:
@@ -107,6 +109,10 @@ class LauncherSpec:
     pipelines: dict[str, dict]
     max_instances: int
     memory: str
+    followup_queue: str
+    """projects/<p>/locations/<l>/queues/<q> of the follow-up queue."""
+    max_active_jobs: int
+    """No launch while the project runs this many Dataflow jobs."""
 
 
 class Launcher(Construct):
@@ -146,6 +152,8 @@ class Launcher(Construct):
                     "REGION": spec.region,
                     "TEMPLATE_SPEC_URI": spec.template_spec_uri,
                     "PIPELINES_JSON": json.dumps(spec.pipelines, sort_keys=True),
+                    "FOLLOWUP_QUEUE": spec.followup_queue,
+                    "MAX_ACTIVE_JOBS": str(spec.max_active_jobs),
                 },
             },
             event_trigger={
@@ -160,6 +168,7 @@ class Launcher(Construct):
         CloudRunV2ServiceIamMember(self, "invoker", name=self.function.name, location=spec.region,
                                    role="roles/run.invoker", member=spec.identity.principal.member)
         self.name = spec.name
+        self.uri: str = self.function.service_config.uri  # the run.app URL the follow-up queue targets
 
 
 @dataclass(frozen=True)
@@ -168,25 +177,25 @@ class ScheduledLaunchSpec:
     region: str
     job_names: dict[str, str]  # pipeline -> Scheduler job name
     identity: WorkloadIdentity
-    template_spec_uri: str
-    pipelines: dict[str, dict]
+    followup_queue: str
+    """projects/<p>/locations/<l>/queues/<q>: scheduled runs are requested there."""
     schedules: dict[str, str]
 
 
 class ScheduledLaunches(Construct):
-    """A Cloud Scheduler job per scheduled pipeline, calling the Dataflow launch API directly.
+    """A Cloud Scheduler job per scheduled pipeline, asking the launcher for a run.
 
-    The job name is fixed per pipeline: Dataflow refuses a second running job of the same
-    name, so a slow run is never overlapped by the next tick.
+    Each tick creates a run-request task on the follow-up queue (Cloud Tasks API, as the
+    launcher identity); the launcher launches `etl-<pipeline>` unless a job of the pipeline
+    created after the tick already runs, and retries while an older one runs. A slow run is
+    therefore never overlapped, and a tick is never lost while one runs.
     """
 
     def __init__(self, scope: Construct, id_: str, spec: ScheduledLaunchSpec):
         super().__init__(scope, id_)
-        uri = f"https://dataflow.googleapis.com/v1b3/projects/{spec.project}/locations/{spec.region}/flexTemplates:launch"
         self.jobs = {}
         for pipeline, cron in spec.schedules.items():
-            request = build_launch_request(pipeline, spec.pipelines[pipeline], spec.template_spec_uri,
-                                           job_name=f"{job_name_base(pipeline)}-scheduled")
+            uri, request = create_task_request(spec.followup_queue, run_request(pipeline, "schedule"))
             self.jobs[pipeline] = CloudSchedulerJob(
                 self,
                 pipeline,

@@ -23,6 +23,7 @@ API_FOR_RESOURCE_PREFIX: dict[str, str] = {
     "google_cloud_run": "run.googleapis.com",
     "google_eventarc": "eventarc.googleapis.com",
     "google_cloud_scheduler": "cloudscheduler.googleapis.com",
+    "google_cloud_tasks": "cloudtasks.googleapis.com",
     "google_composer": "composer.googleapis.com",
     "google_dataproc": "dataproc.googleapis.com",
     "google_dataplex": "dataplex.googleapis.com",

@@ -18,6 +18,7 @@ from dataplatform.constructs.observability import (
     Alerts, AlertSpec, ChannelsSpec, NotificationChannels, absent, quarantine_metric, threshold,
 )
 from dataplatform.constructs.orchestration import AirflowVm, AirflowVmSpec, Composer, ComposerSpec
+from dataplatform.constructs.followups import FollowUpQueue, FollowUpQueueProps
 from dataplatform.constructs.processing import (
     ImageRepository, Launcher, LauncherSpec, ScheduledLaunches, ScheduledLaunchSpec, etl_launch_config,
 )
@@ -31,8 +32,10 @@ from dataplatform.stacks.base import EnvironmentStack
 from dataplatform.state import platform_state_prefix, state_bucket_name
 from workloads.launcher.launch_request import PIPELINE_LABEL, pipeline_label
 
+ARCHIVE_FOLDER = "_archive"  # landing/_archive/<pipeline>/: loaded files (no pipeline name starts with "_")
+
 LAKE_BUCKETS: dict[str, tuple[BucketKind, str]] = {
-    "landing": (BucketKind.DATA, "raw Parquet arrivals, one managed folder per pipeline"),
+    "landing": (BucketKind.DATA, "raw Parquet arrivals, one managed folder per pipeline; loaded files move to _archive/"),
     "curated": (BucketKind.DATA, "validated rows as Parquet"),
     "quarantine": (BucketKind.DATA, "rejected rows with their reason"),
     "control": (BucketKind.CONTROL, "ETL checkpoints per pipeline (written by the ETL, never by Terraform)"),
@@ -64,7 +67,8 @@ class PlatformStack(EnvironmentStack):
         ))
 
         self.buckets = b = {
-            key: LakeBucket(self, key, self._bucket_settings(key, kind, purpose, folders=tuple(pipelines) if key == "landing" else ()))
+            key: LakeBucket(self, key, self._bucket_settings(key, kind, purpose,
+                                                             folders=(*pipelines, ARCHIVE_FOLDER) if key == "landing" else ()))
             for key, (kind, purpose) in LAKE_BUCKETS.items()
         }
         self.warehouse = Warehouse(self, "warehouse", WarehouseSettings(
@@ -131,21 +135,36 @@ class PlatformStack(EnvironmentStack):
             "stagingLocation": b["temp"].url("dataflow/staging"),
             "additionalUserLabels": env.all_labels,
         }) for p in env.pipelines}
-        arrival = {p.name: self.launch_configs[p.name] for p in env.pipelines if p.on_arrival}
-        self.launcher = None
-        if arrival:
-            self.launcher = Launcher(self, "launcher", LauncherSpec(
-                name=namer.resource("launcher"), project=env.project_id, project_number=env.project_number,
-                region=env.region, landing=b["landing"], artifacts=b["artifacts"], identity=ids["launcher"], build_identity=ids["fn-build"],
-                template_spec_uri=self.template_spec_uri, pipelines=arrival,
-                max_instances=env.processing.launcher_max_instances, memory=env.processing.launcher_memory,
-            ))
+        followup_queue = f"projects/{env.project_id}/locations/{env.region}/queues/{namer.resource('etl-followups')}"
+        # Every pipeline is in the launcher's config: arrivals route only to on_arrival ones, but
+        # every run request (schedule, backlog, deferral) of any pipeline is decided there.
+        self.launcher = Launcher(self, "launcher", LauncherSpec(
+            name=namer.resource("launcher"), project=env.project_id, project_number=env.project_number,
+            region=env.region, landing=b["landing"], artifacts=b["artifacts"], identity=ids["launcher"], build_identity=ids["fn-build"],
+            template_spec_uri=self.template_spec_uri, pipelines=self.launch_configs,
+            max_instances=env.processing.launcher_max_instances, memory=env.processing.launcher_memory,
+            followup_queue=followup_queue, max_active_jobs=env.processing.max_concurrent_jobs,
+        ))
+        self.followups = FollowUpQueue(self, "followups", FollowUpQueueProps(
+            name=namer.resource("etl-followups"), project=env.project_id, region=env.region,
+            target_uri=self.launcher.uri, invoker=ids["launcher"],
+            max_concurrent_dispatches=env.processing.launcher_max_instances,
+        ))
+        assert self.followups.path == followup_queue
+        self.followups.grant_enqueue(ids["launcher"].principal)  # deferrals, arrival follow-ups, Scheduler ticks
+        self.followups.grant_enqueue(ids["etl-worker"].principal)  # a run that leaves work asks for the next
+        if env.orchestration.scheduled_by is ScheduledBy.airflow:
+            self.followups.grant_enqueue(ids["orchestrator"].principal)  # the DAGs request their scheduled runs
+        # The ETL moves loaded files out of the landing folders: delete there, create in _archive/ only.
+        for p in env.pipelines:
+            b["landing"].grant_read_write_in(p.name, ids["etl-worker"].principal)
+        b["landing"].grant_create_in(ARCHIVE_FOLDER, ids["etl-worker"].principal)
         schedules = {p.name: p.schedule for p in env.pipelines if p.scheduled}
         if schedules and env.orchestration.scheduled_by is ScheduledBy.cloud_scheduler:
             ScheduledLaunches(self, "schedules", ScheduledLaunchSpec(
                 project=env.project_id, region=env.region, identity=ids["launcher"],
                 job_names={p: namer.pipeline_resource(p) for p in schedules},
-                template_spec_uri=self.template_spec_uri, pipelines=self.launch_configs, schedules=schedules,
+                followup_queue=followup_queue, schedules=schedules,
             ))
         # The token secret, and the Cloud Build agent's read grant on it, come from the bootstrap stack.
         self.oauth_secret = SecretRef(env.project_id, secret_id(namer, "github-oauth-token"))
@@ -171,6 +190,12 @@ class PlatformStack(EnvironmentStack):
             "alert_secret": self.mail_secret.latest_version(env.project_id),
             "alert_to": ",".join(env.alert_emails),
             "alert_from": env.alert_emails[0],
+            "archive_prefix": b["landing"].url(f"{ARCHIVE_FOLDER}/{name}/"),
+            "max_files_per_run": str(pipeline.max_files_per_run),
+            "max_bytes_per_run": str(pipeline.max_bytes_per_run),
+            "max_file_attempts": str(pipeline.max_file_attempts),
+            "max_loads_per_day": str(pipeline.max_loads_per_day),
+            "followup_queue": f"projects/{env.project_id}/locations/{env.region}/queues/{self.namer.resource('etl-followups')}",
         }
 
     # --------------------------------------------------------------- orchestration
@@ -203,12 +228,14 @@ class PlatformStack(EnvironmentStack):
             DagDeployment(self, "dags", DagDeploymentSpec(bucket=dag_bucket, prefix="dags", pipelines=pipelines))
 
     def _dag_pipelines(self) -> dict[str, dict]:
-        """workloads/dags' pipelines.json: one DAG per scheduled pipeline; it launches only
-        when Airflow owns the schedule (otherwise Cloud Scheduler does and the DAG checks rows)."""
+        """workloads/dags' pipelines.json: one DAG per scheduled pipeline; it requests runs only
+        when Airflow owns the schedule (otherwise Cloud Scheduler does and the DAG checks rows).
+        No launch settings: the launcher function holds the only copy and decides every launch."""
         env = self.env
         launches = env.orchestration.scheduled_by is ScheduledBy.airflow
-        return {p.name: {**self.launch_configs[p.name], "schedule": p.schedule, "launch": launches,
-                         "template_spec_uri": self.template_spec_uri, "project": env.project_id, "region": env.region}
+        return {p.name: {"schedule": p.schedule, "launch": launches, "project": env.project_id, "region": env.region,
+                         "output_table": self.launch_configs[p.name]["parameters"]["output_table"],
+                         "followup_queue": self.launch_configs[p.name]["parameters"]["followup_queue"]}
                 for p in env.pipelines if p.scheduled}
 
     # ------------------------------------------------------------------- analytics
@@ -247,7 +274,7 @@ class PlatformStack(EnvironmentStack):
                                  RUNBOOK_JOB_SLOW, threshold(
                 'metric.type="dataflow.googleapis.com/job/elapsed_time" AND resource.type="dataflow_job" '
                 f'AND metadata.user_labels."{PIPELINE_LABEL}"="{pipeline_label(p.name)}"', value=p.max_runtime_minutes * 60)))
-        if self.launcher is not None:
+        if self.launcher is not None:  # always: every run is decided by the launcher
             alerts.add(AlertSpec("launcher-errors", "Launcher function errors", RUNBOOK_LAUNCHER, {"condition_matched_log": {
                 "filter": f'resource.type="cloud_run_revision" AND resource.labels.service_name="{self.launcher.name}" AND severity>=ERROR'}},
                 log_based=True))

@@ -1,25 +1,25 @@
-"""One Airflow DAG per ETL pipeline, generated from the pipelines.json deployed next to this file.
+"""One Airflow DAG per scheduled ETL pipeline, generated from the pipelines.json deployed next to this file.
 
-pipelines.json has the shape of the launcher's PIPELINES_JSON, with four more keys per pipeline::
+pipelines.json (written by the platform stack)::
 
-    {"orders": {"parameters": {...ETL parameters...}, "environment": {...},
-                "schedule": "0 3 * * *", "template_spec_uri": "gs://.../templates/etl.json",
-                "project": "my-project", "region": "europe-west1"}}
+    {"orders": {"schedule": "0 3 * * *", "launch": true, "project": "my-project", "region": "europe-west1",
+                "output_table": "my-project:warehouse.orders",
+                "followup_queue": "projects/my-project/locations/europe-west1/queues/acme-prod-etl-followups"}}
 
 Written for Airflow 3 (parse-tested with it) and kept importable on Airflow 2.10 by using only
-long-standing operator arguments.  Needs the Google *and* Apache Beam providers: the Google
-provider's Dataflow hook refuses to import without the latter.
+long-standing operator arguments.
 
-Each DAG ``etl_<pipeline>``: launch the Flex Template (the same request the launcher and Cloud
-Scheduler send, from launch_request.py, deployed alongside) -> wait for the Dataflow job to
-finish (sensor in reschedule mode, so no worker slot is held) -> check that the table received
-rows in the partitions ingested since the start of the data interval.  The scheduled run is a
-safety net for the event-driven launches: it loads whatever is still pending (often nothing,
-since loads are idempotent) and turns "no data arrived" into a failed check someone sees.
+Each DAG ``etl_<pipeline>``: ask the launcher for a run (a task on the follow-up queue, the
+same request Cloud Scheduler makes; the launcher launches ``etl-<pipeline>`` unless a job of
+the pipeline is already active, so a scheduled run never overlaps another run of the pipeline)
+-> wait for the first job of the pipeline created after the request to finish (sensor in
+reschedule mode, so no worker slot is held) -> check that the table received rows in the
+partitions ingested since the start of the data interval. The scheduled run is a safety net for
+the event-driven launches: it loads whatever is still pending and turns "no data arrived" into a
+failed check someone sees.
 
-With ``"launch": false`` in a pipeline's entry (the platform's ``scheduled_by: cloud_scheduler``
-mode, where Cloud Scheduler owns the launches) the DAG only runs the row check on the schedule,
-so the same cron never launches the job twice.
+With ``"launch": false`` (the platform's ``scheduled_by: cloud_scheduler`` mode, where Cloud
+Scheduler requests the runs) the DAG only runs the row check, so a cron never requests twice.
 
 A missing or malformed pipelines.json raises at import, so it shows up as a DAG import error
 instead of silently producing no DAGs.
@@ -31,21 +31,24 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from airflow.providers.google.cloud.hooks.dataflow import DataflowJobStatus
 from airflow.providers.google.cloud.operators.bigquery import BigQueryCheckOperator
-from airflow.providers.google.cloud.operators.dataflow import DataflowStartFlexTemplateOperator
-from airflow.providers.google.cloud.sensors.dataflow import DataflowJobStatusSensor
 
 import launch_request  # deployed next to this file
 
 try:  # Airflow 3
+    from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.providers.standard.sensors.python import PythonSensor
     from airflow.sdk import DAG, CronDataIntervalTimetable
 except ImportError:  # Airflow 2.x (composer-3-airflow-2 images, the lean profile's VM)
     from airflow import DAG
+    from airflow.operators.python import PythonOperator
+    from airflow.sensors.python import PythonSensor
     from airflow.timetables.interval import CronDataIntervalTimetable
 
 CONFIG_PATH = Path(__file__).with_name("pipelines.json")
-DAG_KEYS = ("schedule", "template_spec_uri", "project", "region")
+DAG_KEYS = ("schedule", "project", "region", "output_table", "followup_queue")
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+MAX_JOB_PAGES = 5
 
 
 def table_sql_name(output_table: str) -> str:
@@ -62,20 +65,51 @@ def rows_loaded_sql(output_table: str) -> str:
     )
 
 
+def _session():
+    import google.auth
+    from google.auth.transport.requests import AuthorizedSession
+
+    credentials, _ = google.auth.default(scopes=SCOPES)
+    return AuthorizedSession(credentials)
+
+
+def request_run(pipeline: str, queue: str) -> str:
+    """Create the run request on the follow-up queue; returns when it was made (RFC 3339)."""
+    requested_at = dt.datetime.now(dt.timezone.utc)
+    url, body = launch_request.create_task_request(queue, launch_request.run_request(pipeline, "schedule", requested_at))
+    response = _session().post(url, json=body, timeout=60)
+    if response.status_code >= 400:
+        raise RuntimeError(f"Cloud Tasks answered {response.status_code}: {response.text[:500]}")
+    return requested_at.isoformat()
+
+
+def run_finished(pipeline: str, project: str, region: str, requested_at: str) -> bool:
+    """Sensor: has the first job of the pipeline created after the request finished (raises if it failed)?"""
+    since = launch_request.parse_time(requested_at)
+    jobs, token, session = [], None, _session()
+    for _ in range(MAX_JOB_PAGES):
+        response = session.get(launch_request.jobs_url(project, region, token), timeout=60)
+        if response.status_code >= 400:
+            raise RuntimeError(f"listing Dataflow jobs answered {response.status_code}: {response.text[:500]}")
+        page = response.json()
+        jobs += page.get("jobs", [])
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    return bool(launch_request.run_outcome(jobs, pipeline, region, since))
+
+
 def build_dag(pipeline: str, config: dict) -> DAG:
     missing = [key for key in DAG_KEYS if not config.get(key)]
     if missing:
         raise ValueError(f"pipelines.json: pipeline {pipeline!r} lacks {missing}")
     launches = config.get("launch", True)
-    # Validated here, at parse time; the operator appends a unique suffix to the job name per run.
-    body = launch_request.build_launch_request(
-        pipeline, {k: config[k] for k in ("parameters", "environment")}, config["template_spec_uri"],
-        launch_request.job_name_base(pipeline),
-    )
+    # Validated here, at parse time (a bad queue path is an import error, not a 3 a.m. failure).
+    launch_request.create_task_request(config["followup_queue"], launch_request.run_request(pipeline, "schedule"))
     with DAG(
         dag_id=f"etl_{pipeline.replace('-', '_')}",
         description=(f"Scheduled load of the {pipeline} landing files into BigQuery" if launches
-                     else f"Check that {pipeline} rows arrived (Cloud Scheduler launches the loads)"),
+                     else f"Check that {pipeline} rows arrived (Cloud Scheduler requests the loads)"),
         # Explicit data intervals (Airflow 3 defaults cron strings to trigger timetables without
         # intervals); the row check below relies on data_interval_start.
         schedule=CronDataIntervalTimetable(config["schedule"], timezone="UTC"),
@@ -89,30 +123,26 @@ def build_dag(pipeline: str, config: dict) -> DAG:
             # No project_id: older Google providers lack it; the query job runs in the
             # connection's (= the environment's) project, which reads the table by full name.
             task_id="check_rows_loaded",
-            sql=rows_loaded_sql(config["parameters"]["output_table"]),
+            sql=rows_loaded_sql(config["output_table"]),
             use_legacy_sql=False,
         )
         if not launches:
             return dag
-        launch = DataflowStartFlexTemplateOperator(
-            task_id="launch_flex_template",
-            project_id=config["project"],
-            location=config["region"],
-            body=body,
-            append_job_name=True,
-            wait_until_finished=False,
+        request = PythonOperator(
+            task_id="request_run",
+            python_callable=request_run,
+            op_kwargs={"pipeline": pipeline, "queue": config["followup_queue"]},
         )
-        wait = DataflowJobStatusSensor(
-            task_id="wait_for_job",
-            project_id=config["project"],
-            location=config["region"],
-            job_id="{{ task_instance.xcom_pull(task_ids='launch_flex_template', key='job_id') }}",
-            expected_statuses={DataflowJobStatus.JOB_STATE_DONE},
+        wait = PythonSensor(
+            task_id="wait_for_run",
+            python_callable=run_finished,
+            op_kwargs={"pipeline": pipeline, "project": config["project"], "region": config["region"],
+                       "requested_at": "{{ task_instance.xcom_pull(task_ids='request_run') }}"},
             mode="reschedule",
             poke_interval=60,
             timeout=3 * 60 * 60,
         )
-        launch >> wait >> check
+        request >> wait >> check
     return dag
 
 

@@ -1,19 +1,31 @@
-"""The per-pipeline checkpoint: which landing file versions have been loaded.
+"""The per-pipeline state object: what is committed, what is failing, which load is in flight.
 
-One JSON object at ``checkpoint_uri``::
+One JSON object at ``checkpoint_uri``, rewritten with compare-and-swap (read with its
+generation, write with ``ifGenerationMatch``; 0 = must not exist)::
 
-    {"version": 1, "pipeline": "orders",
-     "files": {"gs://landing/orders/a.parquet": {"generation": "1712...", "valid_rows": 10,
-                                                 "quarantined_rows": 2, "committed_at": "..."}}}
+    {"version": 2, "pipeline": "orders",
+     "files":    {uri: {"generation": "G", "status": "loaded|rejected", "committed_at": ts}},
+     "attempts": {uri: {"generation": "G", "count": 2, "error": "...", "last_at": ts}},
+     "loads":    {run_id: {"job_id": "...", "started_at": ts, "files": [outcome, ...]}},
+     "last_load_at": ts | null}
 
-Generations are strings so JSON readers without 64-bit integers keep them exact.  A file is
-pending while its current generation is not the recorded one, so a file overwritten in place
-is new data and is loaded again; an unchanged file never is.
+* ``files`` holds committed file versions only until the run has moved them out of the landing
+  folder (archive): then the entry is dropped. The object therefore holds the files of the
+  runs in flight, not the history: its size and the work of reading it do not grow with the
+  number of files ever landed. A file still listed in landing with a committed entry is a file
+  whose archive step was interrupted; the next run archives it and drops the entry.
+* ``attempts`` counts failed attempts per file version (read/parse failures, and load failures
+  BigQuery blames on the file); at ``max_file_attempts`` the file is quarantined whole.
+* ``loads`` is a write-ahead record: a run claims its batch and names its load job here
+  *before* creating the job. Whoever finds a record (a retried bundle, the next run after a
+  crash) resolves it by that job id: done -> the files are committed; failed -> the record is
+  dropped and the files are pending again; absent -> the job is created under that id (at
+  most one creation can succeed). A file claimed by a record is not put in another batch, so
+  no file version is ever appended by two jobs.
 
-The checkpoint is advanced with compare-and-swap (read with generation, write with
-``if_generation_match``), merging this run's files into whatever is there.  Concurrent runs
-therefore never lose each other's entries, and exactly one run commits each file version: the
-run that adds the entry is the one that reports it.
+Generations are strings so JSON readers without 64-bit integers keep them exact. Version 1
+objects (every committed file ever, no archive) are read as version 2: their entries are
+committed files, archived (and so dropped) by the first run that sees them in landing.
 """
 
 from __future__ import annotations
@@ -23,25 +35,34 @@ import json
 import logging
 import random
 import time
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from .storage import ObjectRef, ObjectStore, PreconditionFailed
 
 LOG = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MAX_COMMIT_ATTEMPTS = 10
+T = TypeVar("T")
+
+
+def empty(pipeline: str) -> dict[str, Any]:
+    return {"version": FORMAT_VERSION, "pipeline": pipeline, "files": {}, "attempts": {}, "loads": {}, "last_load_at": None}
 
 
 def parse(data: bytes | None, pipeline: str) -> dict[str, Any]:
     if data is None:
-        return {"version": FORMAT_VERSION, "pipeline": pipeline, "files": {}}
+        return empty(pipeline)
     state = json.loads(data)
-    if state.get("version") != FORMAT_VERSION or not isinstance(state.get("files"), dict):
+    if state.get("version") not in READABLE_VERSIONS or not isinstance(state.get("files"), dict):
         raise ValueError(f"unsupported checkpoint format: version {state.get('version')!r}")
     if state.get("pipeline") != pipeline:
         raise ValueError(f"checkpoint belongs to pipeline {state.get('pipeline')!r}, not {pipeline!r}")
-    return state
+    upgraded = empty(pipeline)
+    upgraded.update({k: v for k, v in state.items() if k in upgraded})
+    upgraded["version"] = FORMAT_VERSION
+    return upgraded
 
 
 def load(store: ObjectStore, uri: str, pipeline: str) -> dict[str, Any]:
@@ -49,18 +70,75 @@ def load(store: ObjectStore, uri: str, pipeline: str) -> dict[str, Any]:
     return parse(data, pipeline)
 
 
-def is_done(state: Mapping[str, Any], ref: ObjectRef) -> bool:
-    entry = state["files"].get(ref.uri)
-    return entry is not None and entry.get("generation") == str(ref.generation)
+def now_iso(now: dt.datetime | None = None) -> str:
+    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).isoformat()
 
 
-def _recorded_generation(state: Mapping[str, Any], uri: str) -> int:
+def recorded_generation(state: Mapping[str, Any], uri: str) -> int:
     entry = state["files"].get(uri)
     return int(entry["generation"]) if entry else 0
 
 
+def is_done(state: Mapping[str, Any], ref: ObjectRef) -> bool:
+    return recorded_generation(state, ref.uri) >= ref.generation and ref.uri in state["files"]
+
+
+def claimed(state: Mapping[str, Any], except_run: str | None = None) -> set[tuple[str, str]]:
+    """(uri, generation) of every file version in a recorded load batch (other than ``except_run``'s)."""
+    return {(f["uri"], str(f["generation"])) for run, load in state["loads"].items() if run != except_run
+            for f in load["files"]}
+
+
+def attempts(state: Mapping[str, Any], ref: ObjectRef) -> int:
+    entry = state["attempts"].get(ref.uri)
+    return int(entry["count"]) if entry and entry.get("generation") == str(ref.generation) else 0
+
+
 def pending(state: Mapping[str, Any], listing: Iterable[ObjectRef]) -> list[ObjectRef]:
-    return sorted(ref for ref in listing if not is_done(state, ref))
+    """Listed versions not committed and not claimed by a recorded load batch, oldest first."""
+    taken = claimed(state)
+    todo = [ref for ref in listing if not is_done(state, ref) and (ref.uri, str(ref.generation)) not in taken]
+    return sorted(todo, key=lambda r: (r.created, r.uri))
+
+
+def update(store: ObjectStore, uri: str, pipeline: str, change: Callable[[dict[str, Any]], T]) -> T:
+    """Apply ``change(state)`` (it mutates and returns a result) with compare-and-swap, retrying races.
+
+    ``change`` is re-run on a fresh read after a lost race, so it must decide from the state
+    it is given, never from what an earlier call saw.
+    """
+    for attempt in range(MAX_COMMIT_ATTEMPTS):
+        data, generation = store.read(uri)
+        state = parse(data, pipeline)
+        before = json.dumps(state, sort_keys=True)
+        result = change(state)
+        body = json.dumps(state, indent=1, sort_keys=True)
+        if body == json.dumps(json.loads(before), indent=1, sort_keys=True):
+            return result  # nothing changed: no write, no new object version
+        try:
+            store.write_if_generation_match(uri, body.encode("utf-8"), generation)
+            return result
+        except PreconditionFailed:
+            LOG.info("state %s changed concurrently (attempt %d); merging again", uri, attempt + 1)
+            time.sleep(min(2.0, 0.05 * 2**attempt) * random.random())
+    raise RuntimeError(f"could not update state {uri} after {MAX_COMMIT_ATTEMPTS} attempts")
+
+
+def add_committed(state: dict[str, Any], outcomes: Iterable[Mapping[str, Any]], stamp: str) -> list[Mapping[str, Any]]:
+    """Record file versions as committed; return those this call added (newer than what is recorded).
+
+    Never moves an entry backwards: a newer version committed by another run wins.
+    """
+    added = []
+    for o in outcomes:
+        if recorded_generation(state, o["uri"]) >= int(o["generation"]) and o["uri"] in state["files"]:
+            continue
+        state["files"][o["uri"]] = {"generation": str(o["generation"]), "status": o["status"], "committed_at": stamp}
+        entry = state["attempts"].get(o["uri"])
+        if entry and int(entry["generation"]) <= int(o["generation"]):
+            del state["attempts"][o["uri"]]
+        added.append(o)
+    return added
 
 
 def commit(
@@ -70,32 +148,39 @@ def commit(
     outcomes: Iterable[Mapping[str, Any]],
     now: dt.datetime | None = None,
 ) -> list[Mapping[str, Any]]:
-    """Record the given file outcomes; return the ones this call added (not already recorded).
+    """Record the given file outcomes; return the ones this call added (not already recorded)."""
+    outcomes = [{"status": "loaded", **o} for o in outcomes]
+    stamp = now_iso(now)
+    return update(store, uri, pipeline, lambda state: add_committed(state, outcomes, stamp))
 
-    Each outcome needs ``uri``, ``generation``, ``valid_rows`` and ``quarantined_rows``.
-    Retries on a lost compare-and-swap race, re-reading and re-merging each time.
+
+def count_failure(state: dict[str, Any], uri: str, generation: str, error: str, stamp: str) -> int:
+    """One more failed attempt for this file version; returns the count (a new version starts at 1)."""
+    entry = state["attempts"].get(uri)
+    count = int(entry["count"]) + 1 if entry and entry.get("generation") == str(generation) else 1
+    state["attempts"][uri] = {"generation": str(generation), "count": count, "error": error[:1000], "last_at": stamp}
+    return count
+
+
+def forget(state: dict[str, Any], listed_uris: set[str], listed_at: str, archived: Iterable[ObjectRef] = ()) -> None:
+    """Drop entries that describe nothing left in landing: archived by us, or absent from a listing.
+
+    Only entries written before the listing started are judged by it (an entry a concurrent run
+    wrote afterwards may be for a file the listing could not see yet).
     """
-    outcomes = list(outcomes)
-    stamp = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
-    for attempt in range(MAX_COMMIT_ATTEMPTS):
-        data, generation = store.read(uri)
-        state = parse(data, pipeline)
-        # Never move an entry backwards: a newer version committed by another run wins.
-        added = [o for o in outcomes if _recorded_generation(state, o["uri"]) < int(o["generation"])]
-        if not added:
-            return []
-        for o in added:
-            state["files"][o["uri"]] = {
-                "generation": str(o["generation"]),
-                "valid_rows": o["valid_rows"],
-                "quarantined_rows": o["quarantined_rows"],
-                "committed_at": stamp,
-            }
-        body = json.dumps(state, indent=1, sort_keys=True).encode("utf-8")
-        try:
-            store.write_if_generation_match(uri, body, generation)
-            return added
-        except PreconditionFailed:
-            LOG.info("checkpoint %s changed concurrently (attempt %d); merging again", uri, attempt + 1)
-            time.sleep(min(2.0, 0.05 * 2**attempt) * random.random())
-    raise RuntimeError(f"could not advance checkpoint {uri} after {MAX_COMMIT_ATTEMPTS} attempts")
+    for ref in archived:
+        entry = state["files"].get(ref.uri)
+        if entry and int(entry["generation"]) == ref.generation:
+            del state["files"][ref.uri]
+    for uri in [u for u, e in state["files"].items() if u not in listed_uris and e["committed_at"] < listed_at]:
+        del state["files"][uri]
+    for uri in [u for u, e in state["attempts"].items() if u not in listed_uris and e["last_at"] < listed_at]:
+        del state["attempts"][uri]
+
+
+def drop_archived(state: dict[str, Any], refs: Iterable[ObjectRef]) -> None:
+    """Drop the committed entries of file versions just moved out of landing."""
+    for ref in refs:
+        entry = state["files"].get(ref.uri)
+        if entry and int(entry["generation"]) == ref.generation:
+            del state["files"][ref.uri]

@@ -1,49 +1,47 @@
 """Landing Parquet -> validated rows -> BigQuery + curated Parquet, invalid rows -> quarantine.
 
-Shape of the Beam pipeline (one run handles every landing file not yet in the checkpoint)::
+Shape of the Beam pipeline (one run handles a bounded batch of the pending landing files)::
 
-    Create -> ListPendingFiles -> Reshuffle -> ProcessFile (per file) -> ToList -> CommitRun
+    Create -> PlanRun -> Reshuffle -> ProcessFile (per file) -> ToList -> CommitRun
+                 \\-- plan (side input) ----------------------------------/
 
-Per file, ProcessFile streams the Parquet in batches, validates each row against the schema,
-writes the valid rows to ``<curated_prefix>/<path>.<generation>.parquet`` and the invalid ones
-(original values + ``_error``) to ``<quarantine_prefix>/<path>.<generation>.jsonl``, then
-loads the curated file into the table under a load key derived from (file URI, generation).
-CommitRun runs once after all files: it advances the checkpoint (compare-and-swap), emits the
-run summary and sends at most one alert mail.  These steps run inside the job because a Flex
-Template launcher exits once the job is submitted: code after ``run()`` never runs there.
+PlanRun (once): reads the pipeline's state object, resolves load batches recorded by earlier
+runs (write-ahead records, see checkpoint.py), archives files whose archive step an earlier run
+did not finish, lists the landing folder and picks the oldest pending files up to the run's
+bounds (``max_files_per_run``, ``max_bytes_per_run``); the rest is the backlog.
 
-Delivery guarantee (what a crash at any point can and cannot do):
+ProcessFile (per file, in parallel): validates the file batch by batch (vectorised, see
+vectorized.py) into ``<curated_prefix>/<path>.<generation>.parquet`` and
+``<quarantine_prefix>/<path>.<generation>.jsonl``. A file that cannot be read or parsed counts
+one failed attempt; a file at ``max_file_attempts`` is quarantined whole
+(``<path>.<generation>.rejected.parquet`` + ``.error.json``) and committed.
 
-* No file is skipped: a file enters the checkpoint only in CommitRun, after every write for it
-  has succeeded, so a crash before that leaves it pending for the next run.
-* No file is loaded twice into BigQuery: each load is keyed by (pipeline, URI, generation) and a
-  key is applied at most once (deterministic BigQuery job IDs, see table.py), so a rerun after
-  a crash between the load and the checkpoint finds the load done and does not repeat it.
-  This holds for reruns within BigQuery's job-history retention (~6 months).
-* Curated and quarantine files have deterministic names and deterministic content for a given
-  file generation, so rewriting them on a rerun replaces them with identical objects.
-* Counts are reported once: the summary counts only the files this run added to the checkpoint,
-  so files finished by a concurrent or crashed run are not counted twice.  The summary log
-  entry and the mail are produced after the checkpoint commit and never fail the job; if the
-  worker dies after committing but before reporting (rare), that run's summary is lost.
-* A file overwritten in place is a new generation and is loaded again (its old rows stay).
+CommitRun (once): records the run's load batch and its job id in the state (claiming those file
+versions), runs **one** BigQuery load job for all of them, then commits the files, archives
+them (landing -> ``archive_prefix``), writes the run summary and one ``etl_file_loaded`` event
+per committed file, mails at most one alert, and asks for a follow-up run if it left work.
+These steps run inside the job because a Flex Template launcher exits once the job is
+submitted: code after ``run()`` never runs there.
+
+The retry and idempotency contract is written out in workloads/README.md.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import logging
 import os
 import re
 import tempfile
+import uuid
 from typing import Any, Iterator, Mapping
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions, WorkerOptions
@@ -51,10 +49,12 @@ from apache_beam.runners.runner import PipelineState
 
 from . import checkpoint
 from .alerts import mailer_for, send_summary_alert
-from .reporting import SUMMARY_EVENT, CloudLoggingReporter, JsonlFileReporter
+from .followups import follow_ups_for
+from .reporting import FILE_EVENT, SUMMARY_EVENT, CloudLoggingReporter, JsonlFileReporter
 from .schema import Field, arrow_schema, jsonable, parse_schema, validate_row
 from .storage import ObjectChanged, ObjectRef, join_uri, store_for
-from .table import is_bigquery_spec, table_for
+from .table import LoadResult, is_bigquery_spec, table_for
+from .vectorized import readable, validate_batch
 from workloads.launcher.launch_request import is_landing_object
 
 LOG = logging.getLogger(__name__)
@@ -67,18 +67,26 @@ PARAMETERS: dict[str, str] = {
     "output_table": "Destination BigQuery table, project:dataset.table (appended to, never created).",
     "curated_prefix": "Folder for validated Parquet: gs://<curated-bucket>/<pipeline>/.",
     "quarantine_prefix": "Folder for rejected rows (JSONL with _error): gs://<quarantine-bucket>/<pipeline>/.",
-    "checkpoint_uri": "Checkpoint object: gs://<control-bucket>/checkpoints/<pipeline>.json.",
+    "checkpoint_uri": "State object: gs://<control-bucket>/checkpoints/<pipeline>.json.",
     "alert_secret": "Secret Manager version holding the SendGrid API key: projects/<p>/secrets/<id>/versions/latest.",
     "alert_to": "Comma-separated recipients of the quarantine alert.",
     "alert_from": "Sender address of the quarantine alert (a SendGrid verified sender).",
+    "archive_prefix": "Where committed landing files are moved: gs://<landing-bucket>/_archive/<pipeline>/ (empty: kept in place).",
+    "max_files_per_run": "At most this many landing files per run (the rest waits for the follow-up run).",
+    "max_bytes_per_run": "At most this many MiB of landing files per run (a larger single file still goes alone).",
+    "max_file_attempts": "A file that fails to read, parse or load this many times is quarantined whole.",
+    "max_loads_per_day": "At most this many load jobs per day into the table (runs closer together defer their load).",
+    "followup_queue": "Cloud Tasks queue for follow-up run requests: projects/<p>/locations/<l>/queues/<q>.",
 }
 REQUIRED_PARAMETERS = (
     "pipeline", "landing_prefix", "schema", "output_table", "curated_prefix", "quarantine_prefix", "checkpoint_uri",
 )
+DEFAULTS = {"max_files_per_run": 5000, "max_bytes_per_run": 10240, "max_file_attempts": 3, "max_loads_per_day": 0}
 # Pipeline names become part of object paths, BigQuery job IDs and Dataflow job names.
 _PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 BATCH_ROWS = 10_000
 SUMMARY_FILES_LIMIT = 200  # keep the log entry well under Cloud Logging's 256 KiB
+MIB = 1 << 20
 
 
 class EtlOptions(PipelineOptions):
@@ -89,10 +97,23 @@ class EtlOptions(PipelineOptions):
         # Local runs only (the demo and tests); the Flex Template does not expose them.
         parser.add_argument("--alert_outbox", default=None, help="Write alert requests to this folder instead of sending.")
         parser.add_argument("--run_log", default=None, help="Append run summaries to this JSONL file instead of Cloud Logging.")
+        parser.add_argument("--followup_outbox", default=None, help="Write follow-up requests to this folder instead of Cloud Tasks.")
 
 
 # One rule for "is this a data file": the launcher's, so the ETL and the launcher always agree.
 is_landing_file = is_landing_object
+
+
+def _positive_int(name: str, value: str | None) -> int:
+    if value in (None, ""):
+        return DEFAULTS[name]
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    if number < (0 if name == "max_loads_per_day" else 1):
+        raise ValueError(f"{name} must be at least {0 if name == 'max_loads_per_day' else 1}, got {number}")
+    return number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,9 +130,18 @@ class EtlConfig:
     alert_secret: str = ""
     alert_to: str = ""
     alert_from: str = ""
+    archive_prefix: str = ""
+    max_files_per_run: int = DEFAULTS["max_files_per_run"]
+    max_bytes_per_run: int = DEFAULTS["max_bytes_per_run"]
+    max_file_attempts: int = DEFAULTS["max_file_attempts"]
+    max_loads_per_day: int = DEFAULTS["max_loads_per_day"]
+    followup_queue: str = ""
     alert_outbox: str | None = None
     run_log: str | None = None
+    followup_outbox: str | None = None
     log_project: str | None = None
+    on_dataflow: bool = False
+    local_run_id: str = ""
 
     @classmethod
     def from_options(cls, options: PipelineOptions) -> "EtlConfig":
@@ -121,20 +151,22 @@ class EtlConfig:
             raise ValueError(f"missing required parameter(s): {', '.join(missing)}")
         if not _PIPELINE_NAME.match(etl.pipeline):
             raise ValueError(f"pipeline {etl.pipeline!r} must match {_PIPELINE_NAME.pattern}")
-        locations = {
-            name: getattr(etl, name) for name in ("landing_prefix", "curated_prefix", "quarantine_prefix", "checkpoint_uri")
-        }
+        names = ("landing_prefix", "curated_prefix", "quarantine_prefix", "checkpoint_uri", "archive_prefix")
+        locations = {name: getattr(etl, name) for name in names if getattr(etl, name)}
         runner = (options.view_as(StandardOptions).runner or "").lower()
-        if "dataflow" in runner:
+        on_dataflow = "dataflow" in runner
+        if on_dataflow:
             # Local stand-ins exist for the demo; on Dataflow they would silently write to a worker's disk.
             not_gcs = [name for name, value in locations.items() if not value.startswith("gs://")]
             if not_gcs or not is_bigquery_spec(etl.output_table):
                 raise ValueError(f"on Dataflow, locations must be gs:// and output_table a BigQuery table: {not_gcs}")
-            if etl.alert_outbox or etl.run_log:
-                raise ValueError("alert_outbox and run_log are for local runs only")
+            if etl.alert_outbox or etl.run_log or etl.followup_outbox:
+                raise ValueError("alert_outbox, run_log and followup_outbox are for local runs only")
         else:
             locations = {k: v if v.startswith("gs://") else os.path.abspath(v) for k, v in locations.items()}
         prefixes = {k: (v.rstrip("/") + "/" if k != "checkpoint_uri" else v) for k, v in locations.items()}
+        if prefixes.get("archive_prefix", "").startswith(prefixes["landing_prefix"]):
+            raise ValueError("archive_prefix must not be inside landing_prefix (archived files would be listed again)")
         log_project = options.view_as(GoogleCloudOptions).project
         if not log_project and is_bigquery_spec(etl.output_table):
             log_project = etl.output_table.split(":", 1)[0]
@@ -145,9 +177,14 @@ class EtlConfig:
             alert_secret=etl.alert_secret or "",
             alert_to=etl.alert_to or "",
             alert_from=etl.alert_from or "",
+            followup_queue=etl.followup_queue or "",
             alert_outbox=etl.alert_outbox,
             run_log=etl.run_log,
+            followup_outbox=etl.followup_outbox,
             log_project=log_project,
+            on_dataflow=on_dataflow,
+            local_run_id="" if on_dataflow else str(uuid.uuid4()),
+            **{name: _positive_int(name, getattr(etl, name)) for name in DEFAULTS},
             **prefixes,
         )
 
@@ -167,10 +204,27 @@ class EtlConfig:
     def quarantine_uri(self, ref: ObjectRef, suffix: str = ".jsonl") -> str:
         return join_uri(self.quarantine_prefix, self._output_name(ref, suffix))
 
-    def load_key(self, ref: ObjectRef) -> str:
-        """Stable key of one file version's load (a valid BigQuery job ID prefix)."""
-        digest = hashlib.sha256(f"{ref.uri}#{ref.generation}".encode()).hexdigest()[:40]
-        return f"etl_{self.pipeline.replace('-', '_')}_{digest}"
+    def archive_uri(self, ref: ObjectRef) -> str:
+        return join_uri(self.archive_prefix, self._output_name(ref, ".parquet"))
+
+    def load_job_id(self, run_id: str, files: list[Mapping[str, Any]]) -> str:
+        """Deterministic job id of a run's load batch: the same run and file versions give the same id."""
+        key = run_id + "\0" + "\0".join(sorted(f"{f['uri']}#{f['generation']}" for f in files))
+        return f"etl_{self.pipeline.replace('-', '_')}_{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+
+    @property
+    def load_interval(self) -> dt.timedelta:
+        return dt.timedelta(seconds=86400 / self.max_loads_per_day) if self.max_loads_per_day else dt.timedelta(0)
+
+    def run_id(self) -> str:
+        """The Dataflow job id on Dataflow (from the worker's metadata server), else this run's uuid."""
+        if self.on_dataflow:
+            from apache_beam.io.gcp.gce_metadata_util import fetch_dataflow_job_id
+
+            job_id = fetch_dataflow_job_id()
+            if job_id:
+                return job_id
+        return self.local_run_id or "unknown-run"
 
     def reporter(self):
         if self.run_log:
@@ -182,6 +236,9 @@ class EtlConfig:
     def mailer(self):
         return mailer_for(self.alert_secret, self.alert_from, self.alert_to, self.alert_outbox)
 
+    def follow_ups(self):
+        return follow_ups_for(self.followup_queue, self.followup_outbox)
+
 
 @dataclasses.dataclass
 class SplitResult:
@@ -190,29 +247,19 @@ class SplitResult:
     reasons: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
 
-def _readable_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Truncate nanosecond timestamps to microseconds (BigQuery's precision) so Python can hold them."""
-    columns = []
-    for column in batch.columns:
-        if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
-            column = pc.cast(column, pa.timestamp("us", tz=column.type.tz), safe=False)
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
-
-
 class UnreadableFile(Exception):
-    """The landing file cannot be read as Parquet: retrying will not help."""
+    """The landing file cannot be read as Parquet."""
 
 
-def _read_rows(source_path: str) -> Iterator[list[dict[str, Any]]]:
-    """Rows of a Parquet file, batch by batch; any failure to *read* becomes UnreadableFile.
+def _read_batches(source_path: str) -> Iterator[pa.RecordBatch]:
+    """A Parquet file, batch by batch; any failure to *read* becomes UnreadableFile.
 
     Only reading is guarded: a failure while writing outputs is ours, not the file's, and must
-    fail the run (and be retried) rather than get the file set aside.
+    fail the run (and be retried) rather than count against the file.
     """
     try:
         for batch in pq.ParquetFile(source_path).iter_batches(batch_size=BATCH_ROWS):
-            yield _readable_batch(batch).to_pylist()
+            yield batch
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFile(str(exc)) from exc
 
@@ -224,11 +271,14 @@ def split_file(
     quarantine_path: str,
     source_uri: str,
     generation: int,
+    vectorized: bool = True,
 ) -> SplitResult:
     """Validate one Parquet file batch by batch into a curated Parquet and a quarantine JSONL.
 
     Memory stays bounded by BATCH_ROWS whatever the file size.  An output file is only
-    created when it gets rows.
+    created when it gets rows.  ``vectorized=False`` runs the per-row reference validator
+    (schema.validate_row) instead of the Arrow one: same output, kept for the benchmark's
+    before/after and as the oracle of the tests.
     """
     result = SplitResult()
     schema = arrow_schema(fields)
@@ -236,31 +286,32 @@ def split_file(
     quarantine = None
     row_number = 0
     try:
-        for rows in _read_rows(source_path):
-            valid = []
-            for row in rows:
-                clean, violations = validate_row(row, fields)
-                if clean is not None:
-                    valid.append(clean)
-                else:
-                    if quarantine is None:
-                        quarantine = open(quarantine_path, "w", encoding="utf-8")
-                    record = {key: jsonable(value) for key, value in row.items()}
-                    record.update(
-                        _error="; ".join(v.reason for v in violations),
-                        _source_file=source_uri,
-                        _source_generation=str(generation),
-                        _row_number=row_number,
-                    )
-                    quarantine.write(json.dumps(record) + "\n")
-                    result.quarantined_rows += 1
-                    result.reasons.update(f"{v.field}: {v.code}" for v in violations)
-                row_number += 1
-            if valid:
+        for batch in _read_batches(source_path):
+            if vectorized:
+                checked = validate_batch(batch, fields)
+                valid = pa.Table.from_batches([checked.valid]) if checked.valid.num_rows else None
+                invalid = [(row_number + i, row, violations) for i, row, violations in checked.invalid]
+            else:
+                valid, invalid = _validate_rows(batch, fields, schema, row_number)
+            for number, row, violations in invalid:
+                if quarantine is None:
+                    quarantine = open(quarantine_path, "w", encoding="utf-8")
+                record = {key: jsonable(value) for key, value in row.items()}
+                record.update(
+                    _error="; ".join(v.reason for v in violations),
+                    _source_file=source_uri,
+                    _source_generation=str(generation),
+                    _row_number=number,
+                )
+                quarantine.write(json.dumps(record) + "\n")
+                result.quarantined_rows += 1
+                result.reasons.update(f"{v.field}: {v.code}" for v in violations)
+            if valid is not None and valid.num_rows:
                 if writer is None:
                     writer = pq.ParquetWriter(curated_path, schema)
-                writer.write_table(pa.Table.from_pylist(valid, schema=schema))
-                result.valid_rows += len(valid)
+                writer.write_table(valid)
+                result.valid_rows += valid.num_rows
+            row_number += batch.num_rows
     finally:
         if writer is not None:
             writer.close()
@@ -269,23 +320,144 @@ def split_file(
     return result
 
 
-class ListPendingFiles(beam.DoFn):
-    """Emit the landing files whose current generation is not in the checkpoint."""
+def _validate_rows(batch: pa.RecordBatch, fields, schema: pa.Schema, first_row: int):
+    """The per-row reference path (what every run did before the vectorised validator)."""
+    valid, invalid = [], []
+    for i, row in enumerate(readable(batch).to_pylist()):
+        clean, violations = validate_row(row, fields)
+        if clean is not None:
+            valid.append(clean)
+        else:
+            invalid.append((first_row + i, row, violations))
+    return (pa.Table.from_pylist(valid, schema=schema) if valid else None), invalid
+
+
+
+
+# ------------------------------------------------------------------------------ the run
+
+
+def _outcome(ref: ObjectRef, status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "uri": ref.uri, "generation": str(ref.generation), "size": ref.size, "landed_at": ref.created,
+        "status": status, "valid_rows": 0, "quarantined_rows": 0, "curated_uri": None, "quarantine_uri": None,
+        "reasons": {}, "error": None, **extra,
+    }
+
+
+def _ref(o: Mapping[str, Any]) -> ObjectRef:
+    return ObjectRef(o["uri"], int(o["generation"]), int(o.get("size") or 0), o.get("landed_at") or "")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def resolve_recorded_load(cfg: EtlConfig, run_id: str, record: Mapping[str, Any], result: LoadResult,
+                          extra: list[Mapping[str, Any]] = (), failed: list[Mapping[str, Any]] = ()) -> list[Mapping[str, Any]]:
+    """Settle one recorded load batch in the state, given its finished job; returns the files this call committed.
+
+    Also commits ``extra`` (files with nothing to load: all rows quarantined, or rejected whole)
+    and counts one attempt for each of ``failed`` and for each file the failed job blames.
+    """
+    stamp = checkpoint.now_iso()
+    by_curated = {f["curated_uri"]: f for f in record.get("files", [])}
+
+    def settle(state: dict[str, Any]) -> list[Mapping[str, Any]]:
+        added: list[Mapping[str, Any]] = []
+        if record and state["loads"].get(run_id, {}).get("job_id") == record.get("job_id"):
+            del state["loads"][run_id]
+            state["last_load_at"] = max(filter(None, [state.get("last_load_at"), record["started_at"]]))
+            if result.ok:
+                added += checkpoint.add_committed(state, record["files"], stamp)
+            else:
+                for curated in result.sources_blamed(list(by_curated)):
+                    f = by_curated[curated]
+                    checkpoint.count_failure(state, f["uri"], f["generation"], f"load failed: {result.error_text}", stamp)
+        added += checkpoint.add_committed(state, extra, stamp)
+        for o in failed:
+            checkpoint.count_failure(state, o["uri"], o["generation"], o["error"] or "failed", stamp)
+        return added
+
+    return checkpoint.update(store_for(cfg.checkpoint_uri), cfg.checkpoint_uri, cfg.pipeline, settle)
+
+
+def archive(cfg: EtlConfig, committed: list[Mapping[str, Any]]) -> None:
+    """Move committed file versions out of the landing folder, then drop their state entries."""
+    if not cfg.archive_prefix or not committed:
+        return
+    refs = [_ref(o) for o in committed]
+    for ref in refs:
+        store_for(ref.uri).archive(ref, cfg.archive_uri(ref))
+    checkpoint.update(store_for(cfg.checkpoint_uri), cfg.checkpoint_uri, cfg.pipeline,
+                      lambda state: checkpoint.drop_archived(state, refs))
+
+
+class PlanRun(beam.DoFn):
+    """Once per run: settle earlier runs' recorded loads, tidy up, pick this run's bounded batch."""
 
     def __init__(self, config: EtlConfig):
         self.config = config
 
-    def process(self, _unused) -> Iterator[ObjectRef]:
+    def process(self, _unused) -> Iterator[Any]:
         cfg = self.config
-        state = checkpoint.load(store_for(cfg.checkpoint_uri), cfg.checkpoint_uri, cfg.pipeline)
-        listing = [ref for ref in store_for(cfg.landing_prefix).list(cfg.landing_prefix) if is_landing_file(cfg.relative_name(ref))]
-        todo = checkpoint.pending(state, listing)
-        LOG.info("%s: %d landing file(s), %d pending", cfg.pipeline, len(listing), len(todo))
-        yield from todo
+        run_id = cfg.run_id()
+        state_store = store_for(cfg.checkpoint_uri)
+        state = checkpoint.load(state_store, cfg.checkpoint_uri, cfg.pipeline)
+        recovered: list[Mapping[str, Any]] = []
+        if state["loads"]:
+            table = table_for(cfg.output_table)
+            for other_run, record in sorted(state["loads"].items()):
+                # Create-if-absent under the recorded id, then wait: at most one creation succeeds.
+                result = table.load([f["curated_uri"] for f in record["files"]], record["job_id"])
+                LOG.warning("settled the load batch recorded by run %s (job %s): %s", other_run, record["job_id"],
+                            "loaded" if result.ok else result.error_text)
+                recovered += resolve_recorded_load(cfg, other_run, record, result)
+            state = checkpoint.load(state_store, cfg.checkpoint_uri, cfg.pipeline)
+
+        listed_at = checkpoint.now_iso()
+        listing = [ref for ref in store_for(cfg.landing_prefix).list(cfg.landing_prefix)
+                   if is_landing_file(cfg.relative_name(ref))]
+        leftovers = [ref for ref in listing if checkpoint.is_done(state, ref)]  # committed, archive interrupted
+        if cfg.archive_prefix:
+            for ref in leftovers:
+                store_for(ref.uri).archive(ref, cfg.archive_uri(ref))
+        archived = leftovers if cfg.archive_prefix else []
+        listed_uris = {ref.uri for ref in listing}
+        state = checkpoint.update(state_store, cfg.checkpoint_uri, cfg.pipeline,
+                                  lambda s: (checkpoint.forget(s, listed_uris, listed_at, archived), s)[1])
+        todo = checkpoint.pending(state, [ref for ref in listing if ref not in set(archived)])
+
+        deferred_until = None
+        if cfg.max_loads_per_day and state.get("last_load_at") and todo:
+            next_load = dt.datetime.fromisoformat(state["last_load_at"]) + cfg.load_interval
+            if _now() < next_load:
+                deferred_until = next_load
+        selected: list[ObjectRef] = []
+        if deferred_until is None:
+            budget = cfg.max_bytes_per_run * MIB
+            for ref in todo:
+                if len(selected) >= cfg.max_files_per_run or (selected and budget - ref.size < 0):
+                    break
+                selected.append(ref)
+                budget -= ref.size
+        LOG.info("%s: %d listed, %d pending, %d selected%s", cfg.pipeline, len(listing), len(todo), len(selected),
+                 f", load deferred until {deferred_until.isoformat()}" if deferred_until else "")
+        yield beam.pvalue.TaggedOutput("plan", {
+            "run_id": run_id,
+            "listed": len(listing),
+            "pending": len(todo),
+            "backlog_files": len(todo) - len(selected),
+            "deferred_until": deferred_until.isoformat() if deferred_until else None,
+            "recovered": recovered,
+            "attempts": {ref.uri: state["attempts"][ref.uri] for ref in selected
+                         if checkpoint.attempts(state, ref)},
+        })
+        yield from selected
 
 
 class ProcessFile(beam.DoFn):
-    """Validate one landing file, write curated + quarantine outputs and load the table."""
+    """Validate one landing file and write its curated + quarantine outputs (the load is per run)."""
 
     def __init__(self, config: EtlConfig):
         self.config = config
@@ -293,16 +465,10 @@ class ProcessFile(beam.DoFn):
         self.quarantined_rows = Metrics.counter("etl", "quarantined_rows")
         self.files = Metrics.counter("etl", "files_processed")
 
-    def setup(self):
-        self.table = table_for(self.config.output_table)
-
-    def process(self, ref: ObjectRef) -> Iterator[dict[str, Any]]:
+    def process(self, ref: ObjectRef, plan: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         cfg = self.config
-        outcome: dict[str, Any] = {
-            "uri": ref.uri, "generation": str(ref.generation), "status": "loaded",
-            "valid_rows": 0, "quarantined_rows": 0, "curated_uri": None, "quarantine_uri": None,
-            "reasons": {}, "error": None, "loaded_by_this_run": False,
-        }
+        prior = plan["attempts"].get(ref.uri) or {}
+        prior_count = int(prior.get("count", 0)) if prior.get("generation") == str(ref.generation) else 0
         with tempfile.TemporaryDirectory(prefix="etl-") as tmp:
             source = os.path.join(tmp, "source.parquet")
             try:
@@ -310,82 +476,181 @@ class ProcessFile(beam.DoFn):
             except ObjectChanged as exc:
                 # Overwritten or deleted since listing; the new version has its own event and run.
                 LOG.warning("skipping %s: %s", ref.uri, exc)
-                yield {**outcome, "status": "superseded"}
+                yield _outcome(ref, "superseded")
+                return
+            if prior_count >= cfg.max_file_attempts:  # e.g. its load failed N times: do not try again
+                yield self._reject(ref, source, prior.get("error") or "failed", prior_count)
                 return
             curated, quarantine = os.path.join(tmp, "curated.parquet"), os.path.join(tmp, "quarantine.jsonl")
             try:
                 result = split_file(source, cfg.fields, curated, quarantine, ref.uri, ref.generation)
             except UnreadableFile as exc:
-                # Not a readable Parquet file: retrying cannot help, so it is set aside and committed.
-                rejected_uri = cfg.quarantine_uri(ref, ".rejected.parquet")
-                store_for(rejected_uri).upload(source, rejected_uri)
-                LOG.error("rejected unreadable file %s: %s", ref.uri, exc)
-                yield {**outcome, "status": "rejected", "error": f"unreadable Parquet: {exc}"[:500], "quarantine_uri": rejected_uri}
+                error = f"unreadable Parquet: {exc}"[:500]
+                if prior_count + 1 >= cfg.max_file_attempts:
+                    yield self._reject(ref, source, error, prior_count + 1)
+                else:
+                    LOG.warning("attempt %d of %d failed for %s: %s", prior_count + 1, cfg.max_file_attempts, ref.uri, error)
+                    yield _outcome(ref, "failed", error=error)
                 return
+            outcome = _outcome(ref, "loaded" if result.valid_rows else "empty",
+                               valid_rows=result.valid_rows, quarantined_rows=result.quarantined_rows,
+                               reasons=dict(result.reasons))
             if result.quarantined_rows:
                 outcome["quarantine_uri"] = cfg.quarantine_uri(ref)
                 store_for(outcome["quarantine_uri"]).upload(quarantine, outcome["quarantine_uri"])
             if result.valid_rows:
                 outcome["curated_uri"] = cfg.curated_uri(ref)
                 store_for(outcome["curated_uri"]).upload(curated, outcome["curated_uri"])
-                outcome["loaded_by_this_run"] = self.table.load(outcome["curated_uri"], cfg.load_key(ref))
-        outcome.update(valid_rows=result.valid_rows, quarantined_rows=result.quarantined_rows, reasons=dict(result.reasons))
         self.valid_rows.inc(result.valid_rows)
         self.quarantined_rows.inc(result.quarantined_rows)
         self.files.inc()
         yield outcome
 
+    def _reject(self, ref: ObjectRef, source: str, error: str, attempts: int) -> dict[str, Any]:
+        """Quarantine the whole file (its bytes and its error) so it stops blocking anything."""
+        cfg = self.config
+        rejected_uri = cfg.quarantine_uri(ref, ".rejected.parquet")
+        store_for(rejected_uri).upload(source, rejected_uri)
+        error_uri = cfg.quarantine_uri(ref, ".error.json")
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump({"uri": ref.uri, "generation": str(ref.generation), "attempts": attempts, "error": error}, f)
+        try:
+            store_for(error_uri).upload(f.name, error_uri)
+        finally:
+            os.unlink(f.name)
+        LOG.error("quarantined %s whole after %d attempt(s): %s", ref.uri, attempts, error)
+        return _outcome(ref, "rejected", error=error, quarantine_uri=rejected_uri)
 
-def run_summary(pipeline: str, outcomes: list[Mapping[str, Any]], committed: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """The structured summary of a run, counting only the files this run committed."""
+
+def run_summary(cfg: EtlConfig, plan: Mapping[str, Any], outcomes: list[Mapping[str, Any]],
+                committed: list[Mapping[str, Any]], load: LoadResult | None, backlog: int) -> dict[str, Any]:
+    """The structured summary of a run, counting only the files this run committed (C1 contract)."""
+    loaded = [o for o in committed if o["status"] == "loaded"]
+    rejected = [o for o in committed if o["status"] == "rejected"]
+    if load is not None and not load.ok:
+        outcome = "failed"
+    elif rejected or backlog or plan.get("deferred_until"):
+        outcome = "partial"
+    else:
+        outcome = "succeeded"
     return {
         "event": SUMMARY_EVENT,
-        "pipeline": pipeline,
+        "pipeline": cfg.pipeline,
+        "run_id": plan["run_id"],
+        "outcome": outcome,
         "processed_files": len(committed),
+        "loaded_files": len(loaded),
+        "loaded_rows": sum(o["valid_rows"] for o in loaded),
         "valid_rows": sum(o["valid_rows"] for o in committed),
         "quarantined_rows": sum(o["quarantined_rows"] for o in committed),
-        "rejected_files": sum(1 for o in committed if o["status"] == "rejected"),
-        "skipped_files": len(outcomes) - len(committed),
+        "rejected_files": len(rejected),
+        "skipped_files": len(outcomes) - len([o for o in outcomes if o["uri"] in {c["uri"] for c in committed}]),
+        "backlog_files": backlog,
+        "load_job_id": load.job_id if load else None,
+        "load_error": load.error_text if load is not None and not load.ok else None,
+        "deferred_until": plan.get("deferred_until"),
         "files": [
-            {k: o[k] for k in ("uri", "generation", "valid_rows", "quarantined_rows", "quarantine_uri", "reasons", "error")}
+            {k: o.get(k) for k in ("uri", "generation", "valid_rows", "quarantined_rows", "quarantine_uri", "reasons", "error")}
             for o in committed
         ],
     }
 
 
+def file_events(cfg: EtlConfig, run_id: str, committed: list[Mapping[str, Any]], loaded_at: dt.datetime) -> list[dict[str, Any]]:
+    """One ``etl_file_loaded`` event per committed file whose rows went through (C1 contract)."""
+    events = []
+    for o in committed:
+        if o["status"] == "rejected":
+            continue
+        landed = dt.datetime.fromisoformat(o["landed_at"].replace("Z", "+00:00")) if o.get("landed_at") else loaded_at
+        events.append({
+            "event": FILE_EVENT, "pipeline": cfg.pipeline, "run_id": run_id, "file": o["uri"],
+            "generation": str(o["generation"]), "rows": o["valid_rows"],
+            "landed_at": landed.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+            "loaded_at": loaded_at.isoformat().replace("+00:00", "Z"),
+            "arrival_to_load_seconds": round(max(0.0, (loaded_at - landed).total_seconds()), 3),
+        })
+    return events
+
+
 class CommitRun(beam.DoFn):
-    """Once per run, after every file's writes: advance the checkpoint, then report and alert."""
+    """Once per run, after every file's writes: one load job, commit, archive, report, follow up."""
 
     def __init__(self, config: EtlConfig):
         self.config = config
 
-    def process(self, outcomes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def process(self, outcomes: list[dict[str, Any]], plan: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         cfg = self.config
-        committable = [o for o in outcomes if o["status"] != "superseded"]
-        committed = checkpoint.commit(store_for(cfg.checkpoint_uri), cfg.checkpoint_uri, cfg.pipeline, committable)
-        summary = run_summary(cfg.pipeline, outcomes, committed)
+        run_id = plan["run_id"]
+        state_store = store_for(cfg.checkpoint_uri)
+        loadable = [o for o in outcomes if o["status"] == "loaded"]
+        no_load = [o for o in outcomes if o["status"] in ("empty", "rejected")]
+        failed = [o for o in outcomes if o["status"] == "failed"]
+        stamp = checkpoint.now_iso()
+
+        def claim(state: dict[str, Any]) -> dict[str, Any] | None:
+            if run_id in state["loads"]:  # a retried bundle of this very step: keep the recorded batch
+                return state["loads"][run_id]
+            taken = checkpoint.claimed(state)
+            batch = [o for o in loadable if not checkpoint.is_done(state, _ref(o))
+                     and (o["uri"], str(o["generation"])) not in taken]
+            if not batch:
+                return None
+            state["loads"][run_id] = {"job_id": cfg.load_job_id(run_id, batch), "started_at": stamp, "files": batch}
+            return state["loads"][run_id]
+
+        record = checkpoint.update(state_store, cfg.checkpoint_uri, cfg.pipeline, claim) if loadable else None
+        load = None
+        if record is not None:
+            load = table_for(cfg.output_table).load([f["curated_uri"] for f in record["files"]], record["job_id"])
+        committed = list(plan.get("recovered", [])) + resolve_recorded_load(
+            cfg, run_id, record or {}, load or LoadResult("", True), extra=no_load, failed=failed)
+        archive(cfg, committed)
+
+        unloaded = len(record["files"]) if record is not None and load is not None and not load.ok else 0
+        backlog = plan["backlog_files"] + len(failed) + unloaded
+        summary = run_summary(cfg, plan, outcomes, committed, load, backlog)
+        loaded_at = _now()
         logged = dict(summary)
         if len(logged["files"]) > SUMMARY_FILES_LIMIT:
             logged.update(files=logged["files"][:SUMMARY_FILES_LIMIT], files_truncated=True)
         try:
-            cfg.reporter().report(logged)
+            cfg.reporter().report(logged, file_events(cfg, run_id, committed, loaded_at))
         except Exception:  # noqa: BLE001 - the data is committed; a lost log line must not fail the job
             LOG.exception("could not write the run summary: %s", json.dumps(logged))
         send_summary_alert(cfg.mailer(), summary)
+        if backlog:
+            self._follow_up(run_id, plan)
         yield summary
+
+    def _follow_up(self, run_id: str, plan: Mapping[str, Any]) -> None:
+        cfg = self.config
+        follow_ups = cfg.follow_ups()
+        if follow_ups is None:
+            LOG.warning("%s: work left for a later run but no follow-up queue is configured", cfg.pipeline)
+            return
+        not_before = dt.datetime.fromisoformat(plan["deferred_until"]) if plan.get("deferred_until") else None
+        try:
+            follow_ups.request(cfg.pipeline, run_id, "deferred" if not_before else "backlog", not_before)
+        except Exception:  # noqa: BLE001 - the schedule and the next arrival still pick the backlog up
+            LOG.exception(json.dumps({"event": "etl_follow_up_failed", "pipeline": cfg.pipeline, "run_id": run_id}))
 
 
 def build(p: beam.Pipeline, config: EtlConfig) -> beam.PCollection:
     """Attach the ETL to a pipeline; returns the PCollection holding the single run summary."""
-    return (
+    planned = (
         p
         | "Start" >> beam.Create([config.pipeline])
-        | "ListPendingFiles" >> beam.ParDo(ListPendingFiles(config))
-        # Break fusion with the single listing element so files spread over all workers.
+        | "PlanRun" >> beam.ParDo(PlanRun(config)).with_outputs("plan", main="files")
+    )
+    plan = beam.pvalue.AsSingleton(planned.plan)
+    return (
+        planned.files
+        # Break fusion with the single planning element so files spread over all workers.
         | "SpreadFiles" >> beam.Reshuffle()
-        | "ProcessFiles" >> beam.ParDo(ProcessFile(config))
+        | "ProcessFiles" >> beam.ParDo(ProcessFile(config), plan)
         | "CollectOutcomes" >> beam.combiners.ToList()
-        | "CommitAndReport" >> beam.ParDo(CommitRun(config))
+        | "CommitAndReport" >> beam.ParDo(CommitRun(config), plan)
     )
 
 
@@ -393,16 +658,15 @@ def run(argv: list[str] | None = None):
     """Build and run the pipeline; waits for completion except on Dataflow (the launcher must exit)."""
     options = PipelineOptions(argv)
     config = EtlConfig.from_options(options)
-    on_dataflow = "dataflow" in (options.view_as(StandardOptions).runner or "").lower()
     worker = options.view_as(WorkerOptions)
-    if on_dataflow and not worker.sdk_container_image and os.environ.get("ETL_SDK_CONTAINER_IMAGE"):
+    if config.on_dataflow and not worker.sdk_container_image and os.environ.get("ETL_SDK_CONTAINER_IMAGE"):
         # The template image doubles as the worker image (dependencies preinstalled, no pip at start-up,
         # which private-IP workers without NAT could not do anyway).
         worker.sdk_container_image = os.environ["ETL_SDK_CONTAINER_IMAGE"]
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config)
     result = pipeline.run()
-    if not on_dataflow:
+    if not config.on_dataflow:
         state = result.wait_until_finish()
         if state != PipelineState.DONE:
             raise RuntimeError(f"pipeline finished in state {state}")

@@ -1,13 +1,18 @@
 """Object storage behind one small interface: Cloud Storage in production, local paths in the demo.
 
-The ETL needs only five operations, and they carry its correctness argument:
+The ETL needs only six operations, and they carry its correctness argument:
 
-* ``list`` returns objects with their *generation*, so the checkpoint can name the exact
-  version of a file it has loaded (an overwritten file is a new generation, i.e. new data);
+* ``list`` returns objects with their *generation* (plus size and creation time), so the state
+  can name the exact version of a file it has loaded (an overwritten file is a new generation,
+  i.e. new data) and a run can bound itself by files and bytes;
 * ``download`` fetches exactly that generation, so what is loaded is what is recorded;
 * ``upload`` replaces an object atomically (readers see the old or the new object, never half);
-* ``read`` / ``write_if_generation_match`` give compare-and-swap on the checkpoint object
-  (GCS ``ifGenerationMatch``; 0 means "must not exist yet").
+* ``read`` / ``write_if_generation_match`` give compare-and-swap on the state object
+  (GCS ``ifGenerationMatch``; 0 means "must not exist yet");
+* ``archive`` moves one committed generation out of the landing folder: copy that generation
+  to a name that includes it (only if absent), then delete the source only if it is still that
+  generation. Both steps are idempotent, so a crash between them is repaired by the next run,
+  and a file re-uploaded meanwhile (a newer generation) is never deleted.
 
 ``LocalObjectStore`` implements the same semantics on a filesystem (generation = mtime in ns,
 kept strictly increasing for CAS writes, and a lock file for the compare-and-swap), so the
@@ -20,17 +25,24 @@ import fcntl
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 
 @dataclass(frozen=True, order=True)
 class ObjectRef:
-    """One version of one object: ``uri`` is ``gs://bucket/name`` or an absolute local path."""
+    """One version of one object: ``uri`` is ``gs://bucket/name`` or an absolute local path.
+
+    ``size`` (bytes) and ``created`` (RFC 3339) come with a listing; they do not take part in
+    equality: the version is the identity.
+    """
 
     uri: str
     generation: int
+    size: int = field(default=0, compare=False)
+    created: str = field(default="", compare=False)
 
 
 class PreconditionFailed(Exception):
@@ -56,6 +68,10 @@ class ObjectStore(Protocol):
 
     def write_if_generation_match(self, uri: str, data: bytes, generation: int) -> int:
         """Write only if the current generation is ``generation`` (0: absent); return the new one."""
+
+    def archive(self, ref: ObjectRef, dest_uri: str) -> None:
+        """Copy generation ``ref.generation`` to ``dest_uri`` unless it exists, then delete the
+        source if it is still that generation. Idempotent; never deletes a newer generation."""
 
 
 def join_uri(prefix: str, relative: str) -> str:
@@ -93,7 +109,8 @@ class GcsObjectStore:
     def list(self, prefix: str) -> list[ObjectRef]:
         bucket, name_prefix = split_gcs_uri(prefix)
         return [
-            ObjectRef(f"gs://{bucket}/{blob.name}", int(blob.generation))
+            ObjectRef(f"gs://{bucket}/{blob.name}", int(blob.generation), int(blob.size or 0),
+                      _rfc3339(blob.time_created))
             for blob in self.client.list_blobs(bucket, prefix=name_prefix)
             if not blob.name.endswith("/")
         ]
@@ -135,6 +152,28 @@ class GcsObjectStore:
             raise PreconditionFailed(f"{uri} is no longer at generation {generation}") from None
         return int(blob.generation)
 
+    def archive(self, ref: ObjectRef, dest_uri: str) -> None:
+        from google.api_core.exceptions import NotFound
+        from google.api_core.exceptions import PreconditionFailed as GcsPreconditionFailed
+
+        bucket, name = split_gcs_uri(ref.uri)
+        dest_bucket, dest_name = split_gcs_uri(dest_uri)
+        source = self.client.bucket(bucket)
+        try:
+            source.copy_blob(source.blob(name), self.client.bucket(dest_bucket), dest_name,
+                             source_generation=ref.generation, if_generation_match=0)
+        except GcsPreconditionFailed:
+            pass  # archived by an earlier attempt (real GCS answers 412; a re-copy would be identical anyway)
+        except NotFound:
+            return  # the generation is gone: archived and deleted earlier, or replaced (then kept)
+        try:
+            # Deleting *that generation* (not "the live object if it is that generation") can
+            # never touch a newer upload, and needs no precondition (fake-gcs-server, the test
+            # emulator, ignores ifGenerationMatch on delete and copy).
+            source.delete_blob(name, generation=ref.generation)
+        except NotFound:
+            pass  # deleted by an earlier attempt
+
 
 class LocalObjectStore:
     """Local-filesystem stand-in for GCS with the same generation and atomicity semantics."""
@@ -150,7 +189,9 @@ class LocalObjectStore:
                 if filename.startswith(".") or filename.endswith(".lock"):
                     continue  # our own temp and lock files, never data
                 path = os.path.join(dirpath, filename)
-                refs.append(ObjectRef(path, os.stat(path).st_mtime_ns))
+                stat = os.stat(path)
+                created = dt.datetime.fromtimestamp(stat.st_mtime_ns / 1e9, dt.timezone.utc)
+                refs.append(ObjectRef(path, stat.st_mtime_ns, stat.st_size, _rfc3339(created)))
         return refs
 
     def download(self, ref: ObjectRef, dest_path: str) -> None:
@@ -194,6 +235,18 @@ class LocalObjectStore:
                 os.utime(uri, ns=(new, new))
             return new
 
+    def archive(self, ref: ObjectRef, dest_uri: str) -> None:
+        try:
+            src = open(ref.uri, "rb")
+        except FileNotFoundError:
+            return  # archived and deleted earlier
+        with src:
+            if os.fstat(src.fileno()).st_mtime_ns != ref.generation:
+                return  # replaced by a newer generation: that one is new data, keep it
+            if not os.path.exists(dest_uri):
+                self._replace(dest_uri, src.read())
+        os.unlink(ref.uri)
+
     @staticmethod
     def _replace(uri: str, data: bytes) -> None:
         target = Path(uri)
@@ -209,6 +262,12 @@ class LocalObjectStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+
+def _rfc3339(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 class _file_lock:

@@ -1,28 +1,33 @@
 """The destination table behind one small interface: BigQuery in production, JSONL in the demo.
 
-A load appends the rows of one curated Parquet file and is keyed by a *load key* derived from
-the landing file's URI and generation.  The key is what makes reruns safe: the same key is
-applied at most once, however many times the load is attempted.
+A run appends the curated Parquet files of all the files it loads with **one** load job, under a
+job ID the run derives deterministically (run id + the exact file versions, see pipeline.py)
+and records in its state *before* creating the job. That record, not the ID alone, is what
+makes loads idempotent: a rerun, a retried bundle or the next run looks the recorded job up,
+and creates it only if it does not exist, so each recorded batch is appended at most once.
 
-* ``BigQueryTable`` runs a load job whose job ID is ``<load key>_<attempt>``.  BigQuery refuses
-  a second job with an existing ID, so a retry or a rerun first looks the job up: done and
-  successful means already loaded; running means wait for it; failed means try the next
-  attempt number.  Job metadata is kept for about six months, which bounds the window in which
-  a rerun is recognised (the checkpoint normally makes reruns skip the file long before that).
-* ``LocalJsonlTable`` is a directory holding one ``load-<key>.jsonl`` part per applied load,
-  written atomically; the part's existence plays the role of BigQuery's job ID registry.
-  Rows are stored in BigQuery's JSON representation (ISO timestamps, NUMERIC as strings).
+* ``BigQueryTable`` runs WRITE_APPEND / CREATE_NEVER Parquet load jobs. Creating a job whose ID
+  exists answers 409 Conflict; that means "someone (a retry of this very call) created it":
+  the existing job is fetched and awaited, never ignored.
+* ``LocalJsonlTable`` is a directory with one ``load-<job id>.jsonl`` part per successful job,
+  written atomically (``failed-<job id>.json`` for a failed one); the files play the role of
+  BigQuery's job registry. Rows are stored in BigQuery's JSON representation.
+
+Job metadata is kept by BigQuery for about six months; a recorded job is resolved by the next
+run (minutes later), far inside that window.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Any, Iterator, Protocol, Sequence
 
 import pyarrow.parquet as pq
 
@@ -32,20 +37,35 @@ LOG = logging.getLogger(__name__)
 
 # project:dataset.table (the contract's form); project IDs may contain '-' and a domain prefix.
 _BQ_SPEC = re.compile(r"^(?P<project>[a-z0-9.:-]+?):(?P<dataset>\w+)\.(?P<table>[\w$-]+)$")
-MAX_LOAD_ATTEMPTS = 5
+# After a 409 the job exists; the lookup may briefly miss it (eventual consistency): retry a little.
+CONFLICT_LOOKUPS = 5
 
 
-class LoadFailed(Exception):
-    """A load was attempted and failed; a retry will use the next attempt number."""
+@dataclasses.dataclass(frozen=True)
+class LoadResult:
+    """A finished load job: ``ok``, rows appended, and BigQuery's errors (reason, location, message)."""
+
+    job_id: str
+    ok: bool
+    output_rows: int = 0
+    errors: tuple[dict[str, Any], ...] = ()
+
+    def sources_blamed(self, source_uris: Sequence[str]) -> list[str]:
+        """The source files the errors name (BigQuery puts the file in ``location`` or the message)."""
+        text = [f"{e.get('location', '')} {e.get('message', '')}" for e in self.errors]
+        return [uri for uri in source_uris if any(uri in t for t in text)]
+
+    @property
+    def error_text(self) -> str:
+        return "; ".join(f"{e.get('reason', '')}: {e.get('message', '')}" for e in self.errors)[:1000]
 
 
 class TableSink(Protocol):
-    def load(self, source_uri: str, load_key: str) -> bool:
-        """Append the rows of the Parquet file at ``source_uri`` once per ``load_key``.
+    def load(self, source_uris: Sequence[str], job_id: str) -> LoadResult:
+        """Append the Parquet files with load job ``job_id``, or await/return it if it already exists."""
 
-        Returns True if this call appended them, False if a load with the same key had
-        already succeeded (then nothing is appended).
-        """
+    def find(self, job_id: str) -> LoadResult | None:
+        """The finished job ``job_id`` (awaited if still running), or None if it was never created."""
 
 
 def is_bigquery_spec(spec: str) -> bool:
@@ -53,7 +73,7 @@ def is_bigquery_spec(spec: str) -> bool:
 
 
 class BigQueryTable:
-    """WRITE_APPEND / CREATE_NEVER Parquet load jobs with deterministic job IDs."""
+    """WRITE_APPEND / CREATE_NEVER Parquet load jobs with caller-chosen job IDs."""
 
     def __init__(self, spec: str):
         match = _BQ_SPEC.match(spec)
@@ -84,7 +104,8 @@ class BigQueryTable:
         except NotFound:
             return None
 
-    def _start_job(self, source_uri: str, job_id: str):
+    def _start_job(self, source_uris: Sequence[str], job_id: str):
+        """Create the job; on 409 (it exists: a retry raced us) return the existing one, never None."""
         from google.api_core.exceptions import Conflict
         from google.cloud import bigquery
 
@@ -95,67 +116,92 @@ class BigQueryTable:
         )
         try:
             return self.client.load_table_from_uri(
-                source_uri,
+                list(source_uris),
                 f"{self.project}.{self.dataset}.{self.table}",
                 job_id=job_id,
                 project=self.project,
                 location=self._location,
                 job_config=config,
-            ), True
+            )
         except Conflict:
-            # Another worker or run created the same job between our lookup and our insert.
-            return self._get_job(job_id), False
+            for attempt in range(CONFLICT_LOOKUPS):
+                job = self._get_job(job_id)
+                if job is not None:
+                    return job
+                time.sleep(0.2 * 2**attempt)
+            raise RuntimeError(f"BigQuery answered 409 for job {job_id} but the job cannot be read") from None
 
-    def load(self, source_uri: str, load_key: str) -> bool:
+    def _finished(self, job) -> LoadResult:
         from google.api_core.exceptions import GoogleAPICallError
 
-        for attempt in range(MAX_LOAD_ATTEMPTS):
-            job_id = f"{load_key}_{attempt}"
-            job = self._get_job(job_id)
-            created = False
-            if job is None:
-                job, created = self._start_job(source_uri, job_id)
-            try:
-                job.result()  # waits for a running job, ours or a previous run's
-            except GoogleAPICallError:
-                pass  # inspected below through error_result
-            if job.error_result is None:
-                LOG.info("load %s %s (%s rows)", job_id, "done" if created else "already done", job.output_rows)
-                return created
-            if created:
-                raise LoadFailed(f"BigQuery load job {job_id} failed: {job.error_result}")
-            LOG.warning("earlier load job %s had failed (%s); trying the next attempt", job_id, job.error_result)
-        raise LoadFailed(f"{MAX_LOAD_ATTEMPTS} load attempts failed for {load_key}")
+        try:
+            job.result()  # waits for a running job, ours or a previous attempt's
+        except GoogleAPICallError:
+            pass  # inspected below through error_result / errors
+        if job.error_result is None:
+            return LoadResult(job.job_id, True, int(job.output_rows or 0))
+        errors = tuple(dict(e) for e in (job.errors or [job.error_result]))
+        return LoadResult(job.job_id, False, 0, errors)
+
+    def load(self, source_uris: Sequence[str], job_id: str) -> LoadResult:
+        job = self._get_job(job_id) or self._start_job(source_uris, job_id)
+        result = self._finished(job)
+        LOG.info("load job %s: %s", job_id, "ok, %d rows" % result.output_rows if result.ok else result.error_text)
+        return result
+
+    def find(self, job_id: str) -> LoadResult | None:
+        job = self._get_job(job_id)
+        return None if job is None else self._finished(job)
 
 
 class LocalJsonlTable:
-    """Directory-of-JSONL-parts stand-in for a BigQuery table (one atomic part per load key)."""
+    """Directory-of-JSONL-parts stand-in for a BigQuery table (one atomic part per load job)."""
 
     def __init__(self, path: str):
         self.path = Path(path)
 
-    def part_path(self, load_key: str) -> Path:
-        return self.path / f"load-{load_key}.jsonl"
+    def part_path(self, job_id: str) -> Path:
+        return self.path / f"load-{job_id}.jsonl"
 
-    def load(self, source_uri: str, load_key: str) -> bool:
-        part = self.part_path(load_key)
+    def _failure_path(self, job_id: str) -> Path:
+        return self.path / f"failed-{job_id}.json"
+
+    def find(self, job_id: str) -> LoadResult | None:
+        part, failure = self.part_path(job_id), self._failure_path(job_id)
         if part.exists():
-            return False
+            with open(part) as f:
+                return LoadResult(job_id, True, sum(1 for _ in f))
+        if failure.exists():
+            return LoadResult(job_id, False, 0, tuple(json.loads(failure.read_text())))
+        return None
+
+    def load(self, source_uris: Sequence[str], job_id: str) -> LoadResult:
+        done = self.find(job_id)
+        if done is not None:
+            return done
         self.path.mkdir(parents=True, exist_ok=True)
-        # Like a BigQuery load job, read the curated file where it is (a local path here).
-        rows = pq.read_table(source_uri).to_pylist()
+        rows = []
+        for uri in source_uris:
+            # Like a load job, read the curated files where they are (local paths here); a file
+            # that cannot be read fails the whole job, naming the file, as BigQuery does.
+            try:
+                rows.extend(pq.read_table(uri).to_pylist())
+            except Exception as exc:  # noqa: BLE001 - any read failure is the job's error
+                errors = [{"reason": "invalid", "location": uri, "message": f"Error while reading data: {exc}"[:500]}]
+                self._failure_path(job_id).write_text(json.dumps(errors))
+                return LoadResult(job_id, False, 0, tuple(errors))
         fd, tmp_part = tempfile.mkstemp(prefix=".load-", dir=self.path)
         with os.fdopen(fd, "w") as out:
             for row in rows:
                 out.write(json.dumps({k: jsonable(v) for k, v in row.items()}) + "\n")
         try:
-            # link() fails if the part exists: two concurrent loads of one key append once.
-            os.link(tmp_part, part)
+            # link() fails if the part exists: two concurrent loads of one job append once.
+            os.link(tmp_part, self.part_path(job_id))
         except FileExistsError:
-            return False
+            pass
         finally:
             os.unlink(tmp_part)
-        return True
+        return LoadResult(job_id, True, len(rows))
 
     def rows(self) -> Iterator[dict]:
         """All rows of the table, in load order (for the demo and tests)."""
@@ -164,6 +210,12 @@ class LocalJsonlTable:
             with open(part) as f:
                 for line in f:
                     yield json.loads(line)
+
+    def load_jobs(self) -> list[str]:
+        """IDs of every job run against this table, failed ones included (each is a table modification)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name.split("-", 1)[1].rsplit(".", 1)[0] for p in self.path.glob("*-*.json*") if not p.name.startswith("."))
 
 
 def table_for(spec: str) -> TableSink:

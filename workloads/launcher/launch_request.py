@@ -1,8 +1,17 @@
-"""The Dataflow ``flexTemplates.launch`` request for one ETL run, built from plain data.
+"""The Dataflow ``flexTemplates.launch`` request for one ETL run, and the run-request task, from plain data.
 
-Standard library only: the Cloud Function (main.py), the Airflow DAGs and the infrastructure
-code (Cloud Scheduler bodies) all build the same request from the same pipeline config, so it
-must import anywhere without the workloads' dependencies.
+Standard library only: the Cloud Function (main.py), the ETL, the Airflow DAGs and the
+infrastructure code (Cloud Scheduler bodies) all build their requests here, so they must
+import anywhere without the workloads' dependencies.
+
+One pipeline has exactly one Dataflow job name, ``etl-<pipeline>`` (``job_name_for``), on every
+launch path; Dataflow refuses a second *active* job with a name in a region (409
+ALREADY_EXISTS), which is what makes "at most one running job per pipeline" hold.
+
+Everything that wants a run and is not a landing event (the ETL leaving a backlog, Cloud
+Scheduler, Airflow, a launch deferred by the launcher) asks for one by creating a Cloud Tasks
+task on the follow-up queue (``create_task_request``); the queue delivers it to the launcher
+function as a CloudEvent of type ``RUN_REQUEST_TYPE``. So every launch is decided in one place.
 
 A pipeline config is the value of one entry of ``PIPELINES_JSON``::
 
@@ -14,8 +23,11 @@ A pipeline config is the value of one entry of ``PIPELINES_JSON``::
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
+import hashlib
+import json
 import re
 from typing import Any, Mapping
 
@@ -23,6 +35,8 @@ from typing import Any, Mapping
 ETL_PARAMETERS = (
     "pipeline", "landing_prefix", "schema", "output_table", "curated_prefix", "quarantine_prefix",
     "checkpoint_uri", "alert_secret", "alert_to", "alert_from",
+    "archive_prefix", "max_files_per_run", "max_bytes_per_run", "max_file_attempts", "max_loads_per_day",
+    "followup_queue",
 )
 REQUIRED_PARAMETERS = ETL_PARAMETERS[:7]
 # FlexTemplateRuntimeEnvironment fields (Dataflow v1b3); anything else is a typo the API would reject.
@@ -54,17 +68,13 @@ def job_name_base(pipeline: str) -> str:
     return "etl-" + (_slug(pipeline)[:40].strip("-") or "pipeline")
 
 
-def job_name_for(pipeline: str, now: dt.datetime) -> str:
-    """``etl-<pipeline>-<UTC yyyymmdd-hhmmss>``, a valid Dataflow job name of at most 63 chars.
+def job_name_for(pipeline: str) -> str:
+    """The one Dataflow job name of a pipeline, on every launch path (a valid name, <= 63 chars).
 
-    Second precision makes names unique per launch in practice; Dataflow refuses a second
-    *active* job with the same name, which the launcher treats as "already launched".
-    A naive ``now`` is taken as UTC.
+    Dataflow allows one *active* job per name and region: a second launch answers 409, so a
+    pipeline never runs twice at once, whoever launches.
     """
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=dt.timezone.utc)
-    stamp = now.astimezone(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{job_name_base(pipeline)}-{stamp}"
+    return job_name_base(pipeline)
 
 
 def build_launch_request(
@@ -114,6 +124,126 @@ def build_launch_request(
 
 def launch_url(project: str, region: str) -> str:
     return LAUNCH_URL.format(project=project, region=region)
+
+
+# --------------------------------------------------------------------- active jobs
+
+ACTIVE_JOBS_URL = "https://dataflow.googleapis.com/v1b3/projects/{project}/jobs:aggregated"
+
+
+def active_jobs_url(project: str, page_token: str | None = None) -> str:
+    """Every active job of the project, all regions (Dataflow's concurrent-job quota is per project)."""
+    url = ACTIVE_JOBS_URL.format(project=project) + "?filter=ACTIVE&pageSize=200"
+    return url + (f"&pageToken={page_token}" if page_token else "")
+
+
+def active_job_of(jobs: list[Mapping[str, Any]], pipeline: str, region: str) -> Mapping[str, Any] | None:
+    """The active job of ``pipeline`` among a listing of active jobs (at most one can exist)."""
+    name = job_name_for(pipeline)
+    for job in jobs:
+        if job.get("name") == name and job.get("location", region) == region:
+            return job
+    return None
+
+
+def parse_time(value: str) -> dt.datetime:
+    """RFC 3339 (Dataflow's createTime, Cloud Tasks' ETA in seconds) -> aware datetime."""
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
+    text = value.strip().replace("Z", "+00:00")
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)  # nanoseconds -> microseconds
+    parsed = dt.datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def covers(job: Mapping[str, Any], requested_at: dt.datetime) -> bool:
+    """A job created after a request lists the landing folder after it: it does the requested work."""
+    return parse_time(str(job.get("createTime", "1970-01-01T00:00:00Z"))) > requested_at
+
+
+JOBS_URL = "https://dataflow.googleapis.com/v1b3/projects/{project}/locations/{region}/jobs"
+TERMINAL_FAILURES = ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_UPDATED", "JOB_STATE_DRAINED")
+
+
+def jobs_url(project: str, region: str, page_token: str | None = None) -> str:
+    url = JOBS_URL.format(project=project, region=region) + "?filter=ALL&pageSize=100"
+    return url + (f"&pageToken={page_token}" if page_token else "")
+
+
+def run_outcome(jobs: list[Mapping[str, Any]], pipeline: str, region: str, since: dt.datetime) -> bool | None:
+    """Whether the run requested at ``since`` is over: the first job of the pipeline created after it.
+
+    True: it succeeded; None: none yet, or still running; raises if it failed or was cancelled.
+    """
+    name = job_name_for(pipeline)
+    runs = sorted((j for j in jobs if j.get("name") == name and j.get("location", region) == region and covers(j, since)),
+                  key=lambda j: parse_time(str(j["createTime"])))
+    if not runs:
+        return None
+    state = runs[0].get("currentState", "")
+    if state == "JOB_STATE_DONE":
+        return True
+    if state in TERMINAL_FAILURES:
+        raise RuntimeError(f"job {runs[0].get('id')} of {pipeline} ended in {state}")
+    return None
+
+
+# --------------------------------------------------------------------- run requests (Cloud Tasks)
+
+RUN_REQUEST_TYPE = "dataplatform.etl.v1.runRequested"
+RUN_REQUEST_SOURCE = "//dataplatform/etl"
+TASKS_API = "https://cloudtasks.googleapis.com/v2"
+# The follow-up queue routes every task to the launcher (queue-level uriOverride, enforce mode
+# ALWAYS, with the OIDC identity): a task's own URL is replaced, so producers need not know it.
+ROUTED_BY_QUEUE = "https://launcher.routed-by-queue.invalid/"
+REASONS = ("arrival", "backlog", "schedule", "deferred")
+QUEUE_PATTERN = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[A-Za-z0-9-]+$")
+
+
+def follow_up_task_id(pipeline: str, after: str) -> str:
+    """Task id of "one run of ``pipeline`` after ``after``" (a job id, or a time window).
+
+    Named tasks are de-duplicated by Cloud Tasks (a second create answers ALREADY_EXISTS, for
+    about an hour after the task ran), so any number of requests for the same follow-up make
+    one task. A hashed prefix, as Cloud Tasks recommends for named tasks.
+    """
+    digest = hashlib.sha256(f"{pipeline}\0{after}".encode()).hexdigest()[:16]
+    return f"{digest}-{_slug(pipeline)[:40] or 'pipeline'}"
+
+
+def run_request(pipeline: str, reason: str, requested_at: dt.datetime | None = None) -> dict[str, Any]:
+    """The body of a run request. Without ``requested_at`` the launcher takes the task's creation time."""
+    if reason not in REASONS:
+        raise ValueError(f"reason {reason!r} is not one of {REASONS}")
+    body: dict[str, Any] = {"pipeline": pipeline, "reason": reason}
+    if requested_at is not None:
+        body["requested_at"] = requested_at.astimezone(dt.timezone.utc).isoformat()
+    return body
+
+
+def create_task_request(
+    queue: str, body: Mapping[str, Any], task_id: str | None = None, schedule_time: dt.datetime | None = None
+) -> tuple[str, dict[str, Any]]:
+    """(url, JSON body) of the Cloud Tasks ``tasks.create`` call carrying one run request."""
+    if not QUEUE_PATTERN.match(queue):
+        raise ValueError(f"queue {queue!r} is not projects/<p>/locations/<l>/queues/<q>")
+    http_request = {
+        "url": ROUTED_BY_QUEUE,
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json", **cloud_event_headers(task_id or "run-request")},
+        "body": base64.b64encode(json.dumps(dict(body), sort_keys=True).encode()).decode(),
+    }
+    task: dict[str, Any] = {"httpRequest": http_request}
+    if task_id:
+        task["name"] = f"{queue}/tasks/{task_id}"
+    if schedule_time is not None:
+        task["scheduleTime"] = schedule_time.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return f"{TASKS_API}/{queue}/tasks", {"task": task}
+
+
+def cloud_event_headers(event_id: str) -> dict[str, str]:
+    """Binary-mode CloudEvent headers: the launcher function accepts CloudEvents only."""
+    return {"ce-specversion": "1.0", "ce-type": RUN_REQUEST_TYPE, "ce-source": RUN_REQUEST_SOURCE, "ce-id": event_id}
 
 
 def is_landing_object(relative_name: str) -> bool:

@@ -59,6 +59,12 @@ def test_template_metadata_regexes_accept_the_contract_examples():
         "quarantine_prefix": "gs://quarantine-bkt/orders/",
         "checkpoint_uri": "gs://control-bkt/checkpoints/orders.json",
         "alert_secret": "projects/my-proj/secrets/sendgrid-api-key/versions/latest",
+        "archive_prefix": "gs://landing-bkt/_archive/orders/",
+        "max_files_per_run": "5000",
+        "max_bytes_per_run": "10240",
+        "max_file_attempts": "3",
+        "max_loads_per_day": "288",
+        "followup_queue": "projects/my-proj/locations/europe-west1/queues/acme-dev-etl-followups",
     }
     metadata = json.loads((WORKLOADS / "etl" / "metadata.json").read_text())
     for parameter in metadata["parameters"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 from unittest import mock
 
 import pytest
@@ -66,23 +67,24 @@ def test_two_runs_load_valid_rows_once_and_the_second_processes_nothing(project)
     assert quarantined[2]["_row_number"] == 12 and quarantined[2]["_source_file"].endswith("sub/dir/b.parquet")
 
 
-def test_crash_between_writes_and_checkpoint_skips_nothing_and_loads_nothing_twice(project):
+def test_crash_between_load_and_commit_skips_nothing_and_loads_nothing_twice(project):
     project.write("a.parquet", good_rows(1, 5))
     project.write("b.parquet", good_rows(6, 5) + bad_rows())
     project.write("c.parquet", good_rows(11, 5))
 
-    # The crash: every write for every file succeeded, then the checkpoint advance fails.
-    with mock.patch.object(LocalObjectStore, "write_if_generation_match", side_effect=RuntimeError("worker lost")):
+    # The crash: the run recorded its batch and the load job ran, then the worker died.
+    with mock.patch.object(pipeline, "resolve_recorded_load", side_effect=RuntimeError("worker lost")):
         with pytest.raises(Exception, match="worker lost"):
             run(project.args())
-    assert_each_once(project.table_ids(), list(range(1, 16)) + [1003])  # the loads did happen
-    assert project.checkpoint() is None
+    assert_each_once(project.table_ids(), list(range(1, 16)) + [1003])  # the load did happen
+    assert list(project.checkpoint()["loads"].values())[0]["files"]  # and its record is in the state
+    assert project.checkpoint()["files"] == {}
     assert project.summaries() == [] and project.mails() == []  # nothing reported for a failed run
 
-    run(project.args())  # the rerun finds all three files pending...
+    run(project.args())  # the rerun settles the recorded batch: its job is done, so it commits...
     assert counts(project.summaries()[-1]) == (3, 16, 3)
     assert_each_once(project.table_ids(), list(range(1, 16)) + [1003])  # ...and loads none again
-    assert len(project.checkpoint()["files"]) == 3
+    assert len(project.checkpoint()["files"]) == 3 and project.checkpoint()["loads"] == {}
     assert len(project.mails()) == 1
 
     run(project.args())
@@ -90,28 +92,17 @@ def test_crash_between_writes_and_checkpoint_skips_nothing_and_loads_nothing_twi
     assert len(project.mails()) == 1
 
 
-def test_crash_in_the_middle_of_the_loads_recovers_on_rerun(project):
+def test_crash_before_the_load_job_is_created_recovers_on_rerun(project):
     for i, name in enumerate(["a", "b", "c", "d"]):
         project.write(f"{name}.parquet", good_rows(1 + 10 * i, 10))
-    real_load = LocalJsonlTable.load
-    failed = []
-
-    def load_failing_once(self, source_uri, load_key):
-        if "/c." in source_uri and not failed:
-            failed.append(source_uri)
-            raise RuntimeError("BigQuery unavailable")
-        return real_load(self, source_uri, load_key)
-
-    with mock.patch.object(LocalJsonlTable, "load", load_failing_once):
+    with mock.patch.object(LocalJsonlTable, "load", side_effect=RuntimeError("BigQuery unavailable")):
         with pytest.raises(Exception, match="BigQuery unavailable"):
             run(project.args())
-        loaded_before_crash = project.table_ids()
-        assert project.checkpoint() is None
-        run(project.args())
-
-    assert failed and 0 < len(loaded_before_crash) < 40
+    assert project.table_ids() == [] and project.checkpoint()["loads"]  # recorded, never created
+    run(project.args())  # creates the recorded job under its recorded id, then commits
     assert counts(project.summaries()[-1]) == (4, 40, 0)
     assert_each_once(project.table_ids(), range(1, 41))
+    assert len(LocalJsonlTable(str(project.root / "bq" / project.pipeline)).load_jobs()) == 1
 
 
 def test_new_and_overwritten_files_are_loaded_by_the_next_run(project):
@@ -127,26 +118,39 @@ def test_new_and_overwritten_files_are_loaded_by_the_next_run(project):
     assert_each_once(project.table_ids(), [1, 2, 3, 4, 5, 6, 100, 101])
 
 
-def test_unreadable_file_is_set_aside_committed_and_alerted(project):
+def test_unreadable_file_is_retried_then_quarantined_whole_and_the_rest_commits(project):
     project.write("good.parquet", good_rows(1, 2))
     (project.landing / "broken.parquet").write_bytes(b"this is not parquet")
 
-    run(project.args())
-    run(project.args())
+    for _ in range(4):
+        run(project.args(max_file_attempts="3"))
 
-    first, second = project.summaries()
-    assert counts(first) == (2, 2, 0) and first["rejected_files"] == 1
-    assert counts(second) == (0, 0, 0)
-    assert list((project.root / "quarantine").rglob("broken.*.rejected.parquet"))
+    first, second, third, fourth = project.summaries()
+    assert counts(first) == (1, 2, 0) and first["outcome"] == "partial" and first["backlog_files"] == 1
+    assert counts(second) == (0, 0, 0) and second["backlog_files"] == 1 and second["rejected_files"] == 0
+    assert third["rejected_files"] == 1 and third["outcome"] == "partial" and third["backlog_files"] == 0
+    assert counts(fourth) == (0, 0, 0) and fourth["outcome"] == "succeeded"
+    (rejected,) = (project.root / "quarantine").rglob("broken.*.rejected.parquet")
+    assert rejected.read_bytes() == b"this is not parquet"
+    (error,) = (project.root / "quarantine").rglob("broken.*.error.json")
+    assert json.loads(error.read_text())["attempts"] == 3 and "unreadable Parquet" in json.loads(error.read_text())["error"]
     (mail,) = project.mails()
     assert "1 file(s) rejected" in mail["json"]["subject"]
-    assert "unreadable Parquet" in mail["json"]["content"][0]["value"]
+    assert project.checkpoint()["attempts"] == {}
+
+
+def test_with_one_attempt_an_unreadable_file_is_quarantined_at_once(project):
+    project.write("good.parquet", good_rows(1, 2))
+    (project.landing / "broken.parquet").write_bytes(b"this is not parquet")
+    run(project.args(max_file_attempts="1"))
+    (summary,) = project.summaries()
+    assert counts(summary) == (2, 2, 0) and summary["rejected_files"] == 1
 
 
 def test_truncated_file_is_rejected_but_our_own_write_errors_fail_the_run(project):
     whole = project.write("t.parquet", good_rows(1, 50)).read_bytes()
     (project.landing / "t.parquet").write_bytes(whole[: len(whole) // 2])
-    run(project.args())
+    run(project.args(max_file_attempts="1"))
     assert project.summaries()[-1]["rejected_files"] == 1
 
     import pyarrow as pa
@@ -154,9 +158,10 @@ def test_truncated_file_is_rejected_but_our_own_write_errors_fail_the_run(projec
     project.write("u.parquet", good_rows(100, 2))
     broken_schema = pa.schema([("id", pa.struct([("x", pa.int64())]))])  # cannot hold an int: ArrowTypeError
     with mock.patch.object(pipeline, "arrow_schema", return_value=broken_schema):
-        with pytest.raises(Exception, match="struct"):
+        with pytest.raises(Exception, match="struct|Struct"):
             run(project.args())
     assert str(project.landing / "u.parquet") not in project.checkpoint()["files"]  # not set aside: retried
+    assert project.checkpoint()["attempts"] == {}  # and not counted against the file
 
 
 def test_file_missing_a_required_column_quarantines_its_rows(project):
@@ -167,10 +172,31 @@ def test_file_missing_a_required_column_quarantines_its_rows(project):
     assert not list((project.root / "curated").rglob("*.parquet"))  # no empty curated files
 
 
+def test_all_invalid_file_quarantine_holds_every_row_with_its_reason(project):
+    rows = [{**r, "name": None} for r in good_rows(1, 25)]
+    project.write("bad.parquet", rows)
+    run(project.args())
+    summary = project.summaries()[-1]
+    assert counts(summary) == (1, 0, 25) and summary["load_job_id"] is None  # nothing to load: no job
+    (quarantine_file,) = (project.root / "quarantine").rglob("*.jsonl")
+    quarantined = [json.loads(line) for line in quarantine_file.read_text().splitlines()]
+    assert [q["id"] for q in quarantined] == list(range(1, 26))
+    assert all(q["_error"] == "name: required value is missing" for q in quarantined)
+    assert [q["_row_number"] for q in quarantined] == list(range(25))
+    assert summary["files"][0]["reasons"] == {"name: missing_required": 25}
+
+
+def http_response(status: int, text: str = ""):
+    import requests
+
+    r = requests.Response()
+    r.status_code, r._content = status, text.encode()
+    return r
+
+
 def test_alert_goes_through_sendgrid_once_and_only_when_rows_were_quarantined(project):
     project.write("a.parquet", bad_rows())
-    response = mock.Mock(status_code=202, text="")
-    with mock.patch("requests.post", return_value=response) as post:
+    with mock.patch("requests.post", autospec=True, return_value=http_response(202)) as post:
         run(project.args(outbox=False))
         run(project.args(outbox=False))  # nothing new: no mail
     post.assert_called_once()
@@ -185,7 +211,7 @@ def test_alert_goes_through_sendgrid_once_and_only_when_rows_were_quarantined(pr
 
 def test_no_alert_for_a_clean_run(project):
     project.write("a.parquet", good_rows(1, 3))
-    with mock.patch("requests.post") as post:
+    with mock.patch("requests.post", autospec=True) as post:
         run(project.args(outbox=False))
     post.assert_not_called()
     assert counts(project.summaries()[-1]) == (1, 3, 0)
@@ -193,10 +219,10 @@ def test_no_alert_for_a_clean_run(project):
 
 def test_a_failing_alert_does_not_fail_the_committed_run(project):
     project.write("a.parquet", bad_rows())
-    with mock.patch("requests.post", return_value=mock.Mock(status_code=401, text="bad key")):
+    with mock.patch("requests.post", autospec=True, return_value=http_response(401, "bad key")):
         run(project.args(outbox=False))
     assert counts(project.summaries()[-1]) == (1, 1, 3)
-    assert project.checkpoint() is not None
+    assert project.checkpoint()["files"]
 
 
 def test_bad_schema_stops_the_run_before_any_work(project):
@@ -240,7 +266,11 @@ def test_production_parameters_select_the_gcp_implementations():
     ref = ObjectRef("gs://land/orders/2024/x.parquet", 123)
     assert config.curated_uri(ref) == "gs://cur/orders/2024/x.123.parquet"
     assert config.quarantine_uri(ref) == "gs://quar/orders/2024/x.123.jsonl"
-    assert config.load_key(ref) == config.load_key(ObjectRef(ref.uri, 123)) != config.load_key(ObjectRef(ref.uri, 124))
+    files = [{"uri": ref.uri, "generation": "123"}]
+    assert config.load_job_id("run1", files) == config.load_job_id("run1", list(files))
+    assert config.load_job_id("run1", files) != config.load_job_id("run2", files)
+    assert config.load_job_id("run1", files) != config.load_job_id("run1", [{"uri": ref.uri, "generation": "124"}])
+    assert re.fullmatch(r"etl_orders_[0-9a-f]{40}", config.load_job_id("run1", files))  # a valid BigQuery job id
 
 
 @pytest.mark.parametrize(
@@ -263,3 +293,160 @@ def test_summary_log_entry_stays_bounded(project, monkeypatch):
     run(project.args())
     logged = project.summaries()[-1]
     assert logged["processed_files"] == 3 and len(logged["files"]) == 2 and logged["files_truncated"]
+
+
+# --- bounded runs, follow-ups, C1 events ----------------------------------------------------
+
+
+def followups(project):
+    from workloads.etl.followups import OutboxFollowUps
+
+    return OutboxFollowUps(str(project.root / "followups")).tasks()
+
+
+def test_a_backlog_drains_in_bounded_runs_each_asking_for_one_follow_up(project):
+    for i in range(5):
+        project.write(f"f{i}.parquet", good_rows(1 + 10 * i, 10))
+    args = project.args(max_files_per_run="2", followup_outbox=str(project.root / "followups"))
+    runs = 0
+    while True:
+        run(args)
+        runs += 1
+        if project.summaries()[-1]["backlog_files"] == 0:
+            break
+    assert runs == 3
+    assert [(s["processed_files"], s["backlog_files"], s["outcome"]) for s in project.summaries()] == [
+        (2, 3, "partial"), (2, 1, "partial"), (1, 0, "succeeded")]
+    assert_each_once(project.table_ids(), range(1, 51))
+    assert len(LocalJsonlTable(str(project.root / "bq" / project.pipeline)).load_jobs()) == 3  # one load job per run
+    tasks = followups(project)
+    assert len(tasks) == 2  # one per run that left work, none for the last
+    from workloads.launcher.launch_request import follow_up_task_id
+
+    # Named after the run (the Dataflow job id on Dataflow): the very task the launcher creates
+    # for files landing during that run, so the two reasons make one follow-up.
+    first_run = project.summaries()[0]["run_id"]
+    assert any(t["task"]["name"].endswith("/" + follow_up_task_id("things", first_run)) for t in tasks)
+    body = json.loads(__import__("base64").b64decode(tasks[0]["task"]["httpRequest"]["body"]))
+    assert body == {"pipeline": "things", "reason": "backlog"}
+
+
+def test_the_byte_bound_cuts_the_batch_but_a_single_large_file_still_goes(project):
+    for i in range(3):
+        project.write(f"f{i}.parquet", good_rows(1 + 100 * i, 100))
+    run(project.args(max_bytes_per_run="1"))  # 1 MiB: bigger than one file of these? each is a few KiB
+    assert project.summaries()[-1]["processed_files"] == 3
+    big = project.root / "landing" / project.pipeline / "big.parquet"
+    big.write_bytes((project.landing / "f0.parquet").read_bytes())
+    os.truncate(big, 2 << 20)  # 2 MiB (not valid Parquet, but its size is what the bound sees)
+    project.write("small.parquet", good_rows(1000, 1))
+    run(project.args(max_bytes_per_run="1", max_file_attempts="1"))
+    assert project.summaries()[-1]["processed_files"] == 1 and project.summaries()[-1]["backlog_files"] == 1
+
+
+def test_each_committed_file_gets_one_etl_file_loaded_event(project):
+    from workloads.etl.reporting import read_run_log
+
+    project.write("a.parquet", good_rows(1, 3))
+    project.write("b.parquet", [{**r, "name": None} for r in good_rows(10, 2)])
+    run(project.args())
+    events = read_run_log(str(project.run_log), event="etl_file_loaded")
+    summary = project.summaries()[-1]
+    assert sorted((e["file"].rsplit("/", 1)[-1], e["rows"]) for e in events) == [("a.parquet", 3), ("b.parquet", 0)]
+    for e in events:
+        assert set(e) == {"event", "pipeline", "run_id", "file", "generation", "rows", "landed_at", "loaded_at",
+                          "arrival_to_load_seconds"}
+        assert e["run_id"] == summary["run_id"] and e["pipeline"] == "things"
+        assert e["landed_at"].endswith("Z") and e["loaded_at"].endswith("Z") and e["arrival_to_load_seconds"] >= 0
+    assert summary["outcome"] == "succeeded" and summary["loaded_files"] == 1 and summary["loaded_rows"] == 3
+    run(project.args())
+    assert project.summaries()[-1]["run_id"] != summary["run_id"]  # unique per run
+
+
+def test_a_superseded_file_is_neither_committed_nor_counted(project):
+    a = project.write("a.parquet", good_rows(1, 3))
+    real_download = LocalObjectStore.download
+
+    def replaced_meanwhile(self, ref, dest):
+        project.write("a.parquet", good_rows(100, 2))  # a new version lands between listing and download
+        os.utime(a, ns=(ref.generation + 1000, ref.generation + 1000))
+        return real_download(self, ref, dest)
+
+    with mock.patch.object(LocalObjectStore, "download", replaced_meanwhile):
+        run(project.args())
+    summary = project.summaries()[-1]
+    assert counts(summary) == (0, 0, 0) and summary["skipped_files"] == 1 and summary["backlog_files"] == 0
+    assert project.checkpoint() is None and project.table_ids() == []  # nothing recorded at all
+    assert read_events(project) == []
+    run(project.args())  # the new version is loaded by the next run
+    assert counts(project.summaries()[-1]) == (1, 2, 0) and sorted(project.table_ids()) == [100, 101]
+
+
+def read_events(project):
+    from workloads.etl.reporting import read_run_log
+
+    return read_run_log(str(project.run_log), event="etl_file_loaded")
+
+
+def test_a_load_the_table_blames_on_one_file_quarantines_that_file_after_n_attempts(project):
+    project.write("good.parquet", good_rows(1, 3))
+    project.write("poison.parquet", good_rows(10, 3))
+    real_load = LocalJsonlTable.load
+
+    def poisoned(self, source_uris, job_id):
+        bad = [u for u in source_uris if "/poison." in u]
+        if bad:
+            errors = [{"reason": "invalid", "location": bad[0], "message": "Error while reading data"}]
+            self._failure_path(job_id).parent.mkdir(parents=True, exist_ok=True)
+            self._failure_path(job_id).write_text(json.dumps(errors))
+            from workloads.etl.table import LoadResult
+
+            return LoadResult(job_id, False, 0, tuple(errors))
+        return real_load(self, source_uris, job_id)
+
+    with mock.patch.object(LocalJsonlTable, "load", poisoned):
+        outcomes = []
+        for _ in range(4):
+            run(project.args(max_file_attempts="2"))
+            outcomes.append(project.summaries()[-1]["outcome"])
+    # runs 1-2: the batch fails and the file is blamed; run 3: the file is quarantined whole, the rest loads.
+    assert outcomes == ["failed", "failed", "partial", "succeeded"]
+    assert sorted(project.table_ids()) == [1, 2, 3]
+    third = project.summaries()[2]
+    assert third["rejected_files"] == 1 and third["loaded_files"] == 1
+    assert "load failed" in third["files"][[f["uri"].endswith("poison.parquet") for f in third["files"]].index(True)]["error"]
+    assert project.summaries()[0]["load_error"].startswith("invalid")
+
+
+def test_a_global_load_failure_blames_no_file_and_counts_no_attempt(project):
+    project.write("a.parquet", good_rows(1, 3))
+    from workloads.etl.table import LoadResult
+
+    failure = LoadResult("x", False, 0, ({"reason": "accessDenied", "message": "permission denied"},))
+    with mock.patch.object(LocalJsonlTable, "load", return_value=failure):
+        for _ in range(3):
+            run(project.args(max_file_attempts="1"))
+    assert [s["outcome"] for s in project.summaries()] == ["failed"] * 3
+    assert project.checkpoint()["attempts"] == {} and project.checkpoint()["loads"] == {}
+    run(project.args())  # BigQuery is back: the file loads, nothing was quarantined
+    assert counts(project.summaries()[-1]) == (1, 3, 0) and project.summaries()[-1]["rejected_files"] == 0
+
+
+def test_runs_closer_than_the_daily_load_budget_allows_defer_their_load(project):
+    project.write("a.parquet", good_rows(1, 3))
+    args = project.args(max_loads_per_day="2", followup_outbox=str(project.root / "followups"))  # one per 12 h
+    run(args)
+    project.write("b.parquet", good_rows(10, 3))
+    run(args)
+    first, second = project.summaries()
+    assert first["outcome"] == "succeeded" and second["outcome"] == "partial"
+    assert second["processed_files"] == 0 and second["backlog_files"] == 1 and second["deferred_until"]
+    (task,) = followups(project)
+    assert task["task"]["scheduleTime"].startswith(second["deferred_until"][:16])
+    assert len(LocalJsonlTable(str(project.root / "bq" / project.pipeline)).load_jobs()) == 1
+
+
+@pytest.mark.parametrize("value, message", [("0", "at least 1"), ("x", "integer")])
+def test_bad_bounds_stop_the_run_before_any_work(project, value, message):
+    with pytest.raises(ValueError, match=message):
+        run(project.args(max_files_per_run=value))

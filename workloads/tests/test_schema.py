@@ -10,7 +10,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from workloads.etl.schema import SchemaError, arrow_schema, jsonable, parse_schema, validate_row
+from workloads.etl.schema import INT64_MAX, INT64_MIN, SchemaError, arrow_schema, jsonable, parse_schema, validate_row
 
 UTC = dt.timezone.utc
 
@@ -170,3 +170,69 @@ def test_jsonable_uses_bigquery_json_forms():
     assert jsonable(math.nan) == "nan"
     assert jsonable(b"\x00\x01") == "AAE="
     assert jsonable({"k": [dt.date(2024, 1, 1)]}) == {"k": ["2024-01-01"]}
+
+
+# --- edge cases that mutants of the rules survived, checked on both validators -----------------
+
+
+def both(fields, value):
+    """The reference and the vectorised validator must give the same answer; return it."""
+    import pyarrow as pa
+
+    from workloads.etl.vectorized import validate_batch
+
+    reference = check(fields, value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        arrow_type = pa.timestamp("us", tz=str(value.tzinfo) if value.tzinfo is not UTC else "UTC")
+        array = pa.array([value], arrow_type)
+    else:
+        array = pa.array([value])
+    result = validate_batch(pa.RecordBatch.from_arrays([array], names=["x"]), fields)
+    vectorised = (result.valid.column(0)[0].as_py(), None) if result.valid.num_rows else (None, result.invalid[0][2][0].code)
+    assert vectorised == reference
+    return reference
+
+
+@pytest.mark.parametrize("value, expected", [
+    (INT64_MAX, (INT64_MAX, None)), (INT64_MIN, (INT64_MIN, None)),
+    (float(2**62), (2**62, None)), (-float(2**63), (INT64_MIN, None)), (float(2**63), (None, "wrong_type")),
+])
+def test_int64_limits(value, expected):
+    if isinstance(value, float) and value >= 2**63:
+        assert check(one("INTEGER"), value) == (None, "invalid_value")  # integral, but past INT64
+        return
+    assert both(one("INTEGER"), value) == expected
+
+
+def test_an_int_past_int64_is_invalid_not_a_crash():
+    assert check(one("INTEGER"), INT64_MAX + 1) == (None, "invalid_value")
+    assert check(one("INTEGER"), INT64_MIN - 1) == (None, "invalid_value")
+
+
+@pytest.mark.parametrize("value", [0, 7, -3, INT64_MAX, INT64_MIN])
+def test_an_int_in_a_numeric_column_is_its_exact_decimal(value):
+    assert both(one("NUMERIC"), value) == (Decimal(value), None)
+    clean, _ = validate_row({"x": 10**29}, one("NUMERIC"))
+    assert clean is None  # past NUMERIC's 29 integer digits: invalid, not a crash
+
+
+def test_a_tz_aware_date_at_utc_midnight_is_that_date():
+    assert both(one("DATE"), dt.datetime(2024, 2, 29, tzinfo=UTC)) == (dt.date(2024, 2, 29), None)
+    assert both(one("DATE"), dt.datetime(2024, 2, 29, 0, 0, 1, tzinfo=UTC)) == (None, "invalid_value")
+
+
+@pytest.mark.parametrize("offset", [2, -5])
+def test_a_date_with_a_utc_offset_is_refused_even_at_local_midnight(offset):
+    local_midnight = dt.datetime(2024, 2, 29, tzinfo=dt.timezone(dt.timedelta(hours=offset)))
+    assert check(one("DATE"), local_midnight) == (None, "invalid_value")
+    assert check(one("DATE"), "2024-02-29+02:00") == (None, "invalid_value")
+
+
+@pytest.mark.parametrize("type, bound, inside, below, above", [
+    ("INTEGER", 5, 5, 4, 6), ("FLOAT", 2.5, 2.5, 2.4999999, 2.5000001), ("NUMERIC", 0.3, Decimal("0.3"), Decimal("0.299999999"), Decimal("0.300000001")),
+])
+def test_min_equal_to_max_admits_exactly_that_value(type, bound, inside, below, above):
+    fields = one(type, min=bound, max=bound)
+    assert both(fields, inside)[1] is None
+    assert both(fields, below) == (None, "below_min")
+    assert both(fields, above) == (None, "above_max")

@@ -7,7 +7,6 @@ Airflow's own DagBag import it.
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import sys
@@ -21,32 +20,14 @@ except ImportError:  # Airflow 2 (for checking the DAGs against an Airflow 2 env
     from airflow.models.dagbag import DagBag
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-PARAMETERS = {
-    "pipeline": "orders",
-    "landing_prefix": "gs://landing-bkt/orders/",
-    "schema": json.dumps([{"name": "id", "type": "INTEGER", "mode": "REQUIRED", "min": 1, "max": None, "description": ""}]),
-    "output_table": "my-proj:raw.orders",
-    "curated_prefix": "gs://curated-bkt/orders/",
-    "quarantine_prefix": "gs://quarantine-bkt/orders/",
-    "checkpoint_uri": "gs://control-bkt/checkpoints/orders.json",
-    "alert_secret": "projects/my-proj/secrets/sendgrid/versions/latest",
-    "alert_to": "a@example.com",
-    "alert_from": "etl@example.com",
-}
+QUEUE = "projects/my-proj/locations/europe-west1/queues/acme-prod-etl-followups"
 ORDERS = {
-    "parameters": PARAMETERS,
-    "environment": {
-        "maxWorkers": 2,
-        "serviceAccountEmail": "etl@my-proj.iam.gserviceaccount.com",
-        "subnetwork": "https://www.googleapis.com/compute/v1/projects/my-proj/regions/europe-west1/subnetworks/df",
-        "ipConfiguration": "WORKER_IP_PRIVATE",
-        "tempLocation": "gs://control-bkt/tmp",
-        "stagingLocation": "gs://control-bkt/staging",
-    },
     "schedule": "0 3 * * *",
-    "template_spec_uri": "gs://artifacts/templates/etl.json",
+    "launch": True,
     "project": "my-proj",
     "region": "europe-west1",
+    "output_table": "my-proj:raw.orders",
+    "followup_queue": QUEUE,
 }
 
 
@@ -73,9 +54,7 @@ def parse(tmp_path, monkeypatch):
 
 
 def test_one_dag_per_pipeline_parses_without_errors(parse):
-    events = copy.deepcopy(ORDERS)
-    events["parameters"].update(pipeline="web-events", landing_prefix="gs://landing-bkt/web-events/")
-    events["schedule"] = "*/30 * * * *"
+    events = {**ORDERS, "schedule": "*/30 * * * *"}
     bag = parse({"orders": ORDERS, "web-events": events})
     assert bag.import_errors == {}
     assert sorted(bag.dag_ids) == ["etl_orders", "etl_web_events"]
@@ -83,27 +62,23 @@ def test_one_dag_per_pipeline_parses_without_errors(parse):
     assert sorted(Path(stat.file).name for stat in bag.dagbag_stats) == ["etl_dags.py"]
 
 
-def test_dag_launches_waits_then_checks(parse):
+def test_dag_requests_a_run_waits_for_it_then_checks(parse):
     dag = parse({"orders": ORDERS}).dags["etl_orders"]
     assert dag.max_active_runs == 1 and dag.catchup is False
-    assert [task.task_id for task in dag.topological_sort()] == ["launch_flex_template", "wait_for_job", "check_rows_loaded"]
+    assert [task.task_id for task in dag.topological_sort()] == ["request_run", "wait_for_run", "check_rows_loaded"]
 
-    launch = dag.get_task("launch_flex_template")
-    assert (launch.project_id, launch.location, launch.append_job_name, launch.wait_until_finished) == (
-        "my-proj", "europe-west1", True, False,
-    )
-    body = launch.body["launchParameter"]
-    assert body["jobName"] == "etl-orders"
-    assert body["containerSpecGcsPath"] == "gs://artifacts/templates/etl.json"
-    assert body["parameters"] == PARAMETERS
-    assert body["environment"]["ipConfiguration"] == "WORKER_IP_PRIVATE"
+    request = dag.get_task("request_run")
+    assert request.python_callable.__name__ == "request_run"
+    assert request.op_kwargs == {"pipeline": "orders", "queue": QUEUE}
 
-    wait = dag.get_task("wait_for_job")
-    assert wait.expected_statuses == {"JOB_STATE_DONE"} and wait.mode == "reschedule"
-    assert "xcom_pull(task_ids='launch_flex_template', key='job_id')" in wait.job_id
+    wait = dag.get_task("wait_for_run")
+    assert wait.mode == "reschedule" and wait.poke_interval == 60 and wait.timeout == 3 * 60 * 60
+    assert wait.op_kwargs["pipeline"] == "orders" and (wait.op_kwargs["project"], wait.op_kwargs["region"]) == ("my-proj", "europe-west1")
+    assert "xcom_pull(task_ids='request_run')" in wait.op_kwargs["requested_at"]
 
     check = dag.get_task("check_rows_loaded")
-    assert check.sql.startswith("SELECT COUNT(*) > 0 FROM `my-proj.raw.orders` WHERE _PARTITIONTIME >=")
+    assert check.sql == ("SELECT COUNT(*) > 0 FROM `my-proj.raw.orders` WHERE _PARTITIONTIME >= "
+                         "TIMESTAMP_TRUNC(TIMESTAMP('{{ data_interval_start }}'), DAY)")  # the day of the interval, not the year
     assert check.use_legacy_sql is False
 
 
@@ -119,7 +94,7 @@ def test_schedule_comes_from_the_config(parse):
         (None, "pipelines.json"),
         ({}, "non-empty"),
         ({"orders": {**ORDERS, "schedule": None}}, "lacks ['schedule']"),
-        ({"orders": {**ORDERS, "parameters": {**PARAMETERS, "output_tabel": "x"}}}, "unknown parameters"),
+        ({"orders": {**ORDERS, "followup_queue": "etl-followups"}}, "queues"),
     ],
 )
 def test_bad_config_is_an_import_error_not_silence(parse, pipelines, message):
@@ -129,8 +104,46 @@ def test_bad_config_is_an_import_error_not_silence(parse, pipelines, message):
     assert message in error
 
 
-def test_verify_only_dag_when_cloud_scheduler_launches(parse):
-    """`launch: false` (scheduled_by: cloud_scheduler): the DAG never launches, it only checks rows."""
+def test_verify_only_dag_when_cloud_scheduler_requests_the_runs(parse):
+    """`launch: false` (scheduled_by: cloud_scheduler): the DAG never requests runs, it only checks rows."""
     dag = parse({"orders": {**ORDERS, "launch": False}}).dags["etl_orders"]
     assert [task.task_id for task in dag.topological_sort()] == ["check_rows_loaded"]
-    assert "Cloud Scheduler launches" in dag.description
+    assert "Cloud Scheduler requests" in dag.description
+
+
+class FakeResponse:
+    def __init__(self, status: int, body: dict):
+        self.status_code, self._body, self.text = status, body, json.dumps(body)
+
+    def json(self):
+        return self._body
+
+
+def test_the_callables_request_a_run_on_the_queue_and_wait_for_the_job_created_after_it(parse, monkeypatch):
+    """The task callables with the HTTP session replaced (autospec of google-auth's AuthorizedSession)."""
+    from unittest import mock
+
+    from google.auth.transport.requests import AuthorizedSession
+
+    parse({"orders": ORDERS})
+    import etl_dags
+
+    session = mock.create_autospec(AuthorizedSession, instance=True)
+    session.post.return_value = FakeResponse(200, {"name": "t"})
+    monkeypatch.setattr(etl_dags, "_session", lambda: session)
+    requested_at = etl_dags.request_run("orders", QUEUE)
+    (url,), kwargs = session.post.call_args
+    assert url == f"https://cloudtasks.googleapis.com/v2/{QUEUE}/tasks"
+    assert kwargs["json"]["task"]["httpRequest"]["headers"]["ce-type"] == "dataplatform.etl.v1.runRequested"
+
+    before, after = "2000-01-01T00:00:00Z", "2999-01-01T00:00:00Z"
+    jobs = {"jobs": [{"id": "old", "name": "etl-orders", "location": "europe-west1", "createTime": before, "currentState": "JOB_STATE_DONE"}]}
+    session.get.return_value = FakeResponse(200, jobs)
+    assert etl_dags.run_finished("orders", "my-proj", "europe-west1", requested_at) is False  # only an older run
+    jobs["jobs"].append({"id": "new", "name": "etl-orders", "location": "europe-west1", "createTime": after, "currentState": "JOB_STATE_RUNNING"})
+    assert etl_dags.run_finished("orders", "my-proj", "europe-west1", requested_at) is False
+    jobs["jobs"][-1]["currentState"] = "JOB_STATE_DONE"
+    assert etl_dags.run_finished("orders", "my-proj", "europe-west1", requested_at) is True
+    jobs["jobs"][-1]["currentState"] = "JOB_STATE_FAILED"
+    with pytest.raises(RuntimeError, match="JOB_STATE_FAILED"):
+        etl_dags.run_finished("orders", "my-proj", "europe-west1", requested_at)
