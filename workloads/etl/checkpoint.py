@@ -9,11 +9,15 @@ generation, write with ``ifGenerationMatch``; 0 = must not exist)::
      "loads":    {run_id: {"job_id": "...", "started_at": ts, "files": [outcome, ...]}},
      "last_load_at": ts | null}
 
-* ``files`` holds committed file versions only until the run has moved them out of the landing
-  folder (archive): then the entry is dropped. The object therefore holds the files of the
-  runs in flight, not the history: its size and the work of reading it do not grow with the
-  number of files ever landed. A file still listed in landing with a committed entry is a file
-  whose archive step was interrupted; the next run archives it and drops the entry.
+* ``files`` holds committed file versions until ``TOMBSTONE`` after they left the landing folder
+  (archived, ``archived_at``; or no longer listed): a run that listed a file before another run
+  committed and archived it must still find its entry when it claims a batch, or it would load
+  the file a second time. A run whose listing is older than ``MAX_LISTING_AGE`` (the tombstone
+  minus a margin for clock skew) claims nothing, so no claim can outlive the entry that guards
+  it. The object therefore holds the files of the last few hours, not the history: its size and
+  the work of reading it do not grow with the number of files ever landed. A file still listed
+  in landing with a committed entry is a file whose archive step was interrupted; the next run
+  archives it.
 * ``attempts`` counts failed attempts per file version (read/parse failures, and load failures
   BigQuery blames on the file); at ``max_file_attempts`` the file is quarantined whole.
 * ``loads`` is a write-ahead record: a run claims its batch and names its load job here
@@ -44,6 +48,10 @@ LOG = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MAX_COMMIT_ATTEMPTS = 10
+TOMBSTONE = dt.timedelta(hours=6)
+"""How long a committed entry outlives its file's removal from landing."""
+MAX_LISTING_AGE = dt.timedelta(hours=5)
+"""A run claims a load batch only from a listing younger than this (TOMBSTONE minus a skew margin)."""
 T = TypeVar("T")
 
 
@@ -163,24 +171,29 @@ def count_failure(state: dict[str, Any], uri: str, generation: str, error: str, 
 
 
 def forget(state: dict[str, Any], listed_uris: set[str], listed_at: str, archived: Iterable[ObjectRef] = ()) -> None:
-    """Drop entries that describe nothing left in landing: archived by us, or absent from a listing.
+    """Mark what this run archived; drop entries that describe nothing left in landing for longer than TOMBSTONE.
 
-    Only entries written before the listing started are judged by it (an entry a concurrent run
-    wrote afterwards may be for a file the listing could not see yet).
+    A committed entry is dropped only when its file is absent from a listing and it left landing
+    (or was committed, if nobody saw it leave) more than TOMBSTONE before that listing: no run can
+    still be about to claim it (see MAX_LISTING_AGE). Failed-attempt entries guard nothing: they
+    go as soon as a listing made after them no longer shows the file.
     """
-    for ref in archived:
-        entry = state["files"].get(ref.uri)
-        if entry and int(entry["generation"]) == ref.generation:
-            del state["files"][ref.uri]
-    for uri in [u for u, e in state["files"].items() if u not in listed_uris and e["committed_at"] < listed_at]:
+    mark_archived(state, archived, listed_at)
+    horizon = (dt.datetime.fromisoformat(listed_at) - TOMBSTONE).isoformat()
+    for uri in [u for u, e in state["files"].items() if u not in listed_uris and e.get("archived_at", e["committed_at"]) < horizon]:
         del state["files"][uri]
     for uri in [u for u, e in state["attempts"].items() if u not in listed_uris and e["last_at"] < listed_at]:
         del state["attempts"][uri]
 
 
-def drop_archived(state: dict[str, Any], refs: Iterable[ObjectRef]) -> None:
-    """Drop the committed entries of file versions just moved out of landing."""
+def listing_too_old(listed_at: str, now: dt.datetime | None = None) -> bool:
+    """True when a batch picked from this listing may no longer be claimed (its tombstones may be gone)."""
+    return (now or dt.datetime.now(dt.timezone.utc)) - dt.datetime.fromisoformat(listed_at) > MAX_LISTING_AGE
+
+
+def mark_archived(state: dict[str, Any], refs: Iterable[ObjectRef], stamp: str) -> None:
+    """Stamp the committed entries of file versions just moved out of landing (they stay TOMBSTONE longer)."""
     for ref in refs:
         entry = state["files"].get(ref.uri)
         if entry and int(entry["generation"]) == ref.generation:
-            del state["files"][ref.uri]
+            entry.setdefault("archived_at", stamp)

@@ -383,14 +383,15 @@ def resolve_recorded_load(cfg: EtlConfig, run_id: str, record: Mapping[str, Any]
 
 
 def archive(cfg: EtlConfig, committed: list[Mapping[str, Any]]) -> None:
-    """Move committed file versions out of the landing folder, then drop their state entries."""
+    """Move committed file versions out of the landing folder, then stamp their state entries as archived."""
     if not cfg.archive_prefix or not committed:
         return
     refs = [_ref(o) for o in committed]
     for ref in refs:
         store_for(ref.uri).archive(ref, cfg.archive_uri(ref))
+    stamp = checkpoint.now_iso()
     checkpoint.update(store_for(cfg.checkpoint_uri), cfg.checkpoint_uri, cfg.pipeline,
-                      lambda state: checkpoint.drop_archived(state, refs))
+                      lambda state: checkpoint.mark_archived(state, refs, stamp))
 
 
 class PlanRun(beam.DoFn):
@@ -445,6 +446,7 @@ class PlanRun(beam.DoFn):
                  f", load deferred until {deferred_until.isoformat()}" if deferred_until else "")
         yield beam.pvalue.TaggedOutput("plan", {
             "run_id": run_id,
+            "listed_at": listed_at,
             "listed": len(listing),
             "pending": len(todo),
             "backlog_files": len(todo) - len(selected),
@@ -599,7 +601,14 @@ class CommitRun(beam.DoFn):
             state["loads"][run_id] = {"job_id": cfg.load_job_id(run_id, batch), "started_at": stamp, "files": batch}
             return state["loads"][run_id]
 
-        record = checkpoint.update(state_store, cfg.checkpoint_uri, cfg.pipeline, claim) if loadable else None
+        # The entries of files other runs committed since an old listing may be gone by now (see
+        # checkpoint.TOMBSTONE): claiming from it could load them twice. Such a batch is left to a
+        # fresh run (it counts as backlog, so a follow-up is requested).
+        stale = bool(loadable) and checkpoint.listing_too_old(plan["listed_at"])
+        if stale:
+            LOG.warning("%s: run %s listed landing at %s, too long ago to claim a load batch", cfg.pipeline, run_id,
+                        plan["listed_at"])
+        record = checkpoint.update(state_store, cfg.checkpoint_uri, cfg.pipeline, claim) if loadable and not stale else None
         load = None
         if record is not None:
             load = table_for(cfg.output_table).load([f["curated_uri"] for f in record["files"]], record["job_id"])
@@ -608,7 +617,7 @@ class CommitRun(beam.DoFn):
         archive(cfg, committed)
 
         unloaded = len(record["files"]) if record is not None and load is not None and not load.ok else 0
-        backlog = plan["backlog_files"] + len(failed) + unloaded
+        backlog = plan["backlog_files"] + len(failed) + unloaded + (len(loadable) if stale else 0)
         summary = run_summary(cfg, plan, outcomes, committed, load, backlog)
         loaded_at = _now()
         logged = dict(summary)

@@ -4,12 +4,13 @@ the table behind the BigQuery stand-in reached by the real client. No mocks of G
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import threading
 from unittest import mock
 
 import pytest
 
-from workloads.etl import pipeline
+from workloads.etl import checkpoint, pipeline
 from workloads.etl.pipeline import run
 from workloads.etl.storage import GcsObjectStore
 
@@ -41,8 +42,48 @@ def test_runs_load_once_archive_landing_and_leave_no_history_in_the_state(cloud)
     archived = cloud.names("landing/_archive/things/")
     assert len(archived) == 2 and archived[1].startswith("landing/_archive/things/sub/b.")
     state = cloud.checkpoint()
-    assert state["files"] == {} and state["loads"] == {} and state["attempts"] == {}
+    assert state["loads"] == {} and state["attempts"] == {}
+    assert len(state["files"]) == 2 and all("archived_at" in e for e in state["files"].values())  # tombstones, see below
     assert cloud.names("quarantine/things/") and cloud.names("curated/things/")
+
+    # A run listing after the tombstone horizon leaves nothing of them: no history stays in the state.
+    later = (dt.datetime.now(dt.timezone.utc) + checkpoint.TOMBSTONE + dt.timedelta(minutes=1)).isoformat()
+    with mock.patch.object(checkpoint, "now_iso", return_value=later):
+        run(cloud.args())
+    assert cloud.checkpoint()["files"] == {}
+
+
+def test_a_run_that_listed_before_another_committed_and_archived_does_not_load_again(cloud):
+    """Run B lists and processes the files; before B claims its batch, run A loads, commits and
+    archives the same files. The committed entries (tombstones) still exist when B claims: B loads nothing."""
+    for i in range(3):
+        cloud.write(f"f{i}.parquet", good_rows(1 + 10 * i, 10))
+    real = checkpoint.listing_too_old
+    interleaved = []
+
+    def run_a_first(listed_at, now=None):
+        if not interleaved:
+            interleaved.append(True)
+            run(cloud.args())  # run A, start to finish, while B waits to claim
+            assert cloud.names("landing/things/") == []
+        return real(listed_at, now)
+
+    with mock.patch.object(pipeline.checkpoint, "listing_too_old", side_effect=run_a_first):
+        run(cloud.args())  # run B
+    assert interleaved
+    assert_each_once(cloud.table_ids(), range(1, 31))
+    assert len(cloud.bq.load_jobs()) == 1
+    assert sorted(s["processed_files"] for s in cloud.summaries()) == [0, 3]
+
+
+def test_a_run_whose_listing_is_too_old_claims_nothing_and_asks_for_a_follow_up(cloud):
+    cloud.write("f.parquet", good_rows(1, 10))
+    with mock.patch.object(pipeline.checkpoint, "listing_too_old", return_value=True):
+        run(cloud.args())
+    (summary,) = cloud.summaries()
+    assert summary["processed_files"] == 0 and summary["backlog_files"] == 1 and cloud.table_ids() == []
+    run(cloud.args())
+    assert_each_once(cloud.table_ids(), range(1, 11))
 
 
 def test_crash_between_load_and_commit_recovers_without_a_second_load(cloud):

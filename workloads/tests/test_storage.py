@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import threading
 from unittest import mock
-
-import json
 
 import pytest
 
@@ -137,17 +137,32 @@ def test_failed_attempts_count_per_generation_and_reset_for_a_new_one():
     assert state["attempts"] == {}  # committing a version clears its failures
 
 
-def test_forget_drops_only_what_a_listing_made_before_it_proves_gone():
+def test_forget_keeps_committed_entries_for_the_tombstone_horizon():
+    """A committed entry guards against a slow run that listed the file before it left landing: it
+    is dropped only once it left (archived, or unlisted) more than TOMBSTONE before the listing."""
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    at = lambda delta: (t0 + delta).isoformat()  # noqa: E731
     state = checkpoint.empty("p")
-    checkpoint.add_committed(state, [outcome("gone", 1), outcome("kept", 1)], "2024-01-01T00:00:00")
-    checkpoint.add_committed(state, [outcome("late", 1)], "2024-01-02T00:00:00")  # committed after the listing began
-    checkpoint.count_failure(state, "gone-failing", "1", "x", "2024-01-01T00:00:00")
-    checkpoint.forget(state, {"kept"}, "2024-01-01T12:00:00")
-    assert sorted(state["files"]) == ["kept", "late"] and state["attempts"] == {}
-    checkpoint.drop_archived(state, [ObjectRef("kept", 2)])  # another generation: not this entry
-    assert "kept" in state["files"]
-    checkpoint.drop_archived(state, [ObjectRef("kept", 1)])
-    assert "kept" not in state["files"]
+    checkpoint.add_committed(state, [outcome("gone", 1), outcome("kept", 1), outcome("archived", 1)], at(dt.timedelta(0)))
+    checkpoint.count_failure(state, "gone-failing", "1", "x", at(dt.timedelta(0)))
+    checkpoint.mark_archived(state, [ObjectRef("archived", 2)], at(dt.timedelta(hours=1)))  # another generation: not this entry
+    assert "archived_at" not in state["files"]["archived"]
+    checkpoint.mark_archived(state, [ObjectRef("archived", 1)], at(dt.timedelta(hours=1)))
+    assert state["files"]["archived"]["archived_at"] == at(dt.timedelta(hours=1))
+
+    checkpoint.forget(state, {"kept"}, at(checkpoint.TOMBSTONE))  # at the horizon: nothing is older than it yet
+    assert sorted(state["files"]) == ["archived", "gone", "kept"] and state["attempts"] == {}
+    checkpoint.forget(state, {"kept"}, at(checkpoint.TOMBSTONE + dt.timedelta(seconds=1)))  # one past: unlisted 'gone' goes
+    assert sorted(state["files"]) == ["archived", "kept"]
+    checkpoint.forget(state, {"kept"}, at(checkpoint.TOMBSTONE + dt.timedelta(hours=1, seconds=1)))  # archived an hour later
+    assert sorted(state["files"]) == ["kept"]  # a file still in landing keeps its entry (its archive was interrupted)
+
+
+def test_a_listing_older_than_the_claim_limit_may_not_claim():
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    assert not checkpoint.listing_too_old(t0.isoformat(), now=t0 + checkpoint.MAX_LISTING_AGE)
+    assert checkpoint.listing_too_old(t0.isoformat(), now=t0 + checkpoint.MAX_LISTING_AGE + dt.timedelta(seconds=1))
+    assert checkpoint.MAX_LISTING_AGE < checkpoint.TOMBSTONE  # every claim happens while the entries that guard it exist
 
 
 def test_pending_skips_committed_and_claimed_versions_oldest_first():
