@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -122,6 +123,7 @@ class Pipeline(_Model):
     quality_schedule: str = Field("0 6 * * *", description="Cron (UTC) of the Dataplex data profile and quality scans of the table.")
     quality_threshold: float = Field(0.99, gt=0, le=1, description="Share of rows that must pass each quality rule.")
     schema_: list[SchemaField] = Field(alias="schema", min_length=1, description="Table columns and validation rules (also the data quality rules).")
+    slo: "SloSettings" = Field(default_factory=lambda: SloSettings(), description="Service level objectives of the pipeline; unset values come from sla_tier (README: Service levels).")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -153,6 +155,10 @@ class Pipeline(_Model):
     @property
     def scheduled(self) -> bool:
         return self.trigger in (Trigger.scheduled, Trigger.both)
+
+    def column(self, name: str) -> SchemaField | None:
+        """The schema column called `name` (BigQuery names are case-insensitive), or None."""
+        return next((f for f in self.schema_ if f.name.lower() == name.lower()), None)
 
     @property
     def on_arrival(self) -> bool:
@@ -276,6 +282,151 @@ class CicdSettings(_Model):
     oauth_token_secret_version: int = Field(1, ge=1, description="Version of the GitHub OAuth token secret (value added out of band) the connection uses.")
 
 
+# ---------------------------------------------------------------- service levels
+
+
+class SloSettings(_Model):
+    """Per-pipeline service levels. Unset values default from `sla_tier` (see `service_level`)."""
+
+    success_goal: float | None = Field(None, gt=0.5, le=0.999, description="Share of ETL runs that must not fail, over 28 rolling days (default: 0.99 high, 0.95 standard; Cloud Monitoring accepts at most 0.999).")
+    freshness_goal: float | None = Field(None, gt=0.5, le=0.999, description="Share of files that must be loaded within freshness_minutes of landing, over 28 rolling days (default: as success_goal).")
+    freshness_minutes: int | None = Field(None, ge=5, le=10080, description="Landing-to-loaded time a file may take and still count as fresh (default: 2 x max_runtime_minutes when files trigger runs, else the schedule's longest gap + max_runtime_minutes).")
+    alert_after_hours_without_success: int | None = Field(None, ge=0, le=25, description="Alert when no run succeeded for this many hours; 0 = no such alert (default: the schedule's longest gap + runtime + 1 h high / 3 h standard, or 6 h / 24 h for arrival-only pipelines; at most 25, the longest window an alert can align over).")
+
+
+TIER_GOALS = {SlaTier.high: 0.99, SlaTier.standard: 0.95}
+"""Default SLO goals per sla_tier (README: Service levels, how the numbers were chosen)."""
+TIER_GRACE_HOURS = {SlaTier.high: 1, SlaTier.standard: 3}
+TIER_ARRIVAL_ONLY_ALERT_HOURS = {SlaTier.high: 6, SlaTier.standard: 24}
+MAX_ALERT_WINDOW_HOURS = 25  # Monitoring aligns an alert condition over at most 90,000 s
+
+
+def _cron_values(field: str, low: int, high: int) -> list[int] | None:
+    """Values of one cron field (`*`, `*/n`, `a`, `a-b`, `a-b/n`, lists); None if not understood."""
+    values: set[int] = set()
+    for part in field.split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else (1 if not step_text else None)
+        if step is None:
+            return None
+        if base == "*":
+            start, stop = low, high
+        elif re.fullmatch(r"\d+-\d+", base):
+            start, stop = map(int, base.split("-"))
+        elif base.isdigit():
+            start = stop = int(base)
+            if step_text:
+                stop = high
+        else:
+            return None
+        if not (low <= start <= stop <= high):
+            return None
+        values.update(range(start, stop + 1, step))
+    return sorted(values)
+
+
+def cron_max_gap_minutes(cron: str) -> int | None:
+    """Longest time between two firings of a daily-pattern cron (day fields all `*`), in minutes.
+    None when the cron restricts days (fires less often than daily, or unevenly)."""
+    fields = cron.split()
+    if len(fields) != 5 or fields[2:] != ["*", "*", "*"]:
+        return None
+    minutes, hours = _cron_values(fields[0], 0, 59), _cron_values(fields[1], 0, 23)
+    if not minutes or not hours:
+        return None
+    times = sorted(h * 60 + m for h in hours for m in minutes)
+    gaps = [b - a for a, b in zip(times, times[1:])] + [times[0] + 1440 - times[-1]]
+    return max(gaps)
+
+
+@dataclass(frozen=True)
+class ServiceLevel:
+    """A pipeline's service levels with every default resolved."""
+
+    success_goal: float
+    freshness_goal: float
+    freshness_minutes: int
+    alert_after_hours_without_success: int  # 0 = no "no successful run" alert
+
+
+Pipeline.model_rebuild()
+
+
+# ---------------------------------------------------------------- machine learning
+
+
+class MlModelType(StrEnum):
+    LINEAR_REG = "LINEAR_REG"
+    LOGISTIC_REG = "LOGISTIC_REG"
+    BOOSTED_TREE_REGRESSOR = "BOOSTED_TREE_REGRESSOR"
+    BOOSTED_TREE_CLASSIFIER = "BOOSTED_TREE_CLASSIFIER"
+
+
+REGRESSORS = {MlModelType.LINEAR_REG, MlModelType.BOOSTED_TREE_REGRESSOR}
+CLASSIFIER_LABEL_TYPES = {FieldType.STRING, FieldType.BOOLEAN, FieldType.INTEGER}
+_DAILY_OR_WEEKLY_CRON = re.compile(r"^(\d{1,2}) (\d{1,2}) \* \* (\*|[0-6](,[0-6])*)$")
+
+
+class MlModel(_Model):
+    """One BigQuery ML model trained on a pipeline's table, predicting after every load."""
+
+    name: str = Field(description="Model id: BigQuery ML model (and Vertex AI Model Registry id) in the ML dataset (a-z 0-9 _, max 30).")
+    pipeline: str = Field(description="Source pipeline: the model trains on and predicts for that pipeline's table.")
+    label: str = Field(description="Column the model predicts (numeric for regressors; STRING, BOOLEAN or INTEGER for classifiers).")
+    features: list[str] = Field(min_length=1, description="Columns the model learns from (not the label, not the key).")
+    key: str = Field(description="REQUIRED column identifying a row; predictions are merged on it, so each row is predicted once.")
+    model_type: MlModelType = Field(description="BigQuery ML model type: LINEAR_REG, LOGISTIC_REG, BOOSTED_TREE_REGRESSOR, BOOSTED_TREE_CLASSIFIER.")
+    retrain_schedule: str = Field(description="Cron (UTC) of retraining: 'M H * * *' (daily) or 'M H * * D[,D]' (weekly days 0-6); M 1-59, off the hour.")
+    predictions_table: str = Field(description="Table (in the ML dataset) the predictions are merged into; DAY-partitioned on predicted_at.")
+    max_iterations: int = Field(20, ge=1, le=100, description="Training iterations cap (cost cap).")
+    max_gb_billed: int = Field(50, ge=1, le=10000, description="maximumBytesBilled of every training/prediction query, in GB (cost cap: BigQuery fails a query that would bill more).")
+    lookback_days: int = Field(3, ge=1, le=30, description="Ingestion days of the source table each prediction run scans for rows not yet predicted.")
+    min_quality: float = Field(0.0, ge=0, le=1, description="managed: the pipeline predicts only if the new model reaches this r2_score (regressors) / roc_auc (classifiers).")
+
+    _check_name = field_validator("name")(_named("pipeline"))
+    _check_table = field_validator("predictions_table")(_named("table"))
+
+    @field_validator("retrain_schedule")
+    @classmethod
+    def _daily_or_weekly(cls, value: str) -> str:
+        match = _DAILY_OR_WEEKLY_CRON.match(value.strip())
+        if not match:
+            raise ValueError("expected a daily 'M H * * *' or weekly 'M H * * D[,D]' cron (a BigQuery Data Transfer schedule cannot express more)")
+        minute, hour = int(match.group(1)), int(match.group(2))
+        if not 1 <= minute <= 59 or hour > 23:
+            raise ValueError("expected minute 1-59 (scheduled queries on the hour may run twice) and hour 0-23")
+        return value
+
+    @field_validator("features")
+    @classmethod
+    def _unique_features(cls, features: list[str]) -> list[str]:
+        lowered = [f.lower() for f in features]
+        dupes = sorted({f for f in lowered if lowered.count(f) > 1})
+        if dupes:
+            raise ValueError(f"features must be unique; repeated: {', '.join(dupes)}")
+        return features
+
+    @property
+    def regressor(self) -> bool:
+        return self.model_type in REGRESSORS
+
+
+class WorkbenchSettings(_Model):
+    """managed profile: the data scientists' Vertex AI Workbench instance."""
+
+    machine_type: str = Field("e2-standard-4", pattern=r"^[a-z][a-z0-9]*-(standard|highmem|highcpu)-\d{1,3}$", description="Workbench VM size (cost cap; guardrail limit 16 vCPUs).")
+    idle_shutdown_minutes: int = Field(60, ge=10, le=1440, description="The instance stops after this idle time (10-1440 minutes, Workbench's range).")
+    zone_suffix: str = Field("b", pattern=r"^[a-f]$", description="Zone letter within the region.")
+
+
+class MlSettings(_Model):
+    """Models on the ETL's data. lean: BigQuery ML jobs; managed: plus a Vertex AI pipeline and Workbench."""
+
+    data_scientists_group: Email | None = Field(None, description="Google group allowed to use the Workbench instance (required by the managed profile).")
+    workbench: WorkbenchSettings = Field(default_factory=WorkbenchSettings, description="managed: Workbench instance settings.")
+    models: list[MlModel] = Field(min_length=1, description="One entry per model.")
+
+
 class Environment(_Model):
     """One environment: a GCP project holding one complete data platform."""
 
@@ -300,6 +451,7 @@ class Environment(_Model):
     budget: BudgetSettings = Field(description="Monthly billing budget of the environment.")
     cicd: CicdSettings = Field(description="Cloud Build trigger for the ETL image.")
     pipelines: list[Pipeline] = Field(min_length=1, description="Source feeds; each gets a landing folder, a table and ETL runs.")
+    ml: MlSettings | None = Field(None, description="Machine learning on the loaded data (optional).")
 
     _check_name = field_validator("name")(_named("environment"))
 
@@ -358,6 +510,31 @@ class Environment(_Model):
     def namer(self) -> naming.Namer:
         return naming.Namer(self.name_prefix, self.name)
 
+    def pipeline(self, name: str) -> Pipeline | None:
+        return next((p for p in self.pipelines if p.name == name), None)
+
+    def service_level(self, pipeline: Pipeline) -> ServiceLevel:
+        """The pipeline's `slo:` with every unset value defaulted from sla_tier and its schedule."""
+        slo, tier = pipeline.slo, self.sla_tier
+        gap = cron_max_gap_minutes(pipeline.schedule) if pipeline.scheduled and pipeline.schedule else None
+        if pipeline.on_arrival:  # a file landing mid-run waits for that run and the follow-up run
+            freshness = 2 * pipeline.max_runtime_minutes
+        else:
+            freshness = (gap if gap is not None else 7 * 1440) + pipeline.max_runtime_minutes
+        if pipeline.scheduled:
+            wait = (gap if gap is not None else 7 * 1440) + pipeline.max_runtime_minutes
+            alert_hours = -(-wait // 60) + TIER_GRACE_HOURS[tier]
+        else:
+            alert_hours = TIER_ARRIVAL_ONLY_ALERT_HOURS[tier]
+        return ServiceLevel(
+            success_goal=slo.success_goal or TIER_GOALS[tier],
+            freshness_goal=slo.freshness_goal or slo.success_goal or TIER_GOALS[tier],
+            freshness_minutes=slo.freshness_minutes or min(freshness, 10080),
+            alert_after_hours_without_success=(slo.alert_after_hours_without_success
+                                               if slo.alert_after_hours_without_success is not None
+                                               else min(alert_hours, MAX_ALERT_WINDOW_HOURS)),
+        )
+
     @property
     def all_labels(self) -> dict[str, str]:
         """The labels stamped on every resource: the file's plus env and managed_by."""
@@ -407,6 +584,61 @@ def _derived_name_problems(env: Environment) -> list[str]:
     return problems
 
 
+def _contract_problems(env: Environment) -> list[tuple[tuple[Any, ...], str]]:
+    """Cross-field rules of `ml:` and `slo:` against the pipelines they name: (field path, problem)."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    for i, pipeline in enumerate(env.pipelines):
+        slo = pipeline.slo
+        if (not pipeline.on_arrival and pipeline.schedule and cron_max_gap_minutes(pipeline.schedule) is None
+                and slo.alert_after_hours_without_success is None):
+            problems.append((("pipelines", i, "slo", "alert_after_hours_without_success"),
+                             f"schedule {pipeline.schedule!r} fires less often than daily, beyond the {MAX_ALERT_WINDOW_HOURS} h "
+                             "an alert can look back: set 1-25 hours explicitly, or 0 for no such alert"))
+    if env.ml is None:
+        return problems
+    if env.profile is Profile.managed and not env.ml.data_scientists_group:
+        problems.append((("ml", "data_scientists_group"), "required by the managed profile (who may use the Workbench instance)"))
+    taken_tables = {p.name.lower() for p in env.pipelines}
+    seen_models: set[str] = set()
+    for i, model in enumerate(env.ml.models):
+        at = ("ml", "models", i)
+        if model.name in seen_models:
+            problems.append(((*at, "name"), f"model {model.name!r} is declared twice"))
+        seen_models.add(model.name)
+        if model.predictions_table.lower() in taken_tables:
+            problems.append(((*at, "predictions_table"), f"{model.predictions_table!r} is already a pipeline table or another model's predictions table"))
+        taken_tables.add(model.predictions_table.lower())
+        pipeline = env.pipeline(model.pipeline)
+        if pipeline is None:
+            problems.append(((*at, "pipeline"), f"no pipeline named {model.pipeline!r} (have: {', '.join(p.name for p in env.pipelines)})"))
+            continue
+        columns = ", ".join(f.name for f in pipeline.schema_)
+
+        def unknown(column: str) -> str:
+            return f"{column!r} is not a column of pipeline {pipeline.name!r} (columns: {columns})"
+
+        label = pipeline.column(model.label)
+        if label is None:
+            problems.append(((*at, "label"), unknown(model.label)))
+        elif model.regressor and label.type not in NUMERIC_TYPES:
+            problems.append(((*at, "label"), f"{model.model_type.value} predicts a number; {label.name!r} is {label.type.value}"))
+        elif not model.regressor and label.type not in CLASSIFIER_LABEL_TYPES:
+            problems.append(((*at, "label"), f"{model.model_type.value} predicts a class (STRING, BOOLEAN or INTEGER); {label.name!r} is {label.type.value}"))
+        key = pipeline.column(model.key)
+        if key is None:
+            problems.append(((*at, "key"), unknown(model.key)))
+        elif key.mode is not FieldMode.REQUIRED:
+            problems.append(((*at, "key"), f"{key.name!r} is NULLABLE; the key identifies a row, so it must be REQUIRED"))
+        elif key.name.lower() == model.label.lower():
+            problems.append(((*at, "key"), "the key cannot also be the label"))
+        for j, feature in enumerate(model.features):
+            if pipeline.column(feature) is None:
+                problems.append(((*at, "features", j), unknown(feature)))
+            elif feature.lower() in (model.label.lower(), model.key.lower()):
+                problems.append(((*at, "features", j), f"{feature!r} is the {'label' if feature.lower() == model.label.lower() else 'key'}; a feature must be neither"))
+    return problems
+
+
 def parse_environment(data: Any, source: str, expected_name: str | None = None) -> Environment:
     """Validate already-parsed YAML; raise ConfigError with `source: field: problem` lines."""
     if not isinstance(data, dict):
@@ -422,6 +654,7 @@ def parse_environment(data: Any, source: str, expected_name: str | None = None) 
             lines.append(f"{source}: {_loc(err['loc'])}: {msg}{got}")
         raise ConfigError(lines) from None
     problems = _derived_name_problems(env)
+    problems += [f"{_loc(loc)}: {message}" for loc, message in _contract_problems(env)]
     if expected_name is not None and env.name != expected_name:
         problems.append(f"name: must equal the file name {expected_name!r} (got {env.name!r})")
     if problems:
@@ -440,7 +673,49 @@ def load_environment(path: Path) -> Environment:
         where = getattr(exc, "problem_mark", None)
         at = f"line {where.line + 1}, column {where.column + 1}: " if where else ""
         raise ConfigError([f"{source}: {at}invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
-    return parse_environment(data, source, expected_name=path.stem)
+    try:
+        return parse_environment(data, source, expected_name=path.stem)
+    except ConfigError as exc:
+        raise ConfigError(_with_lines(exc.problems, path.read_text(), source)) from None
+
+
+def _yaml_lines(text: str) -> dict[str, int]:
+    """Rendered field path (as in the error lines) -> 1-based line of that value in the YAML text."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return {}
+    lines: dict[str, int] = {}
+
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                here = (*path, key.value)
+                lines[_loc(here)] = key.start_mark.line + 1
+                walk(value, here)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                here = (*path, i)
+                lines[_loc(here)] = item.start_mark.line + 1
+                walk(item, here)
+
+    walk(root, ())
+    return lines
+
+
+def _with_lines(problems: list[str], text: str, source: str) -> list[str]:
+    """`file: path: problem` -> `file:line: path: problem` wherever the path is in the file."""
+    lines = _yaml_lines(text)
+    out = []
+    for problem in problems:
+        rest = problem.removeprefix(f"{source}: ")
+        path = rest.split(": ", 1)[0]
+        line = lines.get(path)
+        while line is None and re.search(r"[.\[]", path):  # a defaulted field: point at its closest parent
+            path = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", path)
+            line = lines.get(path)
+        out.append(f"{source}:{line}: {rest}" if line and rest != problem else problem)
+    return out
 
 
 def load_environments(directory: Path = ENVIRONMENTS_DIR) -> list[Environment]:
