@@ -132,6 +132,11 @@ CASES: dict[str, tuple] = {
 }
 
 
+from tests.test_guardrails_ml_slo import CASES as ML_SLO_CASES  # noqa: E402  (rule families of issue 14)
+
+CASES.update(ML_SLO_CASES)
+
+
 def _target(rtype: str, attrs: dict, extra: dict | None) -> Target:
     return Target(rtype, attrs, path="stack/thing", **(extra or {}))
 
@@ -144,7 +149,7 @@ def _fired(rule_id: str, target: Target):
 def test_rule_pack_size_and_catalogue():
     assert len(RULES) >= 20
     families = {r.id.split("-")[1] for r in RULES}
-    assert families == {"STO", "IAM", "NET", "CMP", "DAT", "LBL", "NAM"}
+    assert families == {"STO", "IAM", "NET", "CMP", "DAT", "LBL", "NAM", "ML", "SLO"}
     for r in RULES:
         assert r.description and r.fix and r.resource_types, r.id
 

@@ -34,6 +34,8 @@ API_FOR_RESOURCE_PREFIX: dict[str, str] = {
     "google_cloudbuild": "cloudbuild.googleapis.com",
     "google_cloudbuildv2": "cloudbuild.googleapis.com",
     "google_iap": "iap.googleapis.com",
+    "google_workflows": "workflows.googleapis.com",
+    "google_workbench": "notebooks.googleapis.com",
 }
 
 # APIs needed at run time though no Terraform resource of theirs exists.
@@ -44,6 +46,8 @@ RUNTIME_APIS = (
     "sts.googleapis.com",  # token exchange for Workload Identity Federation
     "oslogin.googleapis.com",  # OS Login on the Airflow VM
     "datalineage.googleapis.com",  # lineage for Dataplex Universal Catalog
+    "workflowexecutions.googleapis.com",  # Eventarc and Cloud Scheduler start workflow executions
+    "aiplatform.googleapis.com",  # Vertex AI pipeline jobs and Model Registry (started by Cloud Scheduler)
 )
 
 REQUIRED_APIS: tuple[str, ...] = tuple(sorted(set(API_FOR_RESOURCE_PREFIX.values()) | set(RUNTIME_APIS)))
