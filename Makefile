@@ -11,7 +11,7 @@ PY := $(CURDIR)/.venv/bin/python
 PIPENV := python3 -m pipenv
 OUT := cdktf.out
 
-.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows bench validate tf-provider scan test-infra workloads-setup etl-demo
+.PHONY: help setup synth test clean docs snapshot-update review diff deploy lint-workflows bench validate tf-provider scan test-infra workloads-setup etl-demo ml-pipeline
 GO_BIN := $(CURDIR)/.build/bin
 ACTIONLINT := $(GO_BIN)/actionlint
 ACTIONLINT_VERSION := v1.7.12
@@ -44,7 +44,7 @@ synth: setup ## synthesize every environment into cdktf.out/stacks/<stack>/cdk.t
 	@$(PY) main.py
 
 # Targets that read cdktf.out (scan, validate, review) synthesize only when an input changed.
-SYNTH_INPUTS := main.py $(shell find dataplatform environments workloads/launcher workloads/dags -type f \
+SYNTH_INPUTS := main.py $(shell find dataplatform environments workloads/launcher workloads/dags workloads/ml/sql.py workloads/ml/compiled -type f \
                   -not -path '*/__pycache__/*' -not -path '*/.venv/*')
 $(OUT)/manifest.json: $(SYNTH_INPUTS) .venv/.synced node_modules/.synced
 	@$(PY) main.py >/dev/null
@@ -53,10 +53,11 @@ $(OUT)/manifest.json: $(SYNTH_INPUTS) .venv/.synced node_modules/.synced
 $(ACTIONLINT):
 	GOBIN=$(GO_BIN) GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
-test: setup $(ACTIONLINT) workloads-setup ## run every test: infrastructure (one pytest process, one synth), ETL/launcher, DAG parsing
+test: setup $(ACTIONLINT) workloads-setup ## run every test: infrastructure (one pytest process, one synth), ETL/launcher, DAG parsing, ML
 	$(PY) -m pytest
 	$(WORKLOADS_PIPENV) run pytest workloads/tests
 	$(AIRFLOW_PIPENV) run pytest workloads/airflow/tests
+	$(ML_PIPENV) run pytest -c workloads/ml/pytest.ini workloads/ml/tests
 
 test-infra: setup $(ACTIONLINT) ## only the infrastructure suite (no workload venvs)
 	$(PY) -m pytest
@@ -65,6 +66,8 @@ test-infra: setup $(ACTIONLINT) ## only the infrastructure suite (no workload ve
 # dependencies (workloads/Pipfile) and an Airflow used only to parse-test the DAGs.
 WORKLOADS_PIPENV := PIPENV_PIPFILE=workloads/Pipfile PIPENV_IGNORE_VIRTUALENVS=1 $(PIPENV)
 AIRFLOW_PIPENV := PIPENV_PIPFILE=workloads/airflow/Pipfile PIPENV_IGNORE_VIRTUALENVS=1 $(PIPENV)
+# The ML workload (kfp + sqlglot): compiles the Vertex AI pipeline and parse-tests the SQL; synth never needs it.
+ML_PIPENV := PIPENV_PIPFILE=workloads/ml/Pipfile PIPENV_IGNORE_VIRTUALENVS=1 $(PIPENV)
 
 workloads/.venv/.synced: workloads/Pipfile.lock
 	$(sync-venv)
@@ -72,7 +75,13 @@ workloads/.venv/.synced: workloads/Pipfile.lock
 workloads/airflow/.venv/.synced: workloads/airflow/Pipfile.lock
 	$(sync-venv)
 
-workloads-setup: workloads/.venv/.synced workloads/airflow/.venv/.synced
+workloads/ml/.venv/.synced: workloads/ml/Pipfile.lock
+	$(sync-venv)
+
+workloads-setup: workloads/.venv/.synced workloads/airflow/.venv/.synced workloads/ml/.venv/.synced
+
+ml-pipeline: workloads/ml/.venv/.synced ## recompile the Vertex AI pipeline into workloads/ml/compiled/ (commit the result)
+	@$(ML_PIPENV) run python -m workloads.ml.pipeline
 
 etl-demo: workloads/.venv/.synced ## run the ETL twice on DirectRunner against local stand-ins; one JSON line per run
 	@$(WORKLOADS_PIPENV) run python -m workloads.etl.demo
