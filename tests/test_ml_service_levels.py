@@ -116,7 +116,9 @@ def test_workflow_keys_jobs_on_the_run_and_caps_bytes(stacks, env, environments)
     assert ("train" in jobs[model.name]) is (env == "dev")  # managed trains in the Vertex AI pipeline
     run = source["main"]["steps"][5]["run"]["for"]["steps"][0]["insert"]
     assert "todo.step" in run["try"]["args"]["body"]["jobReference"]["jobId"] and "run_id" in run["try"]["args"]["body"]["jobReference"]["jobId"]
-    assert run["except"]["steps"][0]["known"]["switch"][0]["condition"] == "${e.code == 409}"
+    assert run["except"]["steps"][0]["known"]["switch"][0]["condition"] == '${default(map.get(e, "code"), 0) == 409}'
+    assert [next(iter(step)) for step in source["main"]["steps"]] == [
+        "init", "route", "from_schedule", "from_etl_run", "each_model", "run", "done"]
 
 
 def test_vertex_pipeline_runs_the_same_sql_as_its_own_identity(stacks, environments):

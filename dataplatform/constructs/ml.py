@@ -169,18 +169,18 @@ def workflow_source(project: str, location: str, models: tuple[MlModelSpec, ...]
     workflow = {"main": {"params": ["input"], "steps": [
         {"init": {"assign": [{"jobs": jobs}, {"by_pipeline": by_pipeline}, {"todos": []}]}},
         {"route": {"switch": [{"condition": '${"data" in input}', "next": "from_etl_run"}], "next": "from_schedule"}},
+        {"from_schedule": {"assign": [
+            {"run_id": '${input.step + "-" + sys.get_env("GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID")}'},
+            {"todos": '${[{"step": input.step, "model": input.model}]}'}], "next": "run"}},
         {"from_etl_run": {"assign": [
             {"entry": "${json.decode(base64.decode(input.data.message.data))}"},
             {"run_id": "${entry.jsonPayload.run_id}"},
-            {"names": "${default(map.get(by_pipeline, entry.jsonPayload.pipeline), [])}"}], "next": "each_model"}},
+            {"names": "${default(map.get(by_pipeline, entry.jsonPayload.pipeline), [])}"}]}},
         {"each_model": {"for": {"value": "name", "in": "${names}", "steps": [
-            {"add": {"assign": [{"todos": '${list.concat(todos, {"step": "predict", "model": name})}'}]}}]}, "next": "run"}},
-        {"from_schedule": {"assign": [
-            {"run_id": '${input.step + "-" + sys.get_env("GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID")}'},
-            {"todos": '${[{"step": input.step, "model": input.model}]}'}]}},
+            {"add": {"assign": [{"todos": '${list.concat(todos, {"step": "predict", "model": name})}'}]}}]}}},
         {"run": {"for": {"value": "todo", "in": "${todos}", "steps": [
             {"insert": {"try": insert, "except": {"as": "e", "steps": [
-                {"known": {"switch": [{"condition": "${e.code == 409}", "next": "continue"}]}},  # this run's job exists: done
+                {"known": {"switch": [{"condition": '${default(map.get(e, "code"), 0) == 409}', "next": "continue"}]}},  # this run's job exists: done
                 {"fail": {"raise": "${e}"}}]}}}]}}},
         {"done": {"return": "${len(todos)}"}},
     ]}}
