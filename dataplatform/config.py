@@ -376,7 +376,7 @@ class MlModel(_Model):
     features: list[str] = Field(min_length=1, description="Columns the model learns from (not the label, not the key).")
     key: str = Field(description="REQUIRED column identifying a row; predictions are merged on it, so each row is predicted once.")
     model_type: MlModelType = Field(description="BigQuery ML model type: LINEAR_REG, LOGISTIC_REG, BOOSTED_TREE_REGRESSOR, BOOSTED_TREE_CLASSIFIER.")
-    retrain_schedule: str = Field(description="Cron (UTC) of retraining: 'M H * * *' (daily) or 'M H * * D[,D]' (weekly days 0-6); M 1-59, off the hour.")
+    retrain_schedule: str = Field(description="Cron (UTC) of retraining: 'M H * * *' (daily) or 'M H * * D[,D]' (weekly, days 0-6); the daily catch-up prediction runs at M past H+1.")
     predictions_table: str = Field(description="Table (in the ML dataset) the predictions are merged into; DAY-partitioned on predicted_at.")
     max_iterations: int = Field(20, ge=1, le=100, description="Training iterations cap (cost cap).")
     max_gb_billed: int = Field(50, ge=1, le=10000, description="maximumBytesBilled of every training/prediction query, in GB (cost cap: BigQuery fails a query that would bill more).")
@@ -391,10 +391,10 @@ class MlModel(_Model):
     def _daily_or_weekly(cls, value: str) -> str:
         match = _DAILY_OR_WEEKLY_CRON.match(value.strip())
         if not match:
-            raise ValueError("expected a daily 'M H * * *' or weekly 'M H * * D[,D]' cron (a BigQuery Data Transfer schedule cannot express more)")
+            raise ValueError("expected a daily 'M H * * *' or weekly 'M H * * D[,D]' cron (the catch-up prediction is placed after it)")
         minute, hour = int(match.group(1)), int(match.group(2))
-        if not 1 <= minute <= 59 or hour > 23:
-            raise ValueError("expected minute 1-59 (scheduled queries on the hour may run twice) and hour 0-23")
+        if minute > 59 or hour > 23:
+            raise ValueError("expected minute 0-59 and hour 0-23")
         return value
 
     @field_validator("features")

@@ -83,7 +83,8 @@ def test_managed_profile_needs_the_data_scientists_group():
     ("max_gb_billed", 10000, 10001), ("max_gb_billed", 1, 0),
     ("lookback_days", 30, 31), ("lookback_days", 1, 0),
     ("min_quality", 1.0, 1.01), ("min_quality", 0.0, -0.01),
-    ("retrain_schedule", "59 23 * * 6", "0 4 * * *"), ("retrain_schedule", "1 0 * * 0,6", "1 24 * * *"),
+    ("retrain_schedule", "59 23 * * 6", "60 23 * * 6"), ("retrain_schedule", "0 23 * * 0,6", "0 24 * * *"),
+    ("retrain_schedule", "0 4 * * *", "*/5 4 * * *"),
     ("name", "m" * 30, "m" * 31),
 ])
 def test_model_field_boundaries(field, ok, bad):
