@@ -150,10 +150,11 @@ def test_pipeline_graph(compiled):
     assert [names[d] for d in by_name["evaluate"]["dependentTasks"]] == ["train"]
     assert [names[d] for d in by_name["predict"]["dependentTasks"]] == ["evaluate"]
     for task in tasks.values():
-        assert task["cachingOptions"] == {} or task["cachingOptions"].get("enableCache") is not True
+        assert task["cachingOptions"].get("enableCache") is not True  # every run queries afresh
         assert task["retryPolicy"]["maxRetryCount"] == 1
         inputs = task["inputs"]["parameters"]
-        assert inputs["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}" or "pipeline_job" in str(inputs["run_id"])
+        assert inputs["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"  # job ids unique per run
+        assert inputs["sql"]["componentInputParameter"] == f"{task['taskInfo']['name']}_sql"
 
 
 def test_every_step_is_a_capped_bq_job(compiled):
@@ -165,3 +166,46 @@ def test_every_step_is_a_capped_bq_job(compiled):
         args = container["args"]
         assert "--maximum_bytes_billed" in args and "--job_id" in args and "--nouse_legacy_sql" in args
         assert container["resources"]["cpuLimit"] == 1.0 and container["resources"]["memoryLimit"] == 2.0
+
+
+# ---------------------------------------------------------------- the statements on demo rows
+
+
+def _demo_rows(schema: dict, count: int = 40, seed: int = 7) -> list[dict]:
+    """Rows shaped like the pipeline's table (columns and types from the environment file), every
+    fifth without a label value, as the ETL loads them."""
+    import random
+
+    rng = random.Random(seed)
+    make = {"STRING": lambda i: f"C{rng.randrange(20):03d}", "INTEGER": lambda i: rng.randrange(1, 20),
+            "NUMERIC": lambda i: round(rng.uniform(1, 500), 2), "FLOAT": lambda i: rng.random(),
+            "BOOLEAN": lambda i: rng.random() < 0.5, "TIMESTAMP": lambda i: f"2024-06-{1 + i % 28:02d}T10:00:00Z",
+            "DATE": lambda i: f"2024-06-{1 + i % 28:02d}"}
+    return [{name: (f"order-{i}" if name == "order_id" else make[c["type"]](i)) for name, c in schema.items()} | {"_PARTITIONTIME": None}
+            for i in range(count)]
+
+
+@pytest.mark.parametrize("model", [m for _, m in MODELS], ids=IDS)
+def test_statements_select_the_right_rows_of_demo_data(model):
+    """Run the training query's SELECT and the prediction's source SELECT with sqlglot's executor."""
+    from sqlglot.executor import execute
+
+    env = next(yaml.safe_load(p.read_text()) for p in (REPO / "environments").glob("*.yaml")
+               if yaml.safe_load(p.read_text())["project_id"] == model.project)
+    schema = {c["name"]: c for p in env["pipelines"] if p["name"] == model.source_table for c in p["schema"]}
+    rows = _demo_rows(schema)
+    for i, row in enumerate(rows):
+        if i % 5 == 0:
+            row[model.label] = None
+    tables = {model.project: {model.source_dataset: {model.source_table: rows}}}
+
+    training = execute(parse(sql.train(model)).find(exp.Select), dialect="bigquery", tables=tables)
+    assert training.columns == (*model.features, model.label)
+    assert len(training.rows) == 32 and all(r[-1] is not None for r in training.rows)  # unlabelled rows left out
+
+    merge = parse(sql.predict(model))
+    source = [s for s in merge.find_all(exp.Select) if any(c.name == model.key for c in s.expressions)][-1].copy()
+    source.set("where", None)  # the ingestion-day window: every demo row is in it
+    scored = execute(source, dialect="bigquery", tables=tables)
+    assert scored.columns == (model.key, *model.features)
+    assert sorted(r[0] for r in scored.rows) == sorted(r[model.key] for r in rows)  # unlabelled rows are predicted too
