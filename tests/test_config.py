@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -119,7 +120,7 @@ def test_main_prints_problems_without_traceback(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CDKTF_OUTDIR", str(tmp_path / "out"))
     assert main.main() == 2
     err = capsys.readouterr().err
-    assert "dev.yaml: profile: Input should be 'lean' or 'managed'" in err
+    assert re.search(r"dev\.yaml:\d+: profile: Input should be 'lean' or 'managed'", err)  # file:line: field
     assert "Traceback" not in err
 
 
