@@ -135,6 +135,41 @@ class MlDataset(Construct, ResourceIam):
         self.bind("roles/bigquery.dataEditor", principal)
 
 
+class EventTopic(Construct, ResourceIam):
+    """A Pub/Sub topic that only its named publishers may publish to."""
+
+    _iam_member_class = PubsubTopicIamMember
+
+    def __init__(self, scope: Construct, id_: str, *, name: str, retention: str = "86400s"):
+        super().__init__(scope, id_)
+        self.topic = PubsubTopic(self, "topic", name=name, message_retention_duration=retention)
+        self.id: str = self.topic.id
+
+    def _iam_target(self):
+        return {"topic": self.topic.name}
+
+    def grant_publish(self, principal: Principal) -> None:
+        self.bind("roles/pubsub.publisher", principal)
+
+
+class Notebook(Construct, ResourceIam):
+    """A Workbench instance; access is granted on the instance itself."""
+
+    _iam_member_class = WorkbenchInstanceIamMember
+
+    def __init__(self, scope: Construct, id_: str, *, zone: str, **instance):
+        super().__init__(scope, id_)
+        self.instance = WorkbenchInstance(self, "instance", location=zone, **instance)
+        self._zone = zone
+
+    def _iam_target(self):
+        return {"name": self.instance.name, "location": self._zone}
+
+    def grant_use(self, principal: Principal) -> None:
+        """Open the instance's JupyterLab (the principal also needs actAs on the instance's SA)."""
+        self.bind("roles/notebooks.runner", principal)
+
+
 class SourceTable(Construct, ResourceIam):
     """A warehouse table a model reads: read access on that one table, not the dataset."""
 
@@ -244,15 +279,14 @@ class MlPlatform(Construct):
         pipelines = sorted({m.sql.source_table for m in spec.models})
         outcomes = " OR ".join(f'"{o}"' for o in LOADED_OUTCOMES)
         names = " OR ".join(f'"{p}"' for p in pipelines)
-        self.topic = PubsubTopic(self, "runs-topic", name=namer.resource("ml-etl-runs"), message_retention_duration="86400s")
+        self.topic = EventTopic(self, "runs-topic", name=namer.resource("ml-etl-runs"))
         self.sink = LoggingProjectSink(
             self, "runs-sink", name=namer.resource("ml-etl-runs"), destination=f"pubsub.googleapis.com/{self.topic.id}",
             description="ETL runs that loaded rows of a pipeline with a model: start its predictions",
             filter=(f'logName="projects/{spec.project}/logs/{ETL_SUMMARY_LOG}" AND jsonPayload.event="{ETL_SUMMARY_LOG}" '
                     f"AND jsonPayload.pipeline=({names}) AND jsonPayload.outcome=({outcomes}) AND jsonPayload.loaded_rows>0"),
             unique_writer_identity=True)
-        PubsubTopicIamMember(self, "runs-topic-publisher-sink", topic=self.topic.name, role="roles/pubsub.publisher",
-                             member=self.sink.writer_identity)
+        self.topic.grant_publish(Principal("runs-sink", self.sink.writer_identity))  # the sink's own writer identity
         self.trigger = EventarcTrigger(
             self, "runs-trigger", name=namer.resource("ml-etl-runs"), location=spec.region,
             matching_criteria=[EventarcTriggerMatchingCriteria(attribute="type", value=PUBSUB_PUBLISHED)],
@@ -316,8 +350,8 @@ class MlPlatform(Construct):
         self.dataset.grant_write(sa.principal)
         for source in self.sources.values():
             source.grant_read(sa.principal)
-        self.workbench = WorkbenchInstance(
-            self, "workbench", name=wb.name, location=wb.zone, disable_proxy_access=False, enable_third_party_identity=False,
+        self.workbench = Notebook(
+            self, "workbench", name=wb.name, zone=wb.zone, disable_proxy_access=False, enable_third_party_identity=False,
             gce_setup=WorkbenchInstanceGceSetup(  # typed structs: jsii drops lists nested in plain dicts
                 machine_type=wb.machine_type,
                 disable_public_ip=True,
@@ -330,5 +364,4 @@ class MlPlatform(Construct):
                 metadata={"idle-timeout-seconds": str(wb.idle_shutdown_minutes * 60), "notebook-disable-root": "true",
                           "serial-port-enable": "FALSE"},
             ))
-        WorkbenchInstanceIamMember(self, "workbench-users", name=self.workbench.name, location=wb.zone,
-                                   role="roles/notebooks.runner", member=wb.users.member)
+        self.workbench.grant_use(wb.users)
