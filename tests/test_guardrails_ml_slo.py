@@ -185,3 +185,33 @@ def test_rules_ignore_what_they_do_not_govern():
     assert fired("GR-ML-006", "google_cloud_scheduler_job", dataflow) == []
     assert fired("GR-ML-009", "google_bigquery_data_transfer_config", {**TRANSFER, "data_source_id": "google_cloud_storage",
                                                                         "schedule": "every day 04:00"}) == []
+
+
+def test_rule_breaking_ml_and_slo_resources_refuse_synth(tmp_path):
+    """Raw provider resources added to a small guarded stack are refused at synth, by path and rule."""
+    from cdktn import App, Aspects, TerraformStack
+    from cdktn_provider_google.monitoring_slo import MonitoringSlo
+    from cdktn_provider_google.provider import GoogleProvider
+    from cdktn_provider_google.workbench_instance import WorkbenchInstance, WorkbenchInstanceGceSetup
+    from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
+
+    from dataplatform.guardrails import GuardrailError, attach_guardrails, synth
+    from dataplatform.labels import StampLabels
+
+    app = App(outdir=str(tmp_path / "out"))
+    stack = TerraformStack(app, "s")
+    GoogleProvider(stack, "google", project="acme-test", region="europe-west1")
+    Aspects.of(stack).add(StampLabels({"owner": "o", "cost_center": "c", "env": "dev", "managed_by": "cdktn"}))
+    attach_guardrails(stack)
+    WorkbenchInstance(stack, "open-notebook", name="nb", location="europe-west1-b",
+                      gce_setup=WorkbenchInstanceGceSetup(machine_type="n2-standard-32"))
+    WorkflowsWorkflow(stack, "anonymous-workflow", name="wf", region="europe-west1", source_contents="main: {steps: []}")
+    MonitoringSlo(stack, "perfect-slo", service="s", slo_id="perfect", goal=1.0, rolling_period_days=90,
+                  request_based_sli={"good_total_ratio": {"good_service_filter": "metric.type=\"a\""}})
+    with pytest.raises(GuardrailError) as info:
+        synth(app)
+    message = str(info.value)
+    for path, rule_id in [("s/open-notebook", "GR-ML-001"), ("s/open-notebook", "GR-ML-002"), ("s/open-notebook", "GR-ML-003"),
+                          ("s/anonymous-workflow", "GR-ML-005"), ("s/perfect-slo", "GR-SLO-001"),
+                          ("s/perfect-slo", "GR-SLO-002"), ("s/perfect-slo", "GR-SLO-003")]:
+        assert f"{rule_id} (error) at {path} " in message, (path, rule_id)
