@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +193,21 @@ def test_sql_module_is_what_synth_ships(stacks, environments):
     model = environments["dev"].ml.models[0]
     assert jobs[model.name]["predict"].startswith(f"MERGE `acme-data-dev.acme_dev_ml.{model.predictions_table}` AS target")
     assert f"@{sql.RUN_ID_PARAMETER} AS run_id" in jobs[model.name]["predict"]
+
+
+def test_ml_is_optional(tmp_path):
+    """An environment without `ml:` synthesizes no ML resource; its service levels stay."""
+    import yaml
+
+    from dataplatform.config import parse_environment
+    from dataplatform.guardrails import synth
+    from main import build_app
+
+    data = yaml.safe_load((Path(__file__).resolve().parent.parent / "environments" / "dev.yaml").read_text())
+    del data["ml"]
+    app = build_app(tmp_path / "out", [parse_environment(data, "dev.yaml", expected_name="dev")])
+    synth(app)
+    stack = json.loads((tmp_path / "out" / "stacks" / "dev-platform" / "cdk.tf.json").read_text())
+    paths = [path for _, path, _ in iter_resources(stack)]
+    assert not [p for p in paths if p.startswith("ml/") or "ml-jobs" in p]
+    assert len(of_type(stack, "google_monitoring_slo")) == 2 and len(of_type(stack, "google_workflows_workflow")) == 1
