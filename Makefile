@@ -31,7 +31,7 @@ ONLY ?=
 DEPLOY_FLAGS ?=
 ENV_FILES := $(wildcard environments/*.yaml)
 
-.PHONY: help setup check synth test test-infra test-workloads clean docs baselines snapshot-update new-env review diff deploy preflight etl-bench fake-gcs-server \
+.PHONY: help setup check synth test test-infra test-workloads clean docs baselines snapshot-update new-env review diff deploy preflight etl-bench fake-gcs-server ml-pipeline \
         lint-workflows bench validate tf-provider scan workloads-setup etl-demo lock labelable-types prerequisites
 
 help: ## list targets
@@ -107,7 +107,7 @@ synth: .venv/.synced-synth node_modules/.synced-runtime ## check, then synthesiz
 # Targets that read cdktf.out (scan, validate, review) synthesize only when an input changed
 # (the environments directory too: deleting a file changes it), or when the last synth covered
 # only some environments (DP_ENVIRONMENTS, e.g. make diff).
-SYNTH_INPUTS := main.py environments $(ENV_FILES) $(shell find dataplatform workloads/launcher workloads/dags -type f \
+SYNTH_INPUTS := main.py environments $(ENV_FILES) $(shell find dataplatform workloads/launcher workloads/dags workloads/ml/sql.py workloads/ml/compiled -type f \
                   -not -path '*/__pycache__/*' -not -path '*/.venv/*')
 $(OUT)/.all-environments: $(SYNTH_INPUTS) .venv/.synced-synth node_modules/.synced-runtime
 	@$(PY) main.py >/dev/null
@@ -134,14 +134,15 @@ fake-gcs-server: $(FAKE_GCS) ## build the GCS emulator the workload tests use (c
 
 # ---------------------------------------------------------------- tests
 
-test: test-infra test-workloads ## every test: infrastructure (one pytest process, one synth), ETL/launcher, DAG parsing
+test: test-infra test-workloads ## every test: infrastructure (one pytest process, one synth), ETL/launcher, DAG parsing, ML
 
 test-infra: .venv/.synced node_modules/.synced-runtime $(ACTIONLINT) ## only the infrastructure suite
 	$(PY) -m pytest
 
-test-workloads: workloads-setup $(FAKE_GCS) ## the ETL/launcher suite and the DAG parse tests (own venvs)
+test-workloads: workloads-setup $(FAKE_GCS) ## the ETL/launcher suite, the DAG parse tests and the ML tests (own venvs)
 	workloads/.venv/bin/pytest workloads/tests
 	workloads/airflow/.venv/bin/pytest workloads/airflow/tests
+	workloads/ml/.venv/bin/pytest -c workloads/ml/pytest.ini workloads/ml/tests
 
 baselines: .venv/.synced node_modules/.synced-runtime ## re-record tests/inventories and tests/__snapshots__ from this synth (review the diff!)
 	$(PY) -m pytest tests/test_inventory.py tests/test_snapshots.py --update-baselines
@@ -158,7 +159,14 @@ workloads/airflow/.venv/.synced: workloads/airflow/Pipfile.lock | $(UV)
 	$(call uv-venv,workloads/airflow/.venv,workloads/airflow/Pipfile.lock,default develop,sync)
 	@touch $@
 
-workloads-setup: workloads/.venv/.synced workloads/airflow/.venv/.synced
+workloads/ml/.venv/.synced: workloads/ml/Pipfile.lock | $(UV)
+	$(call uv-venv,workloads/ml/.venv,workloads/ml/Pipfile.lock,default develop,sync)
+	@touch $@
+
+workloads-setup: workloads/.venv/.synced workloads/airflow/.venv/.synced workloads/ml/.venv/.synced
+
+ml-pipeline: workloads/ml/.venv/.synced ## recompile the Vertex AI pipeline into workloads/ml/compiled/ (commit the result)
+	@workloads/ml/.venv/bin/python -m workloads.ml.pipeline
 
 etl-demo: workloads/.venv/.synced ## run the ETL twice on DirectRunner against local stand-ins; one JSON line per run
 	@workloads/.venv/bin/python -m workloads.etl.demo

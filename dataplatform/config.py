@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -170,6 +171,7 @@ class Pipeline(_Model):
     max_file_attempts: int = Field(3, ge=1, le=10, description="A file that fails to read, parse or load this many times is quarantined whole.")
     max_loads_per_day: int = Field(288, ge=1, le=1000, description="At most this many BigQuery load jobs per day into the table (BigQuery allows 1,500 table modifications per day; guardrail limit 1000).")
     schema_: list[SchemaField] = Field(alias="schema", min_length=1, description="Table columns and validation rules (also the data quality rules).")
+    slo: "SloSettings" = Field(default_factory=lambda: SloSettings(), description="Service level objectives of the pipeline; unset values come from sla_tier (README: Service levels).")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -209,6 +211,10 @@ class Pipeline(_Model):
     @property
     def scheduled(self) -> bool:
         return self.trigger in (Trigger.scheduled, Trigger.both)
+
+    def column(self, name: str) -> SchemaField | None:
+        """The schema column called `name` (BigQuery names are case-insensitive), or None."""
+        return next((f for f in self.schema_ if f.name.lower() == name.lower()), None)
 
     @property
     def on_arrival(self) -> bool:
@@ -419,6 +425,113 @@ class CicdSettings(_Model):
         "build waits for a Cloud Build approver (deliberate promotion; required when sla_tier is high)."))
 
 
+# ---------------------------------------------------------------- service levels
+
+
+class SloSettings(_Model):
+    """Per-pipeline service levels. Unset values default from `sla_tier` (see `service_level`)."""
+
+    success_goal: float | None = Field(None, gt=0.5, le=0.999, description="Share of ETL runs that must not fail, over 28 rolling days (default: 0.99 high, 0.95 standard; Cloud Monitoring accepts at most 0.999).")
+    freshness_goal: float | None = Field(None, gt=0.5, le=0.999, description="Share of files that must be loaded within freshness_minutes of landing, over 28 rolling days (default: as success_goal).")
+    freshness_minutes: int | None = Field(None, ge=5, le=10080, description="Landing-to-loaded time a file may take and still count as fresh (default: 2 x max_runtime_minutes when files trigger runs, else the schedule's longest gap + max_runtime_minutes).")
+    alert_after_hours_without_success: int | None = Field(None, ge=0, le=25, description="Alert when no run succeeded for this many hours; 0 = no such alert (default: the schedule's longest gap + runtime + 1 h high / 3 h standard, or 6 h / 24 h for arrival-only pipelines; at most 25, the longest window an alert can align over).")
+
+
+TIER_GOALS = {SlaTier.high: 0.99, SlaTier.standard: 0.95}
+"""Default SLO goals per sla_tier (README: Service levels, how the numbers were chosen)."""
+TIER_GRACE_HOURS = {SlaTier.high: 1, SlaTier.standard: 3}
+TIER_ARRIVAL_ONLY_ALERT_HOURS = {SlaTier.high: 6, SlaTier.standard: 24}
+MAX_ALERT_WINDOW_HOURS = 25  # Monitoring aligns an alert condition over at most 90,000 s
+
+
+@dataclass(frozen=True)
+class ServiceLevel:
+    """A pipeline's service levels with every default resolved."""
+
+    success_goal: float
+    freshness_goal: float
+    freshness_minutes: int
+    alert_after_hours_without_success: int  # 0 = no "no successful run" alert
+
+
+Pipeline.model_rebuild()
+
+
+# ---------------------------------------------------------------- machine learning
+
+
+class MlModelType(StrEnum):
+    LINEAR_REG = "LINEAR_REG"
+    LOGISTIC_REG = "LOGISTIC_REG"
+    BOOSTED_TREE_REGRESSOR = "BOOSTED_TREE_REGRESSOR"
+    BOOSTED_TREE_CLASSIFIER = "BOOSTED_TREE_CLASSIFIER"
+
+
+REGRESSORS = {MlModelType.LINEAR_REG, MlModelType.BOOSTED_TREE_REGRESSOR}
+CLASSIFIER_LABEL_TYPES = {FieldType.STRING, FieldType.BOOLEAN, FieldType.INTEGER}
+_DAILY_OR_WEEKLY_CRON = re.compile(r"^(\d{1,2}) (\d{1,2}) \* \* (\*|[0-6](,[0-6])*)$")
+
+
+class MlModel(_Model):
+    """One BigQuery ML model trained on a pipeline's table, predicting after every load."""
+
+    name: str = Field(description="Model id: BigQuery ML model (and Vertex AI Model Registry id) in the ML dataset (a-z 0-9 _, max 30).")
+    pipeline: str = Field(description="Source pipeline: the model trains on and predicts for that pipeline's table.")
+    label: str = Field(description="Column the model predicts (numeric for regressors; STRING, BOOLEAN or INTEGER for classifiers).")
+    features: list[str] = Field(min_length=1, description="Columns the model learns from (not the label, not the key).")
+    key: str = Field(description="REQUIRED column identifying a row; predictions are merged on it, so each row is predicted once.")
+    model_type: MlModelType = Field(description="BigQuery ML model type: LINEAR_REG, LOGISTIC_REG, BOOSTED_TREE_REGRESSOR, BOOSTED_TREE_CLASSIFIER.")
+    retrain_schedule: str = Field(description="Cron (UTC) of retraining: 'M H * * *' (daily) or 'M H * * D[,D]' (weekly, days 0-6); the daily catch-up prediction runs at M past H+1.")
+    predictions_table: str = Field(description="Table (in the ML dataset) the predictions are merged into; DAY-partitioned on predicted_at.")
+    max_iterations: int = Field(20, ge=1, le=100, description="Training iterations cap (cost cap).")
+    max_gb_billed: int = Field(50, ge=1, le=10000, description="maximumBytesBilled of every training/prediction query, in GB (cost cap: BigQuery fails a query that would bill more).")
+    lookback_days: int = Field(3, ge=1, le=30, description="Ingestion days of the source table each prediction run scans for rows not yet predicted.")
+    min_quality: float = Field(0.0, ge=0, le=1, description="managed: the pipeline predicts only if the new model reaches this r2_score (regressors) / roc_auc (classifiers).")
+
+    _check_name = field_validator("name")(_named("pipeline"))
+    _check_table = field_validator("predictions_table")(_named("table"))
+
+    @field_validator("retrain_schedule")
+    @classmethod
+    def _daily_or_weekly(cls, value: str) -> str:
+        match = _DAILY_OR_WEEKLY_CRON.match(value.strip())
+        if not match:
+            raise ValueError("expected a daily 'M H * * *' or weekly 'M H * * D[,D]' cron (the catch-up prediction is placed after it)")
+        minute, hour = int(match.group(1)), int(match.group(2))
+        if minute > 59 or hour > 23:
+            raise ValueError("expected minute 0-59 and hour 0-23")
+        return value
+
+    @field_validator("features")
+    @classmethod
+    def _unique_features(cls, features: list[str]) -> list[str]:
+        lowered = [f.lower() for f in features]
+        dupes = sorted({f for f in lowered if lowered.count(f) > 1})
+        if dupes:
+            raise ValueError(f"features must be unique; repeated: {', '.join(dupes)}")
+        return features
+
+    @property
+    def regressor(self) -> bool:
+        return self.model_type in REGRESSORS
+
+
+class WorkbenchSettings(_Model):
+    """managed profile: the data scientists' Vertex AI Workbench instance."""
+
+    machine_type: str = Field("e2-standard-4", pattern=r"^[a-z][a-z0-9]*-(standard|highmem|highcpu)-\d{1,3}$", description="Workbench VM size (cost cap; guardrail limit 16 vCPUs).")
+    idle_shutdown_minutes: int = Field(60, ge=10, le=1440, description="The instance stops after this idle time (10-1440 minutes, Workbench's range).")
+    zone_suffix: str = Field("b", pattern=r"^[a-f]$", description="Zone letter within the region.")
+
+
+class MlSettings(_Model):
+    """Models on the ETL's data. lean: BigQuery ML jobs; managed: plus a Vertex AI pipeline and Workbench."""
+
+    data_scientists_group: Email | None = Field(None, description="Google group allowed to use the Workbench instance (required by the managed profile).")
+    workbench: WorkbenchSettings = Field(default_factory=WorkbenchSettings, description="managed: Workbench instance settings.")
+    models: list[MlModel] = Field(min_length=1, description="One entry per model.")
+
+
 class Environment(_Model):
     """One environment: a GCP project holding one complete data platform."""
 
@@ -443,6 +556,7 @@ class Environment(_Model):
     budget: BudgetSettings = Field(description="Monthly billing budget of the environment.")
     cicd: CicdSettings = Field(description="Cloud Build trigger for the ETL image.")
     pipelines: list[Pipeline] = Field(min_length=1, description="Source feeds; each gets a landing folder, a table and ETL runs.")
+    ml: MlSettings | None = Field(None, description="Machine learning on the loaded data (optional).")
 
     _check_name = field_validator("name")(_named("environment"))
 
@@ -515,6 +629,31 @@ class Environment(_Model):
     def namer(self) -> naming.Namer:
         return naming.Namer(self.name_prefix, self.name, unique=self.project_number)
 
+    def pipeline(self, name: str) -> Pipeline | None:
+        return next((p for p in self.pipelines if p.name == name), None)
+
+    def service_level(self, pipeline: Pipeline) -> ServiceLevel:
+        """The pipeline's `slo:` with every unset value defaulted from sla_tier and its schedule."""
+        slo, tier = pipeline.slo, self.sla_tier
+        gap = cron.max_gap_minutes(pipeline.schedule) if pipeline.scheduled and pipeline.schedule else None
+        if pipeline.on_arrival:  # a file landing mid-run waits for that run and the follow-up run
+            freshness = 2 * pipeline.max_runtime_minutes
+        else:
+            freshness = (gap if gap is not None else 7 * 1440) + pipeline.max_runtime_minutes
+        if pipeline.scheduled:
+            wait = (gap if gap is not None else 7 * 1440) + pipeline.max_runtime_minutes
+            alert_hours = -(-wait // 60) + TIER_GRACE_HOURS[tier]
+        else:
+            alert_hours = TIER_ARRIVAL_ONLY_ALERT_HOURS[tier]
+        return ServiceLevel(
+            success_goal=slo.success_goal or TIER_GOALS[tier],
+            freshness_goal=slo.freshness_goal or slo.success_goal or TIER_GOALS[tier],
+            freshness_minutes=slo.freshness_minutes or min(freshness, 10080),
+            alert_after_hours_without_success=(slo.alert_after_hours_without_success
+                                               if slo.alert_after_hours_without_success is not None
+                                               else min(alert_hours, MAX_ALERT_WINDOW_HOURS)),
+        )
+
     @property
     def all_labels(self) -> dict[str, str]:
         """The labels stamped on every resource: the file's plus env and managed_by."""
@@ -534,6 +673,61 @@ class ConfigError(Exception):
 
 # Reading YAML with line numbers and wording the errors lives in dataplatform/config_loader.py,
 # so the models above stay the only thing in this file. These names remain importable here.
+
+
+def contract_problems(env: Environment) -> list[tuple[tuple[Any, ...], str]]:
+    """Cross-field rules of `ml:` and `slo:` against the pipelines they name: (field path, problem)."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    for i, pipeline in enumerate(env.pipelines):
+        slo = pipeline.slo
+        if (not pipeline.on_arrival and pipeline.schedule and cron.max_gap_minutes(pipeline.schedule) is None
+                and slo.alert_after_hours_without_success is None):
+            problems.append((("pipelines", i, "slo", "alert_after_hours_without_success"),
+                             f"schedule {pipeline.schedule!r} fires less often than daily, beyond the {MAX_ALERT_WINDOW_HOURS} h "
+                             "an alert can look back: set 1-25 hours explicitly, or 0 for no such alert"))
+    if env.ml is None:
+        return problems
+    if env.profile is Profile.managed and not env.ml.data_scientists_group:
+        problems.append((("ml", "data_scientists_group"), "required by the managed profile (who may use the Workbench instance)"))
+    taken_tables = {p.name.lower() for p in env.pipelines}
+    seen_models: set[str] = set()
+    for i, model in enumerate(env.ml.models):
+        at = ("ml", "models", i)
+        if model.name in seen_models:
+            problems.append(((*at, "name"), f"model {model.name!r} is declared twice"))
+        seen_models.add(model.name)
+        if model.predictions_table.lower() in taken_tables:
+            problems.append(((*at, "predictions_table"), f"{model.predictions_table!r} is already a pipeline table or another model's predictions table"))
+        taken_tables.add(model.predictions_table.lower())
+        pipeline = env.pipeline(model.pipeline)
+        if pipeline is None:
+            problems.append(((*at, "pipeline"), f"no pipeline named {model.pipeline!r} (have: {', '.join(p.name for p in env.pipelines)})"))
+            continue
+        columns = ", ".join(f.name for f in pipeline.schema_)
+
+        def unknown(column: str) -> str:
+            return f"{column!r} is not a column of pipeline {pipeline.name!r} (columns: {columns})"
+
+        label = pipeline.column(model.label)
+        if label is None:
+            problems.append(((*at, "label"), unknown(model.label)))
+        elif model.regressor and label.type not in NUMERIC_TYPES:
+            problems.append(((*at, "label"), f"{model.model_type.value} predicts a number; {label.name!r} is {label.type.value}"))
+        elif not model.regressor and label.type not in CLASSIFIER_LABEL_TYPES:
+            problems.append(((*at, "label"), f"{model.model_type.value} predicts a class (STRING, BOOLEAN or INTEGER); {label.name!r} is {label.type.value}"))
+        key = pipeline.column(model.key)
+        if key is None:
+            problems.append(((*at, "key"), unknown(model.key)))
+        elif key.mode is not FieldMode.REQUIRED:
+            problems.append(((*at, "key"), f"{key.name!r} is NULLABLE; the key identifies a row, so it must be REQUIRED"))
+        elif key.name.lower() == model.label.lower():
+            problems.append(((*at, "key"), "the key cannot also be the label"))
+        for j, feature in enumerate(model.features):
+            if pipeline.column(feature) is None:
+                problems.append(((*at, "features", j), unknown(feature)))
+            elif feature.lower() in (model.label.lower(), model.key.lower()):
+                problems.append(((*at, "features", j), f"{feature!r} is the {'label' if feature.lower() == model.label.lower() else 'key'}; a feature must be neither"))
+    return problems
 
 
 def parse_environment(data: Any, source: str, expected_name: str | None = None) -> Environment:

@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from dataplatform import naming
-from dataplatform.config import ENVIRONMENTS_DIR, REPO_ROOT, ConfigError, Environment
+from dataplatform.config import ENVIRONMENTS_DIR, REPO_ROOT, ConfigError, Environment, contract_problems
 
 SUFFIX = ".yaml"
 Loc = tuple[Any, ...]
@@ -341,9 +341,12 @@ def validate(data: Any, doc: Document | None = None) -> tuple[Environment | None
         return None, [Problem(doc.line(()), "(top level)", f"expected a mapping of settings (name: ..., project_id: ...), got {what}")]
     plain = _plain(data)
     try:
-        return Environment.model_validate_json(json.dumps(plain), strict=True), []
+        env = Environment.model_validate_json(json.dumps(plain), strict=True)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
+    else:  # the models hold; now the rules that relate sections (ml:, slo: against the pipelines they name)
+        found = [Problem(doc.line(loc), render_loc(loc), message) for loc, message in contract_problems(env)]
+        return (None if found else env), found
     _, extra = _partial(Environment, plain, (), errors)
     errors += extra
     unknown = {}

@@ -62,3 +62,18 @@ def check(expression: str) -> str:
     except (CroniterError, ValueError) as exc:  # whatever croniter refuses that the checks above let through
         raise CronError(f"not a valid cron expression: {exc}") from None
     return expression
+
+
+def max_gap_minutes(expression: str) -> int | None:
+    """Longest time between two firings of a daily-pattern cron (day fields all `*`), in minutes,
+    from croniter's own firing times over one day. None when the cron restricts days (it fires
+    less often than daily, or unevenly) or is not valid."""
+    fields = expression.split()
+    if len(fields) != 5 or fields[2:] != ["*", "*", "*"] or not croniter.is_valid(expression):
+        return None
+    day = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    schedule = croniter(expression, day - dt.timedelta(seconds=1))
+    times = [schedule.get_next(dt.datetime)]
+    while times[-1] < day + dt.timedelta(days=1):  # the first firing of the next day closes the cycle
+        times.append(schedule.get_next(dt.datetime))
+    return int(max((b - a).total_seconds() for a, b in zip(times, times[1:])) // 60)

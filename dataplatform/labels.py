@@ -17,6 +17,9 @@ from constructs import IConstruct
 LABEL_ATTRIBUTE: dict[str, str | None] = {
     "google_monitoring_notification_channel": "user_labels",
     "google_monitoring_alert_policy": "user_labels",
+    "google_monitoring_custom_service": "user_labels",
+    "google_monitoring_slo": "user_labels",
+    "google_monitoring_metric_descriptor": None,  # its `labels` are label descriptors
 }
 
 

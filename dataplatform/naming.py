@@ -61,6 +61,10 @@ _RULES: dict[str, tuple[re.Pattern[str], str]] = {
         re.compile(r"^[a-z][a-z0-9]{1,9}$"),
         "2-10 chars of a-z 0-9, starting with a letter",
     ),
+    "metric": (  # log-based metric ids; underscores only, so PromQL names them without quoting
+        re.compile(r"^[A-Za-z0-9_]{1,100}$"),
+        "1-100 chars of letters, digits and _",
+    ),
     "pipeline": (  # used in bucket folders, SA-free names, job names and table ids
         re.compile(r"^[a-z][a-z0-9_]{0,29}$"),
         "1-30 chars of a-z 0-9 _, starting with a letter",
@@ -120,6 +124,10 @@ class Namer:
 
     def secret(self, component: str) -> str:
         return check("secret", f"{self.base}-{component}")
+
+    def metric(self, component: str) -> str:
+        """A log-based metric id (`<prefix>_<env>_<component>`)."""
+        return check("metric", f"{self.base}_{component}".replace("-", "_"))
 
     def pipeline_resource(self, pipeline: str, suffix: str = "") -> str:
         """RFC 1035 name of a per-pipeline resource (pipeline ids may hold '_', resources may not)."""

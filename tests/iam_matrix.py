@@ -3,7 +3,8 @@
 `actual(bootstrap, platform, env)` -> {identity: {resource: {role, ...}}}, with stable names:
 identities are workload keys (`etl-worker`), `ci-plan`, `ci-deployer`, `<service>-agent`,
 `operators`, `github-repo`, `github-deploy-job`; resources are `project`, `project?<condition>`,
-`bucket:<key>`, `folder:<bucket>/<folder>`, `dataset`, `sa:<key>`, `secret:<key>`,
+`bucket:<key>`, `folder:<bucket>/<folder>`, `dataset:<key>`, `table:<id>`, `topic:<key>`,
+`workbench:<key>`, `sa:<key>`, `secret:<key>`,
 `repository:<key>`, `run:<key>`, `queue:<key>`, `instance:<key>`, `billing-account`. Custom roles read
 `custom:<component>`.
 """
@@ -38,6 +39,11 @@ def identity(member: str, index, env: Environment) -> str:
     kind, _, who = member.partition(":")
     if kind == "group" and who == env.operators_group:
         return "operators"
+    if kind == "group" and env.ml is not None and who == env.ml.data_scientists_group:
+        return "data-scientists"
+    sink = _referenced(member, index)
+    if sink is not None and sink.type == "google_logging_project_sink":
+        return f"log-sink:{_component(sink.relative_path)}"
     if kind == "principalSet":
         return "github-deploy-job" if "/attribute.deploy/" in who else "github-repo" if "/attribute.repository_id/" in who else who
     if kind == "serviceAccount":
@@ -65,7 +71,10 @@ def resource_key(r: tfjson.SynthesizedResource, index, env: Environment) -> str:
     if r.type == "google_billing_account_iam_member":
         return "billing-account"
     if r.type == "google_bigquery_dataset_iam_member":
-        return "dataset"
+        dataset = _referenced(body["dataset_id"], index)
+        return f"dataset:{_component(dataset.relative_path) if dataset else body['dataset_id']}"
+    if r.type == "google_bigquery_table_iam_member":
+        return f"table:{body['table_id']}"
     if r.type == "google_storage_managed_folder_iam_member":
         folder = _referenced(body["managed_folder"], index)
         return f"folder:{folder.relative_path.split('/')[0]}/{folder.body['name'].rstrip('/')}"
@@ -78,6 +87,8 @@ def resource_key(r: tfjson.SynthesizedResource, index, env: Environment) -> str:
         "google_compute_instance_iam_member": ("instance_name", "instance"),
         "google_iap_tunnel_instance_iam_member": ("instance", "instance"),
         "google_cloud_tasks_queue_iam_member": ("name", "queue"),
+        "google_pubsub_topic_iam_member": ("topic", "topic"),
+        "google_workbench_instance_iam_member": ("name", "workbench"),
     }[r.type]
     attr, prefix = target_attr
     target = _referenced(body[attr], index)

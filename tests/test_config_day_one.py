@@ -12,6 +12,8 @@ DEV = _set(BASE, "profile", "lean")  # a shipped file (derived from environments
 
 PROD_LIKE = _set(_set(_set(_set(DEV, "profile", "managed"), "sla_tier", "high"), "storage.dual_region", "EUR4"), "cicd.promotion", "approval")
 PROD_LIKE = _set(PROD_LIKE, "analytics.worker_machine_type", "n1-standard-8")
+if "ml" in DEV:  # the managed profile gives the data scientists a Workbench instance
+    PROD_LIKE = _set(PROD_LIKE, "ml.data_scientists_group", "data-science@example.com")
 
 
 def problem(data: dict) -> str:

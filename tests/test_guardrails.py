@@ -200,6 +200,11 @@ CASES: dict[str, tuple] = {
 }
 
 
+from tests.test_guardrails_ml_slo import CASES as ML_SLO_CASES  # noqa: E402  (rule families of issue 14)
+
+CASES.update(ML_SLO_CASES)
+
+
 def _target(rtype: str, attrs: dict, extra: dict | None) -> Target:
     return Target(rtype, attrs, **{"path": "stack/thing", **(extra or {})})
 
@@ -212,7 +217,7 @@ def _fired(rule_id: str, target: Target):
 def test_rule_pack_size_and_catalogue():
     assert len(RULES) >= 20
     families = {r.id.split("-")[1] for r in RULES}
-    assert families == {"STO", "IAM", "NET", "CMP", "DAT", "LBL", "NAM", "LOG", "CI", "PRC"}
+    assert families == {"STO", "IAM", "NET", "CMP", "DAT", "LBL", "NAM", "LOG", "CI", "PRC", "ML", "SLO"}
     for r in RULES:
         assert r.description and r.fix and r.resource_types, r.id
 

@@ -31,7 +31,7 @@ PLAN_PROJECT_ROLES = {
     "roles/iam.serviceAccountViewer", "roles/monitoring.viewer", "roles/logging.viewer", "roles/cloudfunctions.viewer",
     "roles/eventarc.viewer", "roles/cloudscheduler.viewer", "roles/dataproc.viewer", "roles/dataplex.dataScanViewer",
     "roles/run.viewer", "roles/cloudbuild.connectionViewer", "roles/artifactregistry.reader", "roles/cloudbuild.builds.viewer",
-    "roles/pubsub.viewer", "custom:ci_plan_reads",
+    "roles/pubsub.viewer", "roles/cloudtasks.viewer", "roles/workflows.viewer", "roles/notebooks.viewer", "custom:ci_plan_reads",
 }
 DEPLOY_PROJECT_ROLES = {
     "roles/storage.admin", "roles/compute.networkAdmin", "roles/compute.securityAdmin", "roles/compute.instanceAdmin.v1",
@@ -39,7 +39,7 @@ DEPLOY_PROJECT_ROLES = {
     "roles/cloudfunctions.developer", "roles/eventarc.admin", "roles/cloudscheduler.admin", "roles/composer.admin",
     "roles/dataproc.editor", "roles/dataplex.dataScanAdmin", "roles/run.admin", "roles/iap.admin",
     "roles/cloudbuild.connectionAdmin", "roles/artifactregistry.admin", "roles/cloudbuild.builds.editor", "roles/pubsub.editor",
-    "custom:ci_deploy_extras",
+    "roles/cloudtasks.admin", "roles/workflows.editor", "roles/notebooks.admin", "custom:ci_deploy_extras",
 }
 
 
@@ -51,7 +51,7 @@ def expected(env: Environment) -> dict[str, dict[str, set[str]]]:
                     "bucket:state": {VIEW}, "billing-account": {"roles/billing.viewer"}},
         "ci-deployer": {"project": DEPLOY_PROJECT_ROLES, "project?only-platform-roles": {"roles/resourcemanager.projectIamAdmin"},
                         "bucket:state": {USE}, "billing-account": {"roles/billing.costsManager"},
-                        **{f"sa:{k}": {ACT_AS} for k in ("orchestrator", "launcher", "dataproc", "build", "fn-build")}},
+                        **{f"sa:{k}": {ACT_AS} for k in ("orchestrator", "launcher", "dataproc", "build", "fn-build", "budget-relay")}},
         "github-repo": {"sa:ci-plan": {"roles/iam.workloadIdentityUser"}},
         "github-deploy-job": {"sa:ci-deployer": {"roles/iam.workloadIdentityUser"}},
         # --- Google's agents (created by the bootstrap, their usual role re-granted)
@@ -59,13 +59,13 @@ def expected(env: Environment) -> dict[str, dict[str, set[str]]]:
         "eventarc-agent": {"project": {"roles/eventarc.serviceAgent"}},
         "composer-agent": {"project": {"roles/composer.serviceAgent"}},
         "cloudbuild-agent": {"project": {"roles/cloudbuild.serviceAgent"}, "secret:github-oauth-token": {"roles/secretmanager.secretAccessor"}},
-        "dataplex-agent": {"project": {"roles/dataplex.serviceAgent"}, "dataset": {"roles/bigquery.dataViewer"}},
+        "dataplex-agent": {"project": {"roles/dataplex.serviceAgent"}, "dataset:warehouse": {"roles/bigquery.dataViewer"}},
         # --- workloads
         "uploader": {f"folder:landing/{p.name}": {CREATE} for p in env.pipelines},
         "etl-worker": {
             "project": LOGS | {"roles/dataflow.worker", "roles/bigquery.jobUser"},
             "bucket:landing": {VIEW}, "bucket:curated": {USE}, "bucket:quarantine": {USE}, "bucket:control": {USE},
-            "bucket:temp": {USE}, "bucket:artifacts": {VIEW}, "dataset": {"roles/bigquery.dataEditor"},
+            "bucket:temp": {USE}, "bucket:artifacts": {VIEW}, "dataset:warehouse": {"roles/bigquery.dataEditor"},
             "repository:images": {"roles/artifactregistry.reader"}, "secret:mail-api-key": {"roles/secretmanager.secretAccessor"},
             # loaded files move out of the pipeline folders into _archive/ (delete there, create-only in _archive)
             **{f"folder:landing/{p.name}": {USE} for p in env.pipelines}, "folder:landing/_archive": {CREATE},
@@ -74,13 +74,28 @@ def expected(env: Environment) -> dict[str, dict[str, set[str]]]:
         "launcher": {"project": LOGS | {"roles/dataflow.developer", "roles/eventarc.eventReceiver"}, "bucket:artifacts": {VIEW},
                      "sa:etl-worker": {ACT_AS}, "queue:followups": {ENQUEUE}, "run:launcher": {"roles/run.invoker"}},
         "orchestrator": {"project": LOGS | {"roles/dataflow.developer", "roles/bigquery.jobUser"} | ({"roles/composer.worker"} if managed else set()),
-                         "bucket:artifacts": {VIEW}, "dataset": {"roles/bigquery.dataViewer"}, "sa:etl-worker": {ACT_AS}},
+                         "bucket:artifacts": {VIEW}, "dataset:warehouse": {"roles/bigquery.dataViewer"}, "sa:etl-worker": {ACT_AS}},
         "dataproc": {"project": LOGS | {"roles/dataproc.worker", "roles/bigquery.jobUser"}, "bucket:curated": {VIEW},
-                     "bucket:temp": {USE}, "bucket:notebooks": {USE}, "dataset": {"roles/bigquery.dataViewer"}},
+                     "bucket:temp": {USE}, "bucket:notebooks": {USE}, "dataset:warehouse": {"roles/bigquery.dataViewer"}},
         "build": {"project": {"roles/logging.logWriter"}, "bucket:artifacts": {USE}, "repository:images": {"roles/artifactregistry.writer"}},
         "fn-build": {"project": {"roles/logging.logWriter"}, "project?function-images": {"roles/artifactregistry.writer"},
                      "bucket:artifacts": {VIEW}},
     }
+    # The dashboard's spend chart: budget notifications relayed into a metric.
+    m["budget-relay"] = {"project": {"roles/monitoring.metricWriter", "roles/workflows.invoker", "roles/eventarc.eventReceiver"}}
+    if env.ml is not None:  # models: jobs write the ML dataset and read only their source tables
+        sources = {f"table:{model.pipeline}": {"roles/bigquery.dataViewer"} for model in env.ml.models}
+        ml_data = {"dataset:ml": {"roles/bigquery.dataEditor"}, **sources}
+        m["ml-runner"] = {"project": {"roles/bigquery.jobUser"}, **ml_data}
+        m["ml-trigger"] = {"project": {"roles/workflows.invoker", "roles/eventarc.eventReceiver"}}
+        m["log-sink:ml"] = {"topic:ml": {"roles/pubsub.publisher"}}  # ETL run summaries -> the ML topic
+        m["ci-deployer"] |= {"sa:ml-runner": {ACT_AS}, "sa:ml-trigger": {ACT_AS}}
+        if managed:  # Vertex AI pipeline and the data scientists' Workbench
+            m["ml-pipeline"] = {"project": {"roles/aiplatform.user", "roles/bigquery.jobUser"}, **ml_data,
+                                "bucket:temp": {USE}, "bucket:artifacts": {VIEW}, "sa:ml-pipeline": {ACT_AS}}
+            m["ml-workbench"] = {"project": {"roles/bigquery.jobUser"}, **ml_data}
+            m["data-scientists"] = {"sa:ml-workbench": {ACT_AS}, "workbench:ml": {"roles/notebooks.runner"}}
+            m["ci-deployer"] |= {"sa:ml-pipeline": {ACT_AS}, "sa:ml-workbench": {ACT_AS}}
     # The launcher is always deployed: arrivals, schedules and follow-ups all go through it.
     m["storage-agent"] = {"project": {"roles/pubsub.publisher"}}
     if env.orchestration.scheduled_by is ScheduledBy.airflow:

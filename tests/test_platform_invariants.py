@@ -154,8 +154,19 @@ def _dataproc_cap(body, by_type):
 def _scheduler_cap(body, by_type):
     # A Scheduler job only asks the launcher for a run (the launcher applies maxWorkers and the job budget).
     request = json.loads(base64.b64decode(body["http_target"]["body"]))
+    uri = body["http_target"]["uri"]
+    if "aiplatform.googleapis.com" in uri:  # a Vertex AI pipeline run: every query capped in bytes
+        return request["runtimeConfig"]["parameterValues"]["max_bytes_billed"] >= 1
+    if "workflowexecutions.googleapis.com" in uri:  # the ML jobs workflow: its jobs carry the cap
+        workflows = by_type["google_workflows_workflow"].values()
+        return all("maximumBytesBilled" in w["source_contents"] for w in workflows if "jobs.insert" in w["source_contents"])
     assert "launchParameter" not in json.dumps(request), "Scheduler job launching Dataflow directly"
-    return body["http_target"]["uri"].startswith("https://cloudtasks.googleapis.com/v2/")
+    return uri.startswith("https://cloudtasks.googleapis.com/v2/")
+
+
+def _workbench_cap(body, by_type):
+    setup = body["gce_setup"]
+    return setup["machine_type"] and 600 <= int(setup["metadata"]["idle-timeout-seconds"]) <= 86400
 
 
 CAPS = {
@@ -164,10 +175,11 @@ CAPS = {
     "google_dataproc_cluster": _dataproc_cap,
     "google_composer_environment": lambda body, _: body["config"]["workloads_config"]["worker"]["max_count"],
     "google_cloud_scheduler_job": _scheduler_cap,
+    "google_workbench_instance": _workbench_cap,
 }
 UNCAPPABLE_UNLESS_CHECKED = {"google_container_cluster", "google_cloud_run_v2_service", "google_compute_instance_template",
                              "google_compute_instance_group_manager", "google_dataflow_job", "google_dataflow_flex_template_job",
-                             "google_workbench_instance", "google_notebooks_instance"}
+                             "google_notebooks_instance"}
 
 
 def test_no_uncapped_compute_in_any_environment(stacks):
@@ -275,7 +287,8 @@ def test_runbooks_describe_this_environments_setup(stacks, environments, env):
     policies = of_type(stacks[f"{env}-platform"], "google_monitoring_alert_policy")
     orchestrator = next(p for path, p in policies.items() if "orchestrator" in path)["documentation"]["content"]
     failed = policies["alerts/dataflow-failed"]["documentation"]["content"]
-    schedulers = of_type(stacks[f"{env}-platform"], "google_cloud_scheduler_job")
+    schedulers = {path: j for path, j in of_type(stacks[f"{env}-platform"], "google_cloud_scheduler_job").items()
+                  if path.startswith("schedules/")}  # the ETL's (ML jobs have schedules of their own)
     by_scheduler = config.orchestration.scheduled_by.value == "cloud_scheduler"
     assert ("Cloud Scheduler launches them" in orchestrator) is by_scheduler is bool(schedulers)
     assert ("Cloud Scheduler job" in failed) is by_scheduler

@@ -35,7 +35,7 @@ from constructs import Construct
 from dataplatform.constructs.iam import Principal, grant_project_role_if, grant_project_roles, ledger_of
 from dataplatform.constructs.lake_bucket import LakeBucket
 from dataplatform.constructs.service_account import WorkloadIdentity, WorkloadIdentitySettings
-from dataplatform.constructs.workload_identities import WORKLOADS
+from dataplatform.constructs.workload_identities import ALL_WORKLOADS
 from dataplatform.naming import Namer
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -64,6 +64,9 @@ PLAN_ROLES = {
     "roles/artifactregistry.reader": "plan reads repositories",
     "roles/cloudbuild.builds.viewer": "plan reads build triggers",
     "roles/pubsub.viewer": "plan reads the budget topic",
+    "roles/cloudtasks.viewer": "plan reads the follow-up queue and its IAM",
+    "roles/workflows.viewer": "plan reads the ML jobs and budget relay workflows",
+    "roles/notebooks.viewer": "plan reads the Workbench instance and its IAM",
 }
 # Where no predefined role is read-only enough (composer.user can open the Airflow UI and run
 # DAGs; storage.objectViewer would read every data object), a custom role with the reads only.
@@ -95,7 +98,10 @@ DEPLOY_ROLES = {
     "roles/cloudbuild.connectionAdmin": "creates the GitHub connection and repository link",
     "roles/artifactregistry.admin": "creates the image repositories and their IAM",
     "roles/cloudbuild.builds.editor": "creates build triggers",
-    "roles/pubsub.editor": "creates the budget topic",
+    "roles/pubsub.editor": "creates the budget and ML topics and the ML log sink's destination",
+    "roles/cloudtasks.admin": "creates the follow-up queue and its IAM (who may request a run)",
+    "roles/workflows.editor": "creates the ML jobs and budget relay workflows",
+    "roles/notebooks.admin": "creates the data scientists' Workbench instance and its IAM (managed profile with ml:)",
 }
 # No predefined role without a wider grant: a budget wired to a topic needs its creator to set
 # the topic's IAM policy (the Billing service then publishes to it).
@@ -111,7 +117,7 @@ COMPONENT_PROJECT_ROLES = {
     "roles/artifactregistry.writer",  # platform: the function build pushes to gcf-artifacts (IAM condition on the repository)
 }
 DEPLOYER_GRANTABLE_ROLES: tuple[str, ...] = tuple(sorted(
-    {role for w in WORKLOADS.values() for role in w.project_roles} | COMPONENT_PROJECT_ROLES))
+    {role for w in ALL_WORKLOADS.values() for role in w.project_roles} | COMPONENT_PROJECT_ROLES))
 
 
 def grantable_roles_condition(roles: tuple[str, ...]) -> str:

@@ -50,6 +50,8 @@ class AlertSpec:
     runbook: str
     condition: dict
     log_based: bool = False
+    severity: str = "ERROR"
+    """CRITICAL pages (fast burn), ERROR and WARNING are tickets."""
 
 
 class Alerts(Construct):
@@ -70,7 +72,7 @@ class Alerts(Construct):
             spec.key,
             display_name=f"[{self._prefix}] {spec.display_name}",
             combiner="OR",
-            severity="ERROR",
+            severity=spec.severity,
             enabled=True,
             conditions=[MonitoringAlertPolicyConditions(display_name=spec.display_name, **spec.condition)],
             notification_channels=self._channels.ids,
@@ -111,3 +113,25 @@ def quarantine_metric(scope: Construct, id_: str, name: str) -> LoggingMetric:
                            "labels": [LoggingMetricMetricDescriptorLabels(key="pipeline", value_type="STRING", description="pipeline name")]},
         label_extractors={"pipeline": "EXTRACT(jsonPayload.pipeline)"},
     )
+
+
+def burn_rate(slo_name: str, *, lookback_seconds: int, rate: float) -> dict:
+    """An SLO burn-rate condition: the error budget burns `rate` times faster than it may over
+    the lookback window. SLO conditions use only the filter: no aggregations (documented)."""
+    return {"condition_threshold": {
+        "filter": f'select_slo_burn_rate("{slo_name}", "{lookback_seconds}s")',
+        "comparison": "COMPARISON_GT", "threshold_value": round(rate, 2), "duration": "0s", "trigger": {"count": 1},
+    }}
+
+
+def fewer_than(filter_: str, count: int, *, window_seconds: int, group_by: tuple[str, ...] = ()) -> dict:
+    """Fewer than `count` points summed over the window, missing data counting as a violation
+    (a window without any point is exactly the "nothing happened" this watches for)."""
+    return {"condition_threshold": {
+        "filter": filter_, "comparison": "COMPARISON_LT", "threshold_value": count, "duration": "0s",
+        "aggregations": [MonitoringAlertPolicyConditionsConditionThresholdAggregations(
+            alignment_period=f"{window_seconds}s", per_series_aligner="ALIGN_SUM", cross_series_reducer="REDUCE_SUM",
+            group_by_fields=list(group_by))],
+        "evaluation_missing_data": "EVALUATION_MISSING_DATA_ACTIVE",
+        "trigger": {"count": 1},
+    }}

@@ -36,6 +36,8 @@ API_FOR_RESOURCE_PREFIX: dict[str, str] = {
     "google_cloudbuildv2": "cloudbuild.googleapis.com",
     "google_iap": "iap.googleapis.com",
     "google_workload_identity": "workloadidentity.googleapis.com",  # service agents created on request
+    "google_workflows": "workflows.googleapis.com",
+    "google_workbench": "notebooks.googleapis.com",
 }
 
 # APIs needed at run time though no Terraform resource of theirs exists.
@@ -46,6 +48,8 @@ RUNTIME_APIS = (
     "sts.googleapis.com",  # token exchange for Workload Identity Federation
     "oslogin.googleapis.com",  # OS Login on the Airflow VM
     "datalineage.googleapis.com",  # lineage for Dataplex Universal Catalog
+    "workflowexecutions.googleapis.com",  # Eventarc and Cloud Scheduler start workflow executions
+    "aiplatform.googleapis.com",  # Vertex AI pipeline jobs and Model Registry (started by Cloud Scheduler)
 )
 
 REQUIRED_APIS: tuple[str, ...] = tuple(sorted(set(API_FOR_RESOURCE_PREFIX.values()) | set(RUNTIME_APIS)))

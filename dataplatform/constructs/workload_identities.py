@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from constructs import Construct
 
+from dataplatform.config import Environment, Profile
 from dataplatform.constructs.iam import Principal, grant_project_roles
 from dataplatform.constructs.service_account import WorkloadIdentity, WorkloadIdentityRef, WorkloadIdentitySettings
 from dataplatform.naming import Namer
@@ -63,7 +64,44 @@ WORKLOADS: dict[str, Workload] = {
     # Builds the launcher function from its source zip (Google's buildpacks, no repository code):
     # reads the zip, pushes to its own image repository (documented custom build SA roles).
     "fn-build": Workload("Cloud Build of the launcher function (buildpacks)", dict(_LOG_WRITER), attached_by_deployer=True),
+    "budget-relay": Workload("relays budget notifications into a Monitoring metric (dashboard)", {
+        "roles/monitoring.metricWriter": "writes the spend gauge (metrics are project-scoped)",
+        "roles/workflows.invoker": "its Eventarc trigger starts the relay workflow (workflows take no resource-level IAM)",
+        "roles/eventarc.eventReceiver": "receives the budget topic's events (project-scoped role)",
+    }, attached_by_deployer=True),
 }
+
+# Accounts only an environment with `ml:` has; the last two only on the managed profile (Vertex AI).
+ML_WORKLOADS: dict[str, Workload] = {
+    "ml-runner": Workload("runs BigQuery ML training and prediction jobs", {
+        "roles/bigquery.jobUser": "runs the ML query jobs (jobs are project-scoped)",
+    }, attached_by_deployer=True),
+    "ml-trigger": Workload("starts the ML jobs workflow (Eventarc, Cloud Scheduler)", {
+        "roles/workflows.invoker": "starts executions of the ML workflow (workflows take no resource-level IAM)",
+        "roles/eventarc.eventReceiver": "receives the events of its Eventarc trigger (project-scoped role)",
+    }, attached_by_deployer=True),
+}
+VERTEX_WORKLOADS: dict[str, Workload] = {
+    "ml-pipeline": Workload("runs the Vertex AI train-and-predict pipeline", {
+        "roles/aiplatform.user": "creates Vertex AI pipeline jobs and Model Registry versions (no resource-level IAM for them)",
+        "roles/bigquery.jobUser": "runs the pipeline's query jobs (jobs are project-scoped)",
+    }, attached_by_deployer=True),
+    "ml-workbench": Workload("Workbench notebooks of the data scientists", {
+        "roles/bigquery.jobUser": "notebook queries run as jobs (project-scoped)",
+    }, attached_by_deployer=True),
+}
+ALL_WORKLOADS: dict[str, Workload] = {**WORKLOADS, **ML_WORKLOADS, **VERTEX_WORKLOADS}
+"""Every account any environment may have (the deployer's grantable roles are read from these)."""
+
+
+def workloads_of(env: Environment) -> dict[str, Workload]:
+    """The accounts of one environment: every base workload, plus the ML ones its config asks for."""
+    found = dict(WORKLOADS)
+    if env.ml is not None:
+        found.update(ML_WORKLOADS)
+        if env.profile is Profile.managed:
+            found.update(VERTEX_WORKLOADS)
+    return found
 
 
 @dataclass(frozen=True)
@@ -76,7 +114,8 @@ class ActAs:
     reason: str
 
 
-def act_as_grants(*, deployer: Principal, managed: bool, operators: Principal, composer_agent: Principal) -> list[ActAs]:
+def act_as_grants(workloads: dict[str, Workload], *, deployer: Principal, managed: bool, operators: Principal,
+                  composer_agent: Principal, data_scientists: Principal | None = None) -> list[ActAs]:
     """Who may act as which workload account (all made by the bootstrap stack)."""
     user = "roles/iam.serviceAccountUser"
     grants = [
@@ -84,7 +123,13 @@ def act_as_grants(*, deployer: Principal, managed: bool, operators: Principal, c
         ActAs("etl-worker", user, Principal("orchestrator", "workload:orchestrator"), "Airflow starts Dataflow jobs as the ETL worker"),
     ]
     grants += [ActAs(key, user, deployer, "the CI deployer creates resources that run as this account")
-               for key, w in WORKLOADS.items() if w.attached_by_deployer]
+               for key, w in workloads.items() if w.attached_by_deployer]
+    if "ml-pipeline" in workloads:
+        grants.append(ActAs("ml-pipeline", user, Principal("ml-pipeline", "workload:ml-pipeline"),
+                            "Cloud Scheduler calls Vertex AI as this account, creating a pipeline job that runs as it"))
+    if "ml-workbench" in workloads and data_scientists is not None:
+        grants.append(ActAs("ml-workbench", user, data_scientists,
+                            "Workbench's service-account access mode: users of the notebook act as its account"))
     if managed:
         grants.append(ActAs("orchestrator", "roles/composer.ServiceAgentV2Ext", composer_agent,
                             "Composer's service agent acts for the environment's account (Composer 2/3 requirement)"))
@@ -97,6 +142,7 @@ def act_as_grants(*, deployer: Principal, managed: bool, operators: Principal, c
 @dataclass(frozen=True)
 class WorkloadIdentitiesSettings:
     namer: Namer
+    workloads: dict[str, Workload]
     grants: list[ActAs]
 
 
@@ -107,7 +153,7 @@ class WorkloadIdentities(Construct):
         super().__init__(scope, id_)
         self.by_key: dict[str, WorkloadIdentity] = {
             key: WorkloadIdentity(self, key, WorkloadIdentitySettings(settings.namer.service_account(key), w.purpose))
-            for key, w in WORKLOADS.items()
+            for key, w in settings.workloads.items()
         }
         for grant in settings.grants:
             principal = grant.principal
@@ -124,6 +170,7 @@ class WorkloadIdentities(Construct):
 class WorkloadIdentityRefsSettings:
     namer: Namer
     project: str
+    workloads: dict[str, Workload]
 
 
 class WorkloadIdentityRefs(Construct):
@@ -132,7 +179,7 @@ class WorkloadIdentityRefs(Construct):
     def __init__(self, scope: Construct, id_: str, settings: WorkloadIdentityRefsSettings):
         super().__init__(scope, id_)
         self.by_key: dict[str, WorkloadIdentityRef] = {}
-        for key, workload in WORKLOADS.items():
+        for key, workload in settings.workloads.items():
             ref = workload_ref(settings.namer, settings.project, key)
             grant_project_roles(Construct(self, key), settings.project, ref.principal, workload.project_roles)
             self.by_key[key] = ref

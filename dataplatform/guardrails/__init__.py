@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from cdktn import TerraformStack
 
-from dataplatform.guardrails import ci, compute, data, iam, labels, logs, names, network, processing, storage
+from dataplatform.guardrails import ci, compute, data, iam, labels, logs, ml, names, network, processing, slo, storage
 from dataplatform.guardrails.engine import META_RULES, Finding, GuardrailValidation, StackResult, evaluate_stack, suppress
 from dataplatform.guardrails.report import GuardrailError, results, synth, write_report
 from dataplatform.guardrails.rule import Rule, Severity, Target
 
 RULES: list[Rule] = [*storage.RULES, *iam.RULES, *network.RULES, *compute.RULES, *data.RULES, *labels.RULES, *names.RULES,
-                      *logs.RULES, *ci.RULES, *processing.RULES]
+                      *logs.RULES, *ci.RULES, *processing.RULES, *ml.RULES, *slo.RULES]
 RULES_BY_ID = {r.id: r for r in RULES}
 assert len(RULES_BY_ID) == len(RULES), "duplicate rule id"
 

@@ -26,7 +26,7 @@ from dataplatform.constructs.lake_bucket import BucketKind, LakeBucket, LakeBuck
 from dataplatform.constructs.project_apis import ProjectApis, ProjectApisSettings, api_dependencies
 from dataplatform.constructs.secret import HAND_FILLED_SECRETS, Secret, SecretSettings, secret_id
 from dataplatform.constructs.service_agents import ServiceAgents, ServiceAgentsSettings
-from dataplatform.constructs.workload_identities import WorkloadIdentities, WorkloadIdentitiesSettings, act_as_grants
+from dataplatform.constructs.workload_identities import WorkloadIdentities, WorkloadIdentitiesSettings, act_as_grants, workloads_of
 from dataplatform.ordering import DependencyPlan, wire_api_enablement, wire_service_agents
 from dataplatform.stacks.base import EnvironmentStack
 from dataplatform.state import BACKEND_ENV, bootstrap_state_prefix, local_state_path, state_bucket_name  # noqa: F401 (re-exported)
@@ -64,12 +64,15 @@ class BootstrapStack(EnvironmentStack):
             deploy_branch=env.github.deploy_branch, github_environment=env.name,
             state_bucket=self.state_bucket, plan_readable_bucket_prefixes=tuple(plan_buckets),
         ))
+        workloads = workloads_of(env)
+        data_scientists = env.ml.data_scientists_group if env.ml is not None else None
         self.identities = WorkloadIdentities(self, "identities", WorkloadIdentitiesSettings(
-            namer=namer,
+            namer=namer, workloads=workloads,
             grants=act_as_grants(
-                deployer=self.ci.deployer.principal, managed=env.profile is Profile.managed,
+                workloads, deployer=self.ci.deployer.principal, managed=env.profile is Profile.managed,
                 operators=Principal.group("operators", env.operators_group),
-                composer_agent=service_agent("composer", env.project_number)),
+                composer_agent=service_agent("composer", env.project_number),
+                data_scientists=Principal.group("data-scientists", data_scientists) if data_scientists else None),
         ))
 
         self.secrets = {

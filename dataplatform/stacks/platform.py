@@ -26,8 +26,12 @@ from dataplatform.constructs.lake_bucket import BucketKind, LakeBucket, LakeBuck
 from dataplatform.constructs.network import Network, NetworkSettings
 from dataplatform.constructs.secret import SecretRef, secret_id
 from dataplatform.constructs.warehouse import Warehouse, WarehouseSettings
-from dataplatform.constructs.workload_identities import WorkloadIdentityRefs, WorkloadIdentityRefsSettings
+from dataplatform.constructs.workload_identities import WorkloadIdentityRefs, WorkloadIdentityRefsSettings, workloads_of
 from dataplatform.ordering import DependencyPlan, wire_consumers
+from dataplatform.constructs.dashboard import BudgetRelay, BudgetRelaySpec, Dashboard, DashboardSpec
+from dataplatform.constructs.ml import MlModelSpec, MlPlatform, MlPlatformSpec, WorkbenchSpec
+from dataplatform.constructs.service_levels import PipelineLevels, ServiceLevels, ServiceLevelsSpec
+from workloads.ml.sql import ModelSql
 from dataplatform.stacks.base import EnvironmentStack
 from dataplatform.state import platform_state_prefix, state_bucket_name
 from workloads.launcher.launch_request import PIPELINE_LABEL, pipeline_label
@@ -57,7 +61,8 @@ class PlatformStack(EnvironmentStack):
 
         # The workload accounts exist already: the bootstrap stack creates them and decides who may
         # act as them; here they get their project roles and grants on the resources below.
-        self.identities = ids = WorkloadIdentityRefs(self, "identities", WorkloadIdentityRefsSettings(namer=namer, project=project))
+        self.identities = ids = WorkloadIdentityRefs(self, "identities", WorkloadIdentityRefsSettings(
+            namer=namer, project=project, workloads=workloads_of(env)))
         self.network = Network(self, "network", NetworkSettings(
             namer=namer, region=env.region,
             subnet_cidr=env.network.subnet_cidr, flow_log_sampling=env.network.flow_log_sampling,
@@ -113,6 +118,8 @@ class PlatformStack(EnvironmentStack):
         self._analytics()
         self._catalog()
         self._observability()
+        self._service_levels()
+        self._ml()
 
         for key, bucket in b.items():
             TerraformOutput(self, f"{key}_bucket", value=bucket.name)
@@ -266,7 +273,7 @@ class PlatformStack(EnvironmentStack):
     def _observability(self) -> None:
         env, namer = self.env, self.namer
         channels = NotificationChannels(self, "channels", ChannelsSpec(emails=tuple(env.alert_emails), prefix=namer.base))
-        alerts = Alerts(self, "alerts", channels=channels, prefix=namer.base)
+        self.alerts = alerts = Alerts(self, "alerts", channels=channels, prefix=namer.base)
         alerts.add(AlertSpec("dataflow-failed", "Dataflow ETL job failed", runbook_job_failed(env), threshold(
             'metric.type="dataflow.googleapis.com/job/is_failed" AND resource.type="dataflow_job"', value=0)))
         for p in env.pipelines:
@@ -288,7 +295,7 @@ class PlatformStack(EnvironmentStack):
             alerts.add(AlertSpec("orchestrator-unhealthy", "Composer environment unhealthy", runbook_orchestrator(env), threshold(
                 self.orchestrator.health_filter, value=0.9, comparison="COMPARISON_LT", aligner="ALIGN_FRACTION_TRUE",
                 duration="600s")))
-        Budget(self, "budget", BudgetSpec(
+        self.budget = Budget(self, "budget", BudgetSpec(
             name=namer.resource("budget"), topic_name=namer.resource("budget-alerts"),
             billing_account=env.billing_account, project_number=env.project_number,
             amount=env.budget.amount, currency=env.budget.currency, channel_ids=channels.ids,
@@ -297,6 +304,66 @@ class PlatformStack(EnvironmentStack):
     def wire_dependencies(self, plan: DependencyPlan) -> None:
         """Consumers wait for their grants, Cloud NAT and the tables they scan (dataplatform/ordering.py)."""
         wire_consumers(plan, self.grant_ledger, self.env.project_number)
+
+    # -------------------------------------------------------------- service levels
+
+    def _service_levels(self) -> None:
+        """SLOs per pipeline from the ETL's log events (contract C1), their alerts, the dashboard."""
+        env, namer = self.env, self.namer
+        metric_ids = {key: namer.metric(f"etl_{key}") for key in ("runs", "arrival_to_load", "loaded_rows", "quarantined_rows")}
+        levels = []
+        for p in env.pipelines:
+            level = env.service_level(p)
+            levels.append(PipelineLevels(
+                pipeline=p.name, service_id=namer.pipeline_resource(p.name, "etl"), success_goal=level.success_goal,
+                freshness_goal=level.freshness_goal, freshness_seconds=level.freshness_minutes * 60,
+                alert_after_hours_without_success=level.alert_after_hours_without_success))
+        self.service_levels = ServiceLevels(self, "service-levels", ServiceLevelsSpec(
+            project=env.project_id, env=env.name, metric_ids=metric_ids, pipelines=tuple(levels)), alerts=self.alerts)
+        relay = BudgetRelay(self, "budget-relay", BudgetRelaySpec(
+            namer=namer, project=env.project_id, region=env.region, topic_id=self.budget.topic.id, identity=self.identities["budget-relay"]))
+        Dashboard(self, "dashboard", DashboardSpec(
+            title=f"Data platform {env.name}", metric_ids=metric_ids, spend_metric=relay.metric_type,
+            slo_names={f"{p} {slo}": s.name for (p, slo), s in self.service_levels.slos.items()},
+            budget_amount=env.budget.amount, currency=env.budget.currency, labels=env.all_labels))
+
+    # ---------------------------------------------------------------------------- ML
+
+    def _ml(self) -> None:
+        """Models on the loaded tables (optional): BigQuery ML jobs; managed adds Vertex AI + Workbench."""
+        env, namer = self.env, self.namer
+        if env.ml is None:
+            return
+        managed = env.profile is Profile.managed
+        dataset = namer.dataset("ml")
+        models = []
+        for m in env.ml.models:
+            pipeline = env.pipeline(m.pipeline)
+            label, key = pipeline.column(m.label), pipeline.column(m.key)
+            minute, hour = m.retrain_schedule.split()[:2]
+            models.append(MlModelSpec(
+                sql=ModelSql(project=env.project_id, source_dataset=self.warehouse.dataset_id, source_table=pipeline.name,
+                             ml_dataset=dataset, model=m.name, model_type=m.model_type.value, label=label.name,
+                             label_type=label.type.value, features=tuple(pipeline.column(f).name for f in m.features),
+                             key=key.name, predictions_table=m.predictions_table, max_iterations=m.max_iterations,
+                             lookback_days=m.lookback_days, min_quality=m.min_quality, register_in_vertex=managed),
+                key_type=key.type.value, retrain_cron=m.retrain_schedule, max_bytes_billed=m.max_gb_billed * 10**9,
+                catchup_cron=f"{minute} {(int(hour) + 1) % 24} * * *"))
+        workbench = None
+        if managed:
+            wb = env.ml.workbench
+            workbench = WorkbenchSpec(
+                name=namer.resource("workbench"), zone=f"{env.region}-{wb.zone_suffix}", machine_type=wb.machine_type,
+                idle_shutdown_minutes=wb.idle_shutdown_minutes, network=self.network.network_id,
+                subnet=self.network.subnet.id, users=Principal.group("data-scientists", env.ml.data_scientists_group))
+        self.ml = MlPlatform(self, "ml", MlPlatformSpec(
+            namer=namer, project=env.project_id, region=env.region, bigquery_location=env.bigquery_location,
+            dataset_id=dataset, models=tuple(models), source_tables={t: t for t in {m.sql.source_table for m in models}},
+            source_dataset=self.warehouse.dataset_id, identities=self.identities.by_key, artifacts=self.buckets["artifacts"],
+            temp=self.buckets["temp"], vertex=managed, workbench=workbench, labels=env.all_labels))
+        self.alerts.add(AlertSpec("ml-jobs-failed", "ML jobs failed", RUNBOOK_ML, {"condition_matched_log": {"filter": (
+            f'resource.type="workflows.googleapis.com/Workflow" AND resource.labels.workflow_id="{namer.resource("ml-jobs")}" '
+            'AND severity>=ERROR')}}, log_based=True))
 
     def _bucket_settings(self, key: str, kind: BucketKind, purpose: str, folders: tuple[str, ...]) -> LakeBucketSettings:
         env, storage = self.env, self.env.storage
@@ -367,4 +434,11 @@ RUNBOOK_QUARANTINE = """
 An ETL run quarantined rows. The summary mail lists counts; the rows and the reason for each
 are in the quarantine bucket under `<pipeline>/`. Fix at the source and re-deliver the file,
 or correct the schema rule if the data is right.
+"""
+RUNBOOK_ML = """
+An ML job failed (the `ml-jobs` workflow logged an error). Its execution in the Workflows console
+names the BigQuery job (`<step>_<model>_<run>`); the job's error says why: a schema change (update
+`ml:` in the environment file), `maximumBytesBilled` exceeded (raise `max_gb_billed` or lower
+`lookback_days`), or a missing model (the first training has not run: run the train schedule).
+Predictions missed now are made by the daily catch-up run; nothing is predicted twice.
 """

@@ -68,6 +68,8 @@ def environments(tmp: Path, envs: int, pipelines: int) -> Path:
         data = {**base, "name": name, "project_id": f"acme-bench-{i:03d}", "project_number": f"{100000000000 + i}",
                 "network": {**base["network"], "subnet_cidr": f"10.{i % 250}.0.0/20"},
                 "pipelines": [{**template, "name": f"p{j}"} for j in range(pipelines)]}
+        if base.get("ml"):  # the template's models follow its pipeline, renamed p0
+            data["ml"] = {**base["ml"], "models": [{**m, "pipeline": "p0"} for m in base["ml"]["models"]]}
         (out / f"{name}.yaml").write_text(yaml.safe_dump(data))
     return out
 

@@ -1,0 +1,160 @@
+"""`ml:` and `slo:` in the environment file: the feature/label/key contract against the pipeline
+schema (a wrong column is one `file:line: field: problem` line), every validator's boundary, and
+the sla_tier defaults of the service levels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dataplatform.config import ConfigError, load_environment, parse_environment
+from dataplatform.cron import max_gap_minutes as cron_max_gap_minutes
+
+REPO = Path(__file__).resolve().parent.parent
+DEV = yaml.safe_load((REPO / "environments" / "dev.yaml").read_text())
+PROD = yaml.safe_load((REPO / "environments" / "prod.yaml").read_text())
+
+
+def model(**changes) -> dict:
+    return {**DEV["ml"]["models"][0], **changes}
+
+
+def env_with(base: dict = DEV, **ml_model_changes) -> dict:
+    data = yaml.safe_load(yaml.safe_dump(base))
+    data["ml"]["models"][0].update(ml_model_changes)
+    return data
+
+
+def problems(data: dict) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_environment(data, "environments/dev.yaml", expected_name=data["name"])
+    return info.value.problems
+
+
+def test_dev_and_prod_declare_a_model_on_orders():
+    for data in (DEV, PROD):
+        env = parse_environment(data, "x.yaml", expected_name=data["name"])
+        assert [(m.name, m.pipeline) for m in env.ml.models] == [("order_amount", "orders")]
+
+
+def test_wrong_column_is_one_error_with_file_and_line(tmp_path):
+    text = (REPO / "environments" / "dev.yaml").read_text().replace(
+        "features: [customer_id, quantity, ordered_at]", "features: [customer_id, qty, ordered_at]")
+    path = tmp_path / "dev.yaml"
+    path.write_text(text)
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "qty" in l)
+    with pytest.raises(ConfigError) as info:
+        load_environment(path)
+    assert info.value.problems == [
+        f"{path}:{line}: ml.models[0].features[1]: 'qty' is not a column of pipeline 'orders' "
+        "(columns: order_id, customer_id, amount, quantity, ordered_at)"]
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    ({"pipeline": "shipments"}, "ml.models[0].pipeline", "no pipeline named 'shipments'"),
+    ({"label": "amout"}, "ml.models[0].label", "'amout' is not a column"),
+    ({"label": "customer_id", "features": ["quantity"]}, "ml.models[0].label", "LINEAR_REG predicts a number; 'customer_id' is STRING"),
+    ({"model_type": "BOOSTED_TREE_CLASSIFIER", "label": "ordered_at", "features": ["quantity"]}, "ml.models[0].label", "predicts a class"),
+    ({"key": "quantity", "features": ["customer_id"]}, "ml.models[0].key", "is NULLABLE"),
+    ({"key": "nope"}, "ml.models[0].key", "'nope' is not a column"),
+    ({"features": ["amount", "quantity"]}, "ml.models[0].features[0]", "is the label"),
+    ({"features": ["order_id"]}, "ml.models[0].features[0]", "is the key"),
+    ({"predictions_table": "orders"}, "ml.models[0].predictions_table", "already a pipeline table"),
+])
+def test_contract_errors_name_the_field(changes, field, message):
+    (problem,) = problems(env_with(**changes))
+    assert problem.startswith(f"environments/dev.yaml:1: {field}: ") and message in problem  # parsed data: no lines, line 1
+
+
+def test_classifier_on_a_class_label_passes():
+    data = env_with(model_type="LOGISTIC_REG", label="customer_id", features=["amount", "quantity"])
+    assert parse_environment(data, "x.yaml", expected_name="dev").ml.models[0].regressor is False
+
+
+def test_managed_profile_needs_the_data_scientists_group():
+    data = yaml.safe_load(yaml.safe_dump(PROD))
+    del data["ml"]["data_scientists_group"]
+    assert problems(data) == ["environments/dev.yaml:1: ml.data_scientists_group: required by the managed profile (who may use the Workbench instance)"]
+
+
+@pytest.mark.parametrize("field, ok, bad", [
+    ("max_iterations", 100, 101), ("max_iterations", 1, 0),
+    ("max_gb_billed", 10000, 10001), ("max_gb_billed", 1, 0),
+    ("lookback_days", 30, 31), ("lookback_days", 1, 0),
+    ("min_quality", 1.0, 1.01), ("min_quality", 0.0, -0.01),
+    ("retrain_schedule", "59 23 * * 6", "60 23 * * 6"), ("retrain_schedule", "0 23 * * 0,6", "0 24 * * *"),
+    ("retrain_schedule", "0 4 * * *", "*/5 4 * * *"),
+    ("name", "m" * 30, "m" * 31),
+])
+def test_model_field_boundaries(field, ok, bad):
+    parse_environment(env_with(**{field: ok}), "x.yaml", expected_name="dev")
+    (problem,) = problems(env_with(**{field: bad}))
+    assert f"ml.models[0].{field}:" in problem
+
+
+@pytest.mark.parametrize("field, ok, bad", [("idle_shutdown_minutes", 10, 9), ("idle_shutdown_minutes", 1440, 1441)])
+def test_workbench_boundaries(field, ok, bad):
+    data = yaml.safe_load(yaml.safe_dump(PROD))
+    data["ml"]["workbench"][field] = ok
+    parse_environment(data, "x.yaml", expected_name="prod")
+    data["ml"]["workbench"][field] = bad
+    (problem,) = problems(data)
+    assert f"ml.workbench.{field}:" in problem
+
+
+# ---------------------------------------------------------------- service levels
+
+
+def levels(data: dict) -> dict:
+    env = parse_environment(data, "x.yaml", expected_name=data["name"])
+    return {p.name: env.service_level(p) for p in env.pipelines}
+
+
+def test_tier_defaults():
+    dev, prod = levels(DEV)["orders"], levels(PROD)
+    assert (dev.success_goal, dev.freshness_goal) == (0.95, 0.95)  # standard
+    assert (prod["orders"].success_goal, prod["orders"].freshness_goal) == (0.99, 0.99)  # high
+    assert dev.freshness_minutes == 2 * 30 and prod["orders"].freshness_minutes == 2 * 45  # arrival: run + follow-up run
+    assert prod["customers"].freshness_minutes == 24 * 60 + 60  # scheduled daily: the wait for the next run + its runtime
+    assert dev.alert_after_hours_without_success == 2 + 3  # ceil((60 min gap + 30 min run) / 60) + 3 h standard grace
+    assert prod["orders"].alert_after_hours_without_success == 2 + 1  # ceil((60 + 45) / 60) + 1 h high grace
+    assert prod["customers"].alert_after_hours_without_success == 25  # capped at the 25 h an alert can align over
+
+
+def test_explicit_slo_wins():
+    data = yaml.safe_load(yaml.safe_dump(DEV))
+    data["pipelines"][0]["slo"] = {"success_goal": 0.999, "freshness_minutes": 15, "alert_after_hours_without_success": 0}
+    orders = levels(data)["orders"]
+    assert (orders.success_goal, orders.freshness_goal, orders.freshness_minutes, orders.alert_after_hours_without_success) == (0.999, 0.999, 15, 0)
+
+
+@pytest.mark.parametrize("field, ok, bad", [
+    ("success_goal", 0.999, 1.0), ("freshness_goal", 0.999, 0.9991), ("success_goal", 0.51, 0.5),
+    ("freshness_minutes", 5, 4), ("freshness_minutes", 10080, 10081),
+    ("alert_after_hours_without_success", 25, 26), ("alert_after_hours_without_success", 0, -1),
+])
+def test_slo_boundaries(field, ok, bad):
+    data = yaml.safe_load(yaml.safe_dump(DEV))
+    data["pipelines"][0]["slo"] = {field: ok}
+    parse_environment(data, "x.yaml", expected_name="dev")
+    data["pipelines"][0]["slo"] = {field: bad}
+    (problem,) = problems(data)
+    assert f"pipelines[0].slo.{field}:" in problem
+
+
+def test_weekly_scheduled_pipeline_must_choose_its_freshness_alert():
+    data = yaml.safe_load(yaml.safe_dump(DEV))
+    data["pipelines"][0].update(trigger="scheduled", schedule="15 3 * * 1")
+    (problem,) = problems(data)
+    assert "pipelines[0].slo.alert_after_hours_without_success: schedule '15 3 * * 1' fires less often than daily" in problem
+    data["pipelines"][0]["slo"] = {"alert_after_hours_without_success": 0}
+    assert levels(data)["orders"].alert_after_hours_without_success == 0
+
+
+@pytest.mark.parametrize("cron, gap", [("15 * * * *", 60), ("0 3 * * *", 1440), ("*/15 * * * *", 15), ("0 8,20 * * *", 720),
+                                       ("30 9-17 * * *", 16 * 60), ("0 3 * * 1", None), ("0 3 1 * *", None),
+                                       ("*/7 * * * *", 7), ("59 23 * * *", 1440), ("0,59 0 * * *", 1381), ("nonsense", None)])
+def test_cron_gap(cron, gap):
+    assert cron_max_gap_minutes(cron) == gap
