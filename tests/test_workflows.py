@@ -133,9 +133,10 @@ def test_protected_environments_deploy_after_the_others_and_need_reviewers():
     assert deploy["deploy-protected"]["needs"] == ["environments", "deploy"]
     env_jobs = jobs("deploy-env.yml")
     assert env_jobs["deploy"]["needs"] == "approval" and "if" not in env_jobs["deploy"]
-    (check,) = [s for s in env_jobs["approval"]["steps"] if "run" in s]
+    (validate, check) = [s for s in env_jobs["approval"]["steps"] if "run" in s]
+    assert commands(validate) == ["make check"]
     assert commands(check) == ['gh api "repos/${GITHUB_REPOSITORY}/environments/${ENV_NAME}" 2>/dev/null '
-                               '| python3 -m dataplatform.tools.ci require-reviewers "${ENV_NAME}"']
+                               '| .venv/bin/python -m dataplatform.tools.ci require-reviewers "${ENV_NAME}"']
     assert env_jobs["approval"]["permissions"] == {"actions": "read", "contents": "read"}
 
 
@@ -166,8 +167,9 @@ def test_matrices_come_from_the_environment_files():
             if matrix:
                 assert matrix["env"].startswith("${{ fromJSON(needs.environments.outputs."), (name, job_id)
     for name in ("pr.yml", "deploy.yml"):
-        (step,) = jobs(name)["environments"]["steps"][1:]
-        assert commands(step) == ["python3 -m dataplatform.tools.ci matrix"]
+        setup, check, step = jobs(name)["environments"]["steps"][1:]
+        assert setup["uses"] == "./.github/actions/setup" and commands(check) == ["make check"]
+        assert commands(step) == [".venv/bin/python -m dataplatform.tools.ci matrix"]
         assert step["env"] == {"CI_IDENTITIES": "${{ vars.CI_IDENTITIES }}"}
 
 
@@ -221,23 +223,29 @@ def test_pull_request_workflow_cannot_write_and_the_comment_workflow_runs_no_pr_
 
 def test_matrix_before_the_identities_exist_deploys_nothing_with_a_notice():
     names = environment_names()
-    outputs, notices = ci.matrix(names, "")
+    outputs, notices = ci.matrix(names, "", ci.protected_environments())
     assert outputs == {"environments": names, "configured": [], "first": [], "protected": []}
     assert notices == ["::notice::CI_IDENTITIES is not set: no environment is planned or deployed yet "
                        "(README: Setting up the CI identities)"]
 
 
 def test_matrix_splits_configured_environments_and_names_the_rest():
-    identities = json.dumps({"dev": {"provider": "p"}, "prod": {"provider": "p"}, "gone": {}})
-    outputs, notices = ci.matrix(["dev", "prod", "staging"], identities)
-    assert outputs == {"environments": ["dev", "prod", "staging"], "configured": ["dev", "prod"], "first": ["dev"],
-                       "protected": ["prod"]}
-    assert notices == ["::notice::staging: not in CI_IDENTITIES, so not planned or deployed (README: Setting up the CI identities)",
+    identities = json.dumps({"alpha": {"provider": "p"}, "beta": {"provider": "p"}, "gone": {}})
+    outputs, notices = ci.matrix(["alpha", "beta", "gamma"], identities, protected={"beta"})
+    assert outputs == {"environments": ["alpha", "beta", "gamma"], "configured": ["alpha", "beta"], "first": ["alpha"],
+                       "protected": ["beta"]}
+    assert notices == ["::notice::gamma: not in CI_IDENTITIES, so not planned or deployed (README: Setting up the CI identities)",
                        "::warning::CI_IDENTITIES names 'gone', which has no environments/gone.yaml"]
 
 
+def test_protected_means_deliberate_promotion_in_the_environment_file(environments):
+    from dataplatform.config import Promotion
+
+    assert ci.protected_environments() == [n for n, e in environments.items() if e.cicd.promotion is Promotion.approval]
+
+
 def test_matrix_with_broken_identities_deploys_nothing():
-    outputs, notices = ci.matrix(["dev"], "{not json")
+    outputs, notices = ci.matrix(["alpha"], "{not json", protected=())
     assert outputs["configured"] == [] and notices[0].startswith("::warning::CI_IDENTITIES is not valid JSON")
 
 
@@ -250,29 +258,31 @@ def test_matrix_command_writes_github_outputs(tmp_path, monkeypatch, capsys):
     assert json.loads(lines["environments"]) == environment_names() and json.loads(lines["configured"]) == []
 
 
-REVIEWERS = {"name": "prod", "protection_rules": [{"type": "required_reviewers", "reviewers": [{"type": "User"}]}]}
+PROTECTED = "beta"
+REVIEWERS = {"name": PROTECTED, "protection_rules": [{"type": "required_reviewers", "reviewers": [{"type": "User"}]}]}
 
 
 @pytest.mark.parametrize("response,problem", [
     (REVIEWERS, None),
-    ({"name": "prod", "protection_rules": [{"type": "wait_timer", "wait_timer": 5}]}, "has no required reviewers"),
-    ({"name": "prod", "protection_rules": [{"type": "required_reviewers", "reviewers": []}]}, "has no required reviewers"),
-    ({"name": "prod"}, "has no required reviewers"),
+    ({"name": PROTECTED, "protection_rules": [{"type": "wait_timer", "wait_timer": 5}]}, "has no required reviewers"),
+    ({"name": PROTECTED, "protection_rules": [{"type": "required_reviewers", "reviewers": []}]}, "has no required reviewers"),
+    ({"name": PROTECTED}, "has no required reviewers"),
     ({"message": "Not Found", "status": "404"}, "does not exist (Not Found)"),
     ("", "no JSON from the API"),
 ])
 def test_protected_environment_without_reviewers_is_refused(response, problem):
-    found = ci.reviewers_problem("prod", json.dumps(response) if response != "" else "")
+    found = ci.reviewers_problem(PROTECTED, json.dumps(response) if response != "" else "")
     assert found is None if problem is None else problem in found
 
 
 def test_require_reviewers_exit_codes(monkeypatch, capsys):
     import io
 
+    monkeypatch.setattr(ci, "protected_environments", lambda: [PROTECTED])
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(REVIEWERS)))
-    assert ci.main(["require-reviewers", "prod"]) == 0
-    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"name": "prod", "protection_rules": []})))
-    assert ci.main(["require-reviewers", "prod"]) == 1
-    assert capsys.readouterr().out.splitlines()[-1].startswith("::error::GitHub environment 'prod' has no required reviewers")
+    assert ci.main(["require-reviewers", PROTECTED]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"name": PROTECTED, "protection_rules": []})))
+    assert ci.main(["require-reviewers", PROTECTED]) == 1
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"::error::GitHub environment '{PROTECTED}' has no required reviewers")
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    assert ci.main(["require-reviewers", "staging"]) == 0
+    assert ci.main(["require-reviewers", "alpha"]) == 0  # not protected: nothing asked of it

@@ -1,16 +1,18 @@
 """What the GitHub workflows derive from environments/: the matrices, and the approval check.
 
-Standard library only (it runs before any virtual environment exists):
+Run with the synth venv after `make check` (it reads the validated environment files):
 
-    python3 -m dataplatform.tools.ci matrix                    # CI_IDENTITIES from the environment
-    gh api repos/OWNER/REPO/environments/prod | python3 -m dataplatform.tools.ci require-reviewers prod
+    .venv/bin/python -m dataplatform.tools.ci matrix                 # CI_IDENTITIES from the environment
+    gh api repos/OWNER/REPO/environments/<env> | .venv/bin/python -m dataplatform.tools.ci require-reviewers <env>
 
 `matrix` writes `environments`, `configured`, `first` and `protected` (JSON lists) to
 $GITHUB_OUTPUT (stdout without it). An environment is configured when the repository variable
 CI_IDENTITIES has an entry for it; the others are not planned or deployed, with a notice, so
-a new repository's first push is green and says what to set up. `protected` environments
-deploy only after every `first` one succeeded, and only if their GitHub environment has
-required reviewers (`require-reviewers`, which the deploy workflow runs before their deploy).
+a new repository's first push is green and says what to set up. An environment is protected
+when its file promotes deliberately (`cicd.promotion: approval`, required by `sla_tier: high`):
+the same decision that makes its ETL builds wait for an approver makes its infrastructure
+deploy wait for every `first` one and for its GitHub environment's required reviewers
+(`require-reviewers`, which the deploy workflow runs before the deploy).
 """
 
 from __future__ import annotations
@@ -18,20 +20,25 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
+from collections.abc import Collection
 
-REPO = Path(__file__).resolve().parents[2]
-ENVIRONMENTS = REPO / "environments"
-PROTECTED = frozenset({"prod"})
-"""Environments whose deploy waits for all others and for a reviewer's approval (policy, not a list of environments)."""
 SETUP = "README: Setting up the CI identities"
 
 
-def environments(directory: Path = ENVIRONMENTS) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.yaml"))
+def protected_environments() -> list[str]:
+    """Environments that promote deliberately (cicd.promotion: approval), read from environments/."""
+    from dataplatform.config import Promotion, load_environments
+
+    return [e.name for e in load_environments() if e.cicd.promotion is Promotion.approval]
 
 
-def matrix(names: list[str], identities: str) -> tuple[dict[str, list[str]], list[str]]:
+def environments() -> list[str]:
+    from dataplatform.config import load_environments
+
+    return [e.name for e in load_environments()]
+
+
+def matrix(names: list[str], identities: str, protected: Collection[str]) -> tuple[dict[str, list[str]], list[str]]:
     """(outputs, notices) for the workflows."""
     notices = []
     try:
@@ -53,8 +60,8 @@ def matrix(names: list[str], identities: str) -> tuple[dict[str, list[str]], lis
     outputs = {
         "environments": names,
         "configured": configured,
-        "first": [n for n in configured if n not in PROTECTED],
-        "protected": [n for n in configured if n in PROTECTED],
+        "first": [n for n in configured if n not in protected],
+        "protected": [n for n in configured if n in protected],
     }
     return outputs, notices
 
@@ -77,7 +84,7 @@ def reviewers_problem(env: str, api_response: str) -> str | None:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["matrix"]:
-        outputs, notices = matrix(environments(), os.environ.get("CI_IDENTITIES", ""))
+        outputs, notices = matrix(environments(), os.environ.get("CI_IDENTITIES", ""), protected_environments())
         for notice in notices:
             print(notice)
         lines = "".join(f"{k}={json.dumps(v)}\n" for k, v in outputs.items())
@@ -90,8 +97,8 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["require-reviewers"] and len(argv) == 2:
         env = argv[1]
-        if env not in PROTECTED:
-            print(f"{env}: not a protected environment, no approval required")
+        if env not in protected_environments():
+            print(f"{env}: not a protected environment (cicd.promotion is not approval), no approval required")
             return 0
         problem = reviewers_problem(env, sys.stdin.read())
         if problem:
