@@ -1,4 +1,5 @@
-"""Reading synthesized Terraform JSON (cdk.tf.json, or a stack's `to_terraform()`) by construct path.
+"""Terraform JSON: reading what was synthesized (cdk.tf.json, or a stack's `to_terraform()`) by
+construct path, and writing literal text into it (`literal`).
 
 cdktn's logical ids carry hashes; the `"//"` metadata carries the construct path, which is
 what people, reviews, scans and rules should name. Every reader goes through `resources`.
@@ -11,6 +12,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+
+
+def literal(text: str) -> str:
+    """Escape `${` and `%{` so Terraform passes text (a shell script, a Workflows definition) through
+    instead of interpolating it."""
+    return text.replace("${", "$${").replace("%{", "%%{")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from cdktn_provider_google.monitoring_dashboard import MonitoringDashboard
 from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
 from constructs import Construct
 
-from dataplatform.constructs.ml import PUBSUB_PUBLISHED, terraform_literal
+from dataplatform import tfjson
+from dataplatform.constructs.ml import PUBSUB_PUBLISHED
 from dataplatform.constructs.service_account import WorkloadIdentityRef
 from dataplatform.naming import Namer
 
@@ -61,7 +62,7 @@ class BudgetRelay(Construct):
         self.workflow = WorkflowsWorkflow(self, "workflow", name=namer.resource("budget-relay"), region=spec.region,
                                           description="Writes each budget notification's cost and budget as a gauge metric",
                                           service_account=self.identity.resource_id, call_log_level="LOG_ERRORS_ONLY",
-                                          source_contents=terraform_literal(json.dumps(source, indent=1)))
+                                          source_contents=tfjson.literal(json.dumps(source, indent=1)))
         EventarcTrigger(self, "trigger", name=namer.resource("budget-relay"), location=spec.region,
                         matching_criteria=[EventarcTriggerMatchingCriteria(attribute="type", value=PUBSUB_PUBLISHED)],
                         transport={"pubsub": {"topic": spec.topic_id}}, destination={"workflow": self.workflow.id},

@@ -46,6 +46,7 @@ from cdktn_provider_google.workbench_instance_iam_member import WorkbenchInstanc
 from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
 from constructs import Construct
 
+from dataplatform import tfjson
 from dataplatform.constructs.assets import upload
 from dataplatform.constructs.iam import Principal, ResourceIam
 from dataplatform.constructs.lake_bucket import LakeBucket
@@ -60,11 +61,6 @@ ETL_SUMMARY_LOG = "etl_run_summary"
 LOADED_OUTCOMES = ("succeeded", "partial")  # C1: partial runs committed some files
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 WORKBENCH_IMAGE = {"project": "cloud-notebooks-managed", "family": "workbench-instances"}
-
-
-def terraform_literal(text: str) -> str:
-    """Escape `${` / `%{` so Terraform passes Workflows expressions through untouched."""
-    return text.replace("${", "$${").replace("%{", "%%{")
 
 
 @dataclass(frozen=True)
@@ -222,7 +218,7 @@ def workflow_source(project: str, location: str, models: tuple[MlModelSpec, ...]
                 {"fail": {"raise": "${e}"}}]}}}]}}},
         {"done": {"return": "${len(todos)}"}},
     ]}}
-    return terraform_literal(json.dumps(workflow, indent=1))
+    return tfjson.literal(json.dumps(workflow, indent=1))
 
 
 class MlPlatform(Construct):

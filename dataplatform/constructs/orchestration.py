@@ -11,6 +11,7 @@ from cdktn_provider_google.compute_instance_iam_member import ComputeInstanceIam
 from cdktn_provider_google.iap_tunnel_instance_iam_member import IapTunnelInstanceIamMember
 from constructs import Construct
 
+from dataplatform import tfjson
 from dataplatform.config import AirflowVmSettings, ComposerSettings
 from dataplatform.constructs.iam import Principal, grant_project_roles
 from dataplatform.constructs.network import AIRFLOW_UI_PORT
@@ -26,11 +27,6 @@ def render_startup_script(airflow_version: str, dags_url: str) -> str:
     for key, value in {"__AIRFLOW_VERSION__": airflow_version, "__DAGS_URL__": dags_url, "__UI_PORT__": str(AIRFLOW_UI_PORT)}.items():
         script = script.replace(key, value)
     return script
-
-
-def terraform_literal(text: str) -> str:
-    """Escape `${` and `%{` so Terraform passes shell text through instead of interpolating it."""
-    return text.replace("${", "$${").replace("%{", "%%{")
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,7 @@ class AirflowVm(Construct):
             service_account={"email": spec.identity.email, "scopes": ["cloud-platform"]},
             shielded_instance_config={"enable_secure_boot": True, "enable_vtpm": True, "enable_integrity_monitoring": True},
             metadata={"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE", "serial-port-enable": "FALSE"},
-            metadata_startup_script=terraform_literal(render_startup_script(s.airflow_version, spec.dags_url)),
+            metadata_startup_script=tfjson.literal(render_startup_script(s.airflow_version, spec.dags_url)),
             allow_stopping_for_update=True,
             deletion_protection=False,
         )

@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 from airflow.providers.google.cloud.operators.bigquery import BigQueryCheckOperator
 
@@ -86,17 +87,15 @@ def request_run(pipeline: str, queue: str) -> str:
 def run_finished(pipeline: str, project: str, region: str, requested_at: str) -> bool:
     """Sensor: has the first job of the pipeline created after the request finished (raises if it failed)?"""
     since = launch_request.parse_time(requested_at)
-    jobs, token, session = [], None, _session()
-    for _ in range(MAX_JOB_PAGES):
+    session = _session()
+
+    def page(token: str | None) -> dict[str, Any]:
         response = session.get(launch_request.jobs_url(project, region, token), timeout=60)
         if response.status_code >= 400:
             raise RuntimeError(f"listing Dataflow jobs answered {response.status_code}: {response.text[:500]}")
-        page = response.json()
-        jobs += page.get("jobs", [])
-        token = page.get("nextPageToken")
-        if not token:
-            break
-    return bool(launch_request.run_outcome(jobs, pipeline, region, since))
+        return response.json()
+
+    return bool(launch_request.run_outcome(launch_request.list_jobs(page, MAX_JOB_PAGES), pipeline, region, since))
 
 
 def build_dag(pipeline: str, config: dict) -> DAG:

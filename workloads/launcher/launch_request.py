@@ -29,7 +29,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 # The ETL's Flex Template parameters (etl/metadata.json); Dataflow rejects unknown ones.
 ETL_PARAMETERS = (
@@ -135,6 +135,20 @@ def active_jobs_url(project: str, page_token: str | None = None) -> str:
     """Every active job of the project, all regions (Dataflow's concurrent-job quota is per project)."""
     url = ACTIVE_JOBS_URL.format(project=project) + "?filter=ACTIVE&pageSize=200"
     return url + (f"&pageToken={page_token}" if page_token else "")
+
+
+def list_jobs(fetch_page: Callable[[str | None], Mapping[str, Any]], max_pages: int) -> list[Mapping[str, Any]]:
+    """Every job of a paginated Dataflow listing: ``fetch_page(page_token)`` returns one page (and
+    raises, as its caller decides, on an error answer); at most ``max_pages`` pages are read."""
+    jobs: list[Mapping[str, Any]] = []
+    token = None
+    for _ in range(max_pages):
+        page = fetch_page(token)
+        jobs += page.get("jobs", [])
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    return jobs
 
 
 def active_job_of(jobs: list[Mapping[str, Any]], pipeline: str, region: str) -> Mapping[str, Any] | None:

@@ -127,19 +127,15 @@ def _task_time() -> dt.datetime:
 
 
 def active_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
-    jobs, token = [], None
-    for _ in range(MAX_LIST_PAGES):
+    def page(token: str | None) -> dict[str, Any]:
         response = session().get(launch_request.active_jobs_url(config["project"], token), timeout=30)
         if response.status_code == 429 or response.status_code >= 500:
             raise RetryLater(f"listing jobs answered {response.status_code}")
         if response.status_code >= 400:
             raise RuntimeError(f"listing Dataflow jobs failed with {response.status_code}: {response.text[:500]}")
-        page = response.json()
-        jobs += page.get("jobs", [])
-        token = page.get("nextPageToken")
-        if not token:
-            return jobs
-    return jobs
+        return response.json()
+
+    return launch_request.list_jobs(page, MAX_LIST_PAGES)
 
 
 def request_follow_up(config: dict[str, Any], pipeline: str, after: str, reason: str,

@@ -3,7 +3,6 @@ the table behind the BigQuery stand-in reached by the real client. No mocks of G
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import threading
 from unittest import mock
@@ -15,13 +14,7 @@ from workloads.etl.pipeline import run
 from workloads.etl.storage import GcsObjectStore
 
 from .conftest import good_rows
-from .test_pipeline import bad_rows, counts
-
-
-def assert_each_once(ids, expected):
-    duplicates = [i for i, n in collections.Counter(ids).items() if n > 1]
-    assert not duplicates, f"double-loaded ids: {duplicates}"
-    assert sorted(ids) == sorted(expected)
+from .test_pipeline import assert_each_once, bad_rows, counts
 
 
 def test_runs_load_once_archive_landing_and_leave_no_history_in_the_state(cloud):
