@@ -162,15 +162,17 @@ def wire_consumers(plan: DependencyPlan, ledger: GrantLedger, project_number: st
     nats = [r for r, t in typed if t == "google_compute_router_nat"]
     tables = [(r, r.table_id_input) for r, t in typed if t == "google_bigquery_table"]
     texts: dict[int, str] = {}
+    paths = [(r, r.node.path) for r in resources]  # each node.path read is two jsii round trips: once per resource
+    resolver = DefaultTokenResolver(StringConcat())
 
     def text(r: TerraformResource) -> str:  # read once per resource: each to_terraform is a jsii round trip
         if id(r) not in texts:
-            resolved = Tokenization.resolve(_body(r), scope=stack, preparing=False, resolver=DefaultTokenResolver(StringConcat()))
+            resolved = Tokenization.resolve(_body(r), scope=stack, preparing=False, resolver=resolver)
             texts[id(r)] = json.dumps(resolved)
         return texts[id(r)]
 
     def built_from(grant, address: str) -> bool:
-        owned = [r for r in resources if r is not grant.resource and r.node.path.startswith(grant.owner_path + "/")]
+        owned = [r for r, p in paths if r is not grant.resource and p.startswith(grant.owner_path + "/")]
         return any(f"${{{address}." in text(r) for r in owned)
 
     for resource, rtype in typed:
@@ -178,7 +180,7 @@ def wire_consumers(plan: DependencyPlan, ledger: GrantLedger, project_number: st
             continue
         attrs = _body(resource)
         members = set(consumer_members(rtype, attrs, project_number))
-        path = resource.node.path
+        path = next(p for r, p in paths if r is resource)
         address = plan.address(resource)
         deps = [g.resource for g in ledger.grants
                 if g.member in members and not (g.owner_path and ((path + "/").startswith(g.owner_path + "/")
