@@ -28,12 +28,18 @@ def pytest_addoption(parser):
 
 
 @pytest.fixture(scope="session")
-def synth_dir(tmp_path_factory) -> Path:
+def synth_app(tmp_path_factory):
+    """The app of every environment, synthesized once (aspects, wiring and guardrails run)."""
     from main import build_app
 
-    outdir = tmp_path_factory.mktemp("cdktf.out")
-    build_app(outdir).synth()
-    return outdir
+    app = build_app(tmp_path_factory.mktemp("cdktf.out"))
+    app.synth()
+    return app
+
+
+@pytest.fixture(scope="session")
+def synth_dir(synth_app) -> Path:
+    return Path(synth_app.outdir)
 
 
 @pytest.fixture(scope="session")

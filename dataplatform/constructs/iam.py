@@ -42,9 +42,10 @@ class Principal:
 class Grant:
     member: str
     resource: TerraformResource
-    owner_path: str | None
-    """Path of the construct the grant was made on (None for project-level grants): a grant on a
-    consumer itself (e.g. who may use a cluster) comes after the consumer, never before."""
+    on_owner: bool = False
+    """Made on the construct it is a child of (a resource-level grant; False for project-level
+    grants): a grant on a consumer itself (e.g. who may use a cluster) comes after the consumer,
+    never before. The owner's path is read from the synthesized JSON, not here (a jsii round trip)."""
 
 
 @dataclass
@@ -53,8 +54,9 @@ class GrantLedger:
 
     grants: list[Grant] = field(default_factory=list)
 
-    def record(self, member: str, resource: TerraformResource, owner: Construct | None = None) -> None:
-        self.grants.append(Grant(member, resource, owner.node.path if owner is not None else None))
+    def record(self, member: str, resource: TerraformResource, *, on_owner: bool = False) -> None:
+        """`on_owner`: `resource` is a child of the construct it grants access to."""
+        self.grants.append(Grant(member, resource, on_owner))
 
     def for_member(self, member: str) -> list[Grant]:
         return [g for g in self.grants if g.member == member]
@@ -89,7 +91,7 @@ class ResourceIam:
         member = self._iam_member_class(self, construct_id, role=role, member=principal.member, **self._iam_target())
         ledger = ledger_of(self)
         if ledger is not None:
-            ledger.record(principal.member, member, owner=self)
+            ledger.record(principal.member, member, on_owner=True)
         return member
 
 

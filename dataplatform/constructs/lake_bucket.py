@@ -144,5 +144,5 @@ class LakeBucket(Construct, ResourceIam):
         )
         ledger = ledger_of(self)
         if ledger is not None:
-            ledger.record(principal.member, member, owner=self)
+            ledger.record(principal.member, member, on_owner=True)
         return member

@@ -11,6 +11,8 @@ the construct path, rule id and fix; warnings only go to cdktf.out/guardrails/re
 
 from __future__ import annotations
 
+from typing import Callable
+
 from cdktn import TerraformStack
 
 from dataplatform.guardrails import ci, compute, data, iam, labels, logs, ml, names, network, processing, slo, storage
@@ -26,14 +28,18 @@ assert len(RULES_BY_ID) == len(RULES), "duplicate rule id"
 _ATTACHED = "guardrails:attached"
 
 
-def attach_guardrails(stack: TerraformStack, rules: list[Rule] | None = None) -> None:
-    """Check every resource of `stack` at synth (after all aspects, before cdk.tf.json is written)."""
+def attach_guardrails(stack: TerraformStack, rules: list[Rule] | None = None,
+                      prepare: Callable[[dict], dict] | None = None) -> None:
+    """Check every resource of `stack` at synth (after all aspects, before cdk.tf.json is written).
+
+    `prepare(doc)`: a last change to the stack before it is written, made on its resolved JSON and
+    returning that JSON as it will be written (the rules check what it returns)."""
     if not isinstance(stack, TerraformStack):
         raise TypeError(f"guardrails attach to a TerraformStack, not {type(stack).__name__}: an App's aspects and validations never run per stack")
     if any(m.type == _ATTACHED for m in stack.node.metadata):
         return
     stack.node.add_metadata(_ATTACHED, True)
-    stack.node.add_validation(GuardrailValidation(stack, list(rules or RULES)))
+    stack.node.add_validation(GuardrailValidation(stack, list(rules or RULES), prepare))
 
 
 __all__ = ["RULES", "RULES_BY_ID", "META_RULES", "Finding", "GuardrailError", "Rule", "Severity", "StackResult", "Target",
