@@ -13,6 +13,7 @@ both at once and the consumer would race its own permissions.
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -62,9 +63,17 @@ class GrantLedger:
         return [g for g in self.grants if g.member == member]
 
 
+_LEDGERS: "weakref.WeakKeyDictionary[Construct, GrantLedger | None]" = weakref.WeakKeyDictionary()
+
+
 def ledger_of(scope: Construct) -> GrantLedger | None:
-    """The ledger of the stack holding `scope` (None in plain test stacks)."""
-    return getattr(TerraformStack.of(scope), "grant_ledger", None)
+    """The ledger of the stack holding `scope` (None in plain test stacks); the stack is looked up
+    once per scope (a jsii round trip), constructs granting several times ask again."""
+    try:
+        return _LEDGERS[scope]
+    except KeyError:
+        ledger = _LEDGERS[scope] = getattr(TerraformStack.of(scope), "grant_ledger", None)
+        return ledger
 
 
 def _slug(role: str) -> str:
@@ -88,7 +97,10 @@ class ResourceIam:
             raise ValueError(f"basic role {role} is never granted; pick a predefined role")
         assert isinstance(self, Construct)
         construct_id = f"iam-{_slug(role)}-{principal.key}{scope_suffix}"
-        member = self._iam_member_class(self, construct_id, role=role, member=principal.member, **self._iam_target())
+        target = self.__dict__.get("_iam_target_kwargs")
+        if target is None:  # tokens of the resource, read once per construct (each read is a jsii round trip)
+            target = self.__dict__["_iam_target_kwargs"] = self._iam_target()
+        member = self._iam_member_class(self, construct_id, role=role, member=principal.member, **target)
         ledger = ledger_of(self)
         if ledger is not None:
             ledger.record(principal.member, member, on_owner=True)
