@@ -17,6 +17,8 @@ import jsii
 from cdktn import IAspect, TerraformResource
 from constructs import IConstruct
 
+from dataplatform.resource_types import resource_type
+
 # Resource types whose `labels` attribute is not resource labels (e.g. a notification
 # channel's `labels` is its address); their real labels live under another name.
 LABEL_ATTRIBUTE: dict[str, str | None] = {
@@ -40,7 +42,7 @@ def label_attribute(resource: TerraformResource) -> str | None:
     """
     cls = type(resource)
     if cls not in _BY_CLASS:
-        rtype = resource.terraform_resource_type
+        rtype = resource_type(resource)
         attribute = LABEL_ATTRIBUTE[rtype] if rtype in LABEL_ATTRIBUTE else ("labels" if hasattr(cls, "reset_labels") else None)
         _BY_CLASS[cls] = LABEL_ATTRIBUTE_BY_TYPE[rtype] = attribute
     return _BY_CLASS[cls]

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 from cdktn import TerraformResource, TerraformStack
 
 from dataplatform.constructs.iam import GrantLedger, service_agent_email
+from dataplatform.resource_types import resource_type
 
 
 @dataclass(frozen=True)
@@ -99,17 +100,6 @@ def consumer_members(rtype: str, attrs: dict, project_number: str) -> list[str]:
 def scanned_tables(attrs: dict) -> list[tuple[str, str]]:
     """(dataset, table) a data scan or other consumer reads, from `//bigquery.googleapis.com/...` paths."""
     return _TABLE_RESOURCE.findall(str(attrs))
-
-
-_TYPES: dict[type, str] = {}
-
-
-def resource_type(resource: TerraformResource) -> str:
-    """The Terraform type of a provider class, read from jsii once per class."""
-    cls = type(resource)
-    if cls not in _TYPES:
-        _TYPES[cls] = resource.terraform_resource_type
-    return _TYPES[cls]
 
 
 @dataclass
