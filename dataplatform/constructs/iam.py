@@ -95,7 +95,8 @@ class ResourceIam:
     def bind(self, role: str, principal: Principal, *, scope_suffix: str = "") -> Any:
         if role in BASIC_ROLES:
             raise ValueError(f"basic role {role} is never granted; pick a predefined role")
-        assert isinstance(self, Construct)
+        if not isinstance(self, Construct):
+            raise TypeError(f"ResourceIam is a mixin for constructs, not {type(self).__name__}")
         construct_id = f"iam-{_slug(role)}-{principal.key}{scope_suffix}"
         target = self.__dict__.get("_iam_target_kwargs")
         if target is None:  # tokens of the resource, read once per construct (each read is a jsii round trip)

@@ -23,7 +23,8 @@ from dataplatform.guardrails.rule import Rule, Severity, Target
 RULES: list[Rule] = [*storage.RULES, *iam.RULES, *network.RULES, *compute.RULES, *data.RULES, *labels.RULES, *names.RULES,
                       *logs.RULES, *ci.RULES, *processing.RULES, *ml.RULES, *slo.RULES]
 RULES_BY_ID = {r.id: r for r in RULES}
-assert len(RULES_BY_ID) == len(RULES), "duplicate rule id"
+if len(RULES_BY_ID) != len(RULES):
+    raise ValueError("duplicate rule id")
 
 _ATTACHED = "guardrails:attached"
 

@@ -157,7 +157,8 @@ class PlatformStack(EnvironmentStack):
             target_uri=self.launcher.uri, invoker=ids["launcher"],
             max_concurrent_dispatches=env.processing.launcher_max_instances,
         ))
-        assert self.followups.path == followup_queue
+        if self.followups.path != followup_queue:
+            raise ValueError(f"the follow-up queue is {self.followups.path}, the launcher was told {followup_queue}")
         self.followups.grant_enqueue(ids["launcher"].principal)  # deferrals, arrival follow-ups, Scheduler ticks
         self.followups.grant_enqueue(ids["etl-worker"].principal)  # a run that leaves work asks for the next
         if env.orchestration.scheduled_by is ScheduledBy.airflow:
