@@ -237,3 +237,15 @@ def test_the_planned_json_is_what_cdktn_renders_even_over_a_depends_on_override(
     assert deps["test/b0"] == [f"${{google_storage_bucket.{stack.get_logical_id(buckets[2])}}}", api_address]
     assert deps["test/b1"] == [api_address]  # the construct's own override is replaced (as before the plan read JSON)
     assert deps["test/b2"] == [api_address]
+
+
+def test_the_terraform_type_of_every_resource_class_comes_from_its_module(synth_app):
+    """resource_types reads a provider class's type from its module name instead of asking jsii."""
+    from cdktn import TerraformResource, TerraformStack
+
+    from dataplatform.resource_types import resource_type
+
+    classes = {type(n): n for s in synth_app.node.children if isinstance(s, TerraformStack)
+               for n in s.node.find_all() if isinstance(n, TerraformResource)}
+    assert len(classes) > 40
+    assert {c: resource_type(n) for c, n in classes.items()} == {c: n.terraform_resource_type for c, n in classes.items()}

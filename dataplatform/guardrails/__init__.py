@@ -11,6 +11,7 @@ the construct path, rule id and fix; warnings only go to cdktf.out/guardrails/re
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable
 
 from cdktn import TerraformStack
@@ -26,7 +27,8 @@ RULES_BY_ID = {r.id: r for r in RULES}
 if len(RULES_BY_ID) != len(RULES):
     raise ValueError("duplicate rule id")
 
-_ATTACHED = "guardrails:attached"
+_ATTACHED: "weakref.WeakSet[TerraformStack]" = weakref.WeakSet()
+"""Stacks the rule pack is attached to (kept here: reading construct metadata is a jsii round trip)."""
 
 
 def attach_guardrails(stack: TerraformStack, rules: list[Rule] | None = None,
@@ -37,9 +39,9 @@ def attach_guardrails(stack: TerraformStack, rules: list[Rule] | None = None,
     returning that JSON as it will be written (the rules check what it returns)."""
     if not isinstance(stack, TerraformStack):
         raise TypeError(f"guardrails attach to a TerraformStack, not {type(stack).__name__}: an App's aspects and validations never run per stack")
-    if any(m.type == _ATTACHED for m in stack.node.metadata):
+    if stack in _ATTACHED:
         return
-    stack.node.add_metadata(_ATTACHED, True)
+    _ATTACHED.add(stack)
     stack.node.add_validation(GuardrailValidation(stack, list(rules or RULES), prepare))
 
 
