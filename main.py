@@ -108,6 +108,9 @@ def main() -> int:
     print(f"synth: {', '.join(e.name for e in envs)}{'' if everything else ' (' + SELECT_VAR + ')'} ...", flush=True)
     Path(outdir, COMPLETE).unlink(missing_ok=True)
 
+    from dataplatform import jsii_channel
+
+    jsii_channel.install()  # before cdktn loads: the jsii kernel without its relay process
     from dataplatform import guardrails
 
     app = build_app(outdir, envs)

@@ -19,6 +19,11 @@ tempfile.tempdir = _tmp
 # The suite covers every environment file, whatever the shell selected for a deploy.
 os.environ.pop("DP_ENVIRONMENTS", None)
 
+# The jsii kernel without its relay process, as `make synth` runs it (before anything loads cdktn).
+from dataplatform import jsii_channel  # noqa: E402
+
+jsii_channel.install()
+
 
 def pytest_addoption(parser):
     from tests.baselines import COMMAND, UPDATE_OPTION

@@ -54,12 +54,14 @@ SYNTH_FLAGS = ["-O"]
 
 
 def floor_command() -> list[str]:
-    """Import cdktn and exactly the provider submodules the app imports, and nothing else."""
+    """Import cdktn and exactly the provider submodules the app imports, and nothing else, on the jsii
+    runtime main.py sets up (dataplatform.jsii_channel: the kernel without its relay process)."""
     probe = subprocess.run([PY, "-c", "import sys, main, dataplatform.stacks.bootstrap, dataplatform.stacks.platform, "
                             "dataplatform.guardrails; print(' '.join(sorted(m for m in sys.modules "
                             "if m.startswith('cdktn_provider_google.') and m.count('.') == 1)))"],
                            cwd=REPO, capture_output=True, text=True, check=True)
-    return [PY, *SYNTH_FLAGS, "-c", "import importlib, cdktn\nfor m in %r.split(): importlib.import_module(m)" % probe.stdout.strip()]
+    return [PY, *SYNTH_FLAGS, "-c", "import importlib\nfrom dataplatform import jsii_channel\njsii_channel.install()  # as main.py\n"
+            "import cdktn\nfor m in %r.split(): importlib.import_module(m)" % probe.stdout.strip()]
 
 
 def environments(tmp: Path, envs: int, pipelines: int) -> Path:
