@@ -19,9 +19,10 @@ from dataplatform.constructs.observability import (
 )
 from dataplatform.constructs.orchestration import AirflowVm, AirflowVmSpec, Composer, ComposerSpec
 from dataplatform.constructs.followups import FollowUpQueue, FollowUpQueueProps
-from dataplatform.constructs.processing import (
-    ImageRepository, Launcher, LauncherSpec, ScheduledLaunches, ScheduledLaunchSpec, etl_launch_config,
-)
+from dataplatform.constructs.processing.image_repository import ImageRepository
+from dataplatform.constructs.processing.launch_contract import etl_launch_config
+from dataplatform.constructs.processing.launcher import Launcher, LauncherSpec
+from dataplatform.constructs.processing.scheduled_launches import ScheduledLaunches, ScheduledLaunchSpec
 from dataplatform.constructs.lake_bucket import BucketKind, LakeBucket, LakeBucketSettings
 from dataplatform.constructs.network import Network, NetworkSettings
 from dataplatform.constructs.secret import SecretRef, secret_id
