@@ -210,19 +210,25 @@ def wire_consumers(plan: DependencyPlan, ledger: GrantLedger, project_number: st
     nats = plan.of_type("google_compute_router_nat")
     tables = [(e, e.body.get("table_id")) for e in plan.of_type("google_bigquery_table")]
     texts: dict[str, str] = {}
+    under: dict[str, list[Entry]] = {}
 
     def text(e: Entry) -> str:
         if e.address not in texts:
             texts[e.address] = json.dumps(e.body)
         return texts[e.address]
 
+    def owned_by(owner: str) -> list[Entry]:
+        """Resources below a construct, found once per construct (not once per grant and consumer)."""
+        if owner not in under:
+            under[owner] = [e for e in plan.entries if e.path.startswith(owner + "/")]
+        return under[owner]
+
     def owner_path(grant) -> str | None:
         """The construct a grant was made on: the grant's parent (grants are made as its children)."""
         return plan.entry(grant.resource).path.rsplit("/", 1)[0] if grant.on_owner else None
 
     def built_from(grant, owner: str, address: str) -> bool:
-        owned = [e for e in plan.entries if e.resource is not grant.resource and e.path.startswith(owner + "/")]
-        return any(f"${{{address}." in text(e) for e in owned)
+        return any(f"${{{address}." in text(e) for e in owned_by(owner) if e.resource is not grant.resource)
 
     for consumer in plan.entries:
         if consumer.type not in CONSUMERS:
