@@ -9,6 +9,7 @@ and a suggestion where one is obvious.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 from croniter import CroniterBadDateError, CroniterError, croniter
@@ -64,10 +65,12 @@ def check(expression: str) -> str:
     return expression
 
 
+@functools.lru_cache(maxsize=None)
 def max_gap_minutes(expression: str) -> int | None:
     """Longest time between two firings of a daily-pattern cron (day fields all `*`), in minutes,
     from croniter's own firing times over one day. None when the cron restricts days (it fires
-    less often than daily, or unevenly) or is not valid."""
+    less often than daily, or unevenly) or is not valid. Cached: it walks a day of firings and
+    is asked once per pipeline."""
     fields = expression.split()
     if len(fields) != 5 or fields[2:] != ["*", "*", "*"] or not croniter.is_valid(expression):
         return None

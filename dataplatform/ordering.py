@@ -7,23 +7,26 @@ Composer and its account's roles, a cluster and its bucket grants, a VM whose st
 needs Cloud NAT, a data scan and the table it reads. On an empty project the bootstrap stack's
 resources likewise race the enablement of their APIs.
 
-`WireDependencies` runs once per stack at synth (an Aspect on a leaf construct, so it sees
-every construct however late it was added) and adds those `depends_on`; tests/test_ordering.py
-checks the result on the synthesized graph of every environment.
+`DependencyPlan.wire` runs once per stack at synth, after every Aspect and before cdk.tf.json is
+written (EnvironmentStack hands it to the guardrail validation): it reads the stack's resolved
+JSON once (`stack.to_terraform()`, the same document the rules then check), adds those
+`depends_on` to the constructs and to that document, and costs one jsii round trip per resource
+that gets a `depends_on`. tests/test_ordering.py checks the result on the synthesized graph of
+every environment; tests/test_guardrails.py that the document matches the written cdk.tf.json.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-import jsii
-from cdktn import DefaultTokenResolver, IAspect, StringConcat, TerraformResource, TerraformStack, Tokenization
-from constructs import IConstruct
+from cdktn import TerraformResource, TerraformStack
 
 from dataplatform.constructs.iam import GrantLedger, service_agent_email
+from dataplatform.resource_types import resource_type
 
 
 @dataclass(frozen=True)
@@ -99,56 +102,104 @@ def scanned_tables(attrs: dict) -> list[tuple[str, str]]:
     return _TABLE_RESOURCE.findall(str(attrs))
 
 
-_TYPES: dict[type, str] = {}
+@dataclass
+class Entry:
+    """One resource of the stack: the construct, and its body as the stack's JSON holds it."""
+
+    resource: TerraformResource
+    type: str
+    logical_id: str
+    path: str
+    body: dict[str, Any]
+    deps: list[str] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"{self.type}.{self.logical_id}"
 
 
-def resource_type(resource: TerraformResource) -> str:
-    """The Terraform type of a provider class, read from jsii once per class."""
-    cls = type(resource)
-    if cls not in _TYPES:
-        _TYPES[cls] = resource.terraform_resource_type
-    return _TYPES[cls]
+def entries(stack: TerraformStack, doc: dict) -> list[Entry]:
+    """Every resource construct of `stack` with its entry in `doc` (the stack's `to_terraform()`), in tree order.
 
-
-def _body(resource: TerraformResource) -> dict:
-    doc = resource.to_terraform()
-    (items,) = doc["resource"].values()
-    (body,) = items.values()
-    return body
+    cdktn lists each type's resources in the JSON in construct-tree order (pre-order), the order
+    `find_all` returns them in, so the two are paired per type without a jsii read per resource. A
+    type whose counts differ (a moved resource is absent from the JSON) is paired by logical id.
+    """
+    by_type: dict[str, list[TerraformResource]] = defaultdict(list)
+    order: list[TerraformResource] = []
+    for node in stack.node.find_all():
+        if isinstance(node, TerraformResource):
+            by_type[resource_type(node)].append(node)
+            order.append(node)
+    found: dict[int, Entry] = {}
+    for rtype, constructs in by_type.items():
+        items = (doc.get("resource") or {}).get(rtype, {})
+        if len(items) == len(constructs):
+            pairs = zip(constructs, items.items())
+        else:
+            pairs = ((c, (lid, items[lid])) for c in constructs if (lid := stack.get_logical_id(c)) in items)
+        for construct, (logical_id, body) in pairs:
+            meta = (body.get("//") or {}).get("metadata") or {}
+            found[id(construct)] = Entry(construct, rtype, logical_id, meta.get("path", f"{rtype}.{logical_id}"), body)
+    return [found[id(r)] for r in order if id(r) in found]
 
 
 class DependencyPlan:
     """`depends_on` to add, collected per resource and written once (a second override of the same
     path would replace the first). Rendered as plain `type.logical_id` addresses, the only form
-    Terraform accepts in depends_on; entries a construct set itself are kept."""
+    Terraform accepts in depends_on; entries a construct set itself are kept.
 
-    def __init__(self, stack: TerraformStack):
+    Built on the stack's resolved JSON (`doc`); `apply` writes each resource's new entries as an
+    override on its construct and into `doc`, which then holds what cdk.tf.json will."""
+
+    def __init__(self, stack: TerraformStack, doc: dict):
         self.stack = stack
-        self._deps: dict[int, tuple[TerraformResource, list[TerraformResource]]] = {}
-        self._addresses: dict[int, str] = {}
+        self.doc = doc
+        self.entries = entries(stack, doc)
+        self._by_construct = {id(e.resource): e for e in self.entries}
 
-    def add(self, resource: TerraformResource, deps: Iterable[TerraformResource]) -> None:
-        entry = self._deps.setdefault(id(resource), (resource, []))[1]
-        entry += [d for d in deps if d is not resource and all(d is not e for e in entry)]
+    def entry(self, resource: TerraformResource) -> Entry:
+        return self._by_construct[id(resource)]
+
+    def of_type(self, rtype: str) -> list[Entry]:
+        return [e for e in self.entries if e.type == rtype]
+
+    def add(self, resource: TerraformResource | Entry, deps: Iterable[TerraformResource | Entry]) -> None:
+        entry = resource if isinstance(resource, Entry) else self.entry(resource)
+        for dep in deps:
+            address = (dep if isinstance(dep, Entry) else self.entry(dep)).address
+            if address != entry.address and address not in entry.deps:
+                entry.deps.append(address)
 
     def address(self, resource: TerraformResource) -> str:
-        """`type.logical_id`, once per resource (each jsii read is a round trip)."""
-        key = id(resource)
-        if key not in self._addresses:
-            self._addresses[key] = f"{resource_type(resource)}.{self.stack.get_logical_id(resource)}"
-        return self._addresses[key]
+        return self.entry(resource).address
 
     def apply(self) -> None:
-        for resource, deps in self._deps.values():
-            # Constructs may set depends_on themselves (consumers, in practice); reading it costs a
-            # jsii round trip, so other resources are assumed to have none of their own.
-            existing = (resource.depends_on or []) if resource_type(resource) in CONSUMERS else []
-            if existing:
-                existing = Tokenization.resolve(existing, scope=self.stack, preparing=False,
-                                                resolver=DefaultTokenResolver(StringConcat()))
-            new = [a for a in dict.fromkeys(self.address(d) for d in deps) if a not in existing]
-            if new:
-                resource.add_override("depends_on", new)  # appended to the construct's own depends_on
+        overrides = ((self.doc.get("//") or {}).get("metadata") or {}).get("overrides") or {}
+        overridden = {rtype for rtype, keys in overrides.items() if "depends_on" in keys}
+        stale = False
+        for e in self.entries:
+            # Entries the construct set itself (in its JSON already) stay, and are not repeated.
+            existing = e.body.get("depends_on") or []
+            own = {a[2:-1] if a.startswith("${") and a.endswith("}") else a for a in existing}  # "${type.id}" or "type.id"
+            new = [a for a in e.deps if a not in own]
+            if not new:
+                continue
+            e.resource.add_override("depends_on", new)  # cdktn appends it to the construct's own depends_on
+            # A construct's own depends_on *override* would be replaced, not appended to: re-read then.
+            stale = stale or e.type in overridden
+            e.body["depends_on"] = [*existing, *new]
+        if stale:
+            self.doc.clear()
+            self.doc.update(self.stack.to_terraform())
+
+    @classmethod
+    def wire(cls, stack: TerraformStack, doc: dict, wire: Callable[["DependencyPlan"], None]) -> dict:
+        """Run `wire` on a plan of `stack`'s resolved JSON, apply it, and return the JSON as it will be written."""
+        plan = cls(stack, doc)
+        wire(plan)
+        plan.apply()
+        return plan.doc
 
 
 def wire_consumers(plan: DependencyPlan, ledger: GrantLedger, project_number: str) -> None:
@@ -156,38 +207,47 @@ def wire_consumers(plan: DependencyPlan, ledger: GrantLedger, project_number: st
     (except grants made on the consumer itself, or on a resource built from it, e.g. a queue
     whose target is the consumer's URL: those can only come after it), on Cloud NAT if it boots
     from the internet, and on the BigQuery tables it scans."""
-    stack = plan.stack
-    resources = [n for n in stack.node.find_all() if isinstance(n, TerraformResource)]
-    typed = [(r, resource_type(r)) for r in resources]
-    nats = [r for r, t in typed if t == "google_compute_router_nat"]
-    tables = [(r, r.table_id_input) for r, t in typed if t == "google_bigquery_table"]
-    texts: dict[int, str] = {}
+    nats = plan.of_type("google_compute_router_nat")
+    tables = [(e, e.body.get("table_id")) for e in plan.of_type("google_bigquery_table")]
+    texts: dict[str, str] = {}
+    under: dict[str, list[Entry]] = {}
 
-    def text(r: TerraformResource) -> str:  # read once per resource: each to_terraform is a jsii round trip
-        if id(r) not in texts:
-            resolved = Tokenization.resolve(_body(r), scope=stack, preparing=False, resolver=DefaultTokenResolver(StringConcat()))
-            texts[id(r)] = json.dumps(resolved)
-        return texts[id(r)]
+    def text(e: Entry) -> str:
+        if e.address not in texts:
+            texts[e.address] = json.dumps(e.body)
+        return texts[e.address]
 
-    def built_from(grant, address: str) -> bool:
-        owned = [r for r in resources if r is not grant.resource and r.node.path.startswith(grant.owner_path + "/")]
-        return any(f"${{{address}." in text(r) for r in owned)
+    def owned_by(owner: str) -> list[Entry]:
+        """Resources below a construct, found once per construct (not once per grant and consumer)."""
+        if owner not in under:
+            under[owner] = [e for e in plan.entries if e.path.startswith(owner + "/")]
+        return under[owner]
 
-    for resource, rtype in typed:
-        if rtype not in CONSUMERS:
+    def owner_path(grant) -> str | None:
+        """The construct a grant was made on: the grant's parent (grants are made as its children)."""
+        return plan.entry(grant.resource).path.rsplit("/", 1)[0] if grant.on_owner else None
+
+    def built_from(grant, owner: str, address: str) -> bool:
+        return any(f"${{{address}." in text(e) for e in owned_by(owner) if e.resource is not grant.resource)
+
+    for consumer in plan.entries:
+        if consumer.type not in CONSUMERS:
             continue
-        attrs = _body(resource)
-        members = set(consumer_members(rtype, attrs, project_number))
-        path = resource.node.path
-        address = plan.address(resource)
-        deps = [g.resource for g in ledger.grants
-                if g.member in members and not (g.owner_path and ((path + "/").startswith(g.owner_path + "/")
-                                                                  or built_from(g, address)))]
-        if CONSUMERS[rtype].needs_egress:
+        attrs = consumer.body
+        members = set(consumer_members(consumer.type, attrs, project_number))
+        deps = []
+        for g in ledger.grants:
+            if g.member not in members:
+                continue
+            owner = owner_path(g)
+            if owner and ((consumer.path + "/").startswith(owner + "/") or built_from(g, owner, consumer.address)):
+                continue
+            deps.append(g.resource)
+        if CONSUMERS[consumer.type].needs_egress:
             deps += nats
         for _, table_id in scanned_tables(attrs):
-            deps += [r for r, tid in tables if tid == table_id]
-        plan.add(resource, deps)
+            deps += [e for e, tid in tables if tid == table_id]
+        plan.add(consumer, deps)
 
 
 def wire_service_agents(plan: DependencyPlan, ledger: GrantLedger, agents: dict[str, TerraformResource], project_number: str,
@@ -204,27 +264,7 @@ def wire_service_agents(plan: DependencyPlan, ledger: GrantLedger, agents: dict[
 
 def wire_api_enablement(plan: DependencyPlan, services: dict[str, TerraformResource], api_dependencies) -> None:
     """Bootstrap: every resource waits for the APIs it is served by (an empty project has none on)."""
-    for node in plan.stack.node.find_all():
-        if not isinstance(node, TerraformResource):
+    for e in plan.entries:
+        if e.type == "google_project_service":
             continue
-        rtype = resource_type(node)
-        if rtype == "google_project_service":
-            continue
-        plan.add(node, [services[a] for a in api_dependencies(rtype) if a in services])
-
-
-@jsii.implements(IAspect)
-class WireDependencies:
-    """Runs `wire` once, at synth, when cdktn visits the leaf construct it is attached to."""
-
-    def __init__(self, wire: Callable[[DependencyPlan], None]):
-        self._wire = wire
-        self._done = False
-
-    def visit(self, node: IConstruct) -> None:
-        if self._done:
-            return
-        self._done = True
-        plan = DependencyPlan(TerraformStack.of(node))
-        self._wire(plan)
-        plan.apply()
+        plan.add(e, [services[a] for a in api_dependencies(e.type) if a in services])

@@ -19,6 +19,11 @@ tempfile.tempdir = _tmp
 # The suite covers every environment file, whatever the shell selected for a deploy.
 os.environ.pop("DP_ENVIRONMENTS", None)
 
+# The jsii kernel without its relay process, as `make synth` runs it (before anything loads cdktn).
+from dataplatform import jsii_channel  # noqa: E402
+
+jsii_channel.install()
+
 
 def pytest_addoption(parser):
     from tests.baselines import COMMAND, UPDATE_OPTION
@@ -28,12 +33,18 @@ def pytest_addoption(parser):
 
 
 @pytest.fixture(scope="session")
-def synth_dir(tmp_path_factory) -> Path:
+def synth_app(tmp_path_factory):
+    """The app of every environment, synthesized once (aspects, wiring and guardrails run)."""
     from main import build_app
 
-    outdir = tmp_path_factory.mktemp("cdktf.out")
-    build_app(outdir).synth()
-    return outdir
+    app = build_app(tmp_path_factory.mktemp("cdktf.out"))
+    app.synth()
+    return app
+
+
+@pytest.fixture(scope="session")
+def synth_dir(synth_app) -> Path:
+    return Path(synth_app.outdir)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,8 @@ from dataplatform.constructs.budget import Budget, BudgetSpec
 from dataplatform.constructs.catalog import RULE_NAME, quality_rules, rule_name
 from dataplatform.constructs.iam import Principal
 from dataplatform.constructs.orchestration import AirflowVm, AirflowVmSpec, Composer, ComposerSpec, render_startup_script
-from dataplatform.constructs.processing import ScheduledLaunches, ScheduledLaunchSpec, _packaged_launcher_source
+from dataplatform.constructs.processing.launcher_package import packaged_launcher_source
+from dataplatform.constructs.processing.scheduled_launches import ScheduledLaunches, ScheduledLaunchSpec
 from dataplatform.constructs.service_account import WorkloadIdentityRef
 from tests.support import new_stack, of_type, only, synth
 
@@ -143,7 +144,7 @@ def test_scheduled_launch_asks_the_launcher_for_a_run_through_the_follow_up_queu
 def test_launcher_package_has_only_runtime_files():
     from pathlib import Path
 
-    files = sorted(p.name for p in Path(_packaged_launcher_source()).iterdir())
+    files = sorted(p.name for p in Path(packaged_launcher_source()).iterdir())
     assert "main.py" in files and "requirements.txt" in files
     assert not [f for f in files if f.startswith("test_") or f == "__pycache__"]
 
@@ -172,3 +173,21 @@ def test_rule_names_are_what_dataplex_accepts(column, suffix, expected):
 def test_long_rule_names_stay_unique_and_within_63_chars():
     one, two = rule_name("x" * 55 + "_one", "not-null"), rule_name("x" * 55 + "_two", "not-null")
     assert one != two and len(one) == len(two) == 63 and RULE_NAME.match(one) and RULE_NAME.match(two)
+
+
+def test_processing_holds_one_construct_per_file_and_keeps_its_imports():
+    """constructs/processing/: a module per construct (or per helper), the package re-exports them."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    import dataplatform.constructs.processing as processing
+
+    folder = Path(processing.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        classes = [n.name for n in ast.parse(path.read_text()).body if isinstance(n, ast.ClassDef)
+                   and any(getattr(b, "id", None) == "Construct" for b in n.bases)]
+        assert len(classes) <= 1, (path.name, classes)
+    for name in ("ImageRepository", "Launcher", "LauncherSpec", "ScheduledLaunches", "ScheduledLaunchSpec", "etl_launch_config"):
+        module = importlib.import_module(getattr(processing, name).__module__)
+        assert module.__name__.startswith("dataplatform.constructs.processing.") and getattr(module, name) is getattr(processing, name)

@@ -4,6 +4,7 @@ summary from the manifest, and DP_ENVIRONMENTS (contract C4)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import main
 from tests.support import environment_names
@@ -52,3 +53,27 @@ def test_selected_synth_leaves_the_others_and_removes_phantoms(tmp_path, monkeyp
     kept = sorted(p.name for p in (outdir / "stacks").iterdir())
     assert kept == sorted([*main.stack_names(ENVS[0]), *(f"{e}-platform" for e in ENVS[1:])])
     assert not (outdir / main.COMPLETE).exists(), "a partial synth must not pass for a complete one (make scan/review re-synth)"
+
+
+def test_synth_runs_optimized_and_no_check_on_its_path_is_an_assert():
+    """`make synth` runs `python -O` (the jsii bindings skip their Python-side type checks; Node checks
+    again), which also drops assert statements: every module a synth imports from this repository
+    raises instead, and the bench times the floor and the synth with the same flags."""
+    import ast
+    import re
+    import sys
+
+    import dataplatform.guardrails  # noqa: F401
+    import dataplatform.stacks.bootstrap  # noqa: F401
+    import dataplatform.stacks.platform  # noqa: F401
+    from dataplatform.tools.bench import SYNTH_FLAGS
+
+    repo = Path(main.__file__).resolve().parent
+    files = {Path(m.__file__).resolve() for m in list(sys.modules.values()) if getattr(m, "__file__", None)}
+    ours = sorted(f for f in files if f.is_relative_to(repo) and not {".venv", "tests", "tools"} & set(f.relative_to(repo).parts))
+    assert Path(main.__file__).resolve() in ours and len(ours) > 40
+    asserting = [f"{f.relative_to(repo)}:{n.lineno}" for f in ours for n in ast.walk(ast.parse(f.read_text())) if isinstance(n, ast.Assert)]
+    assert asserting == []
+    makefile = (repo / "Makefile").read_text()
+    assert re.search(r"^SYNTH := \$\(PY\) (.*) main\.py$", makefile, re.M).group(1).split() == SYNTH_FLAGS
+    assert re.search(r"^synth: .*\n\t@\$\(SYNTH\)$", makefile, re.M)

@@ -177,3 +177,75 @@ def test_a_consumer_without_its_wiring_is_caught(stacks):
     unmet = [why for a, why in needs.items() if a not in graph.ancestors(r.address)]
     assert any("roles/pubsub.publisher" in why for why in unmet), unmet  # the GCS agent's Eventarc grant
     assert any("roles/eventarc.eventReceiver" in why for why in unmet), unmet
+
+
+def test_the_rules_check_the_json_that_is_written(synth_app, stacks):
+    """The wiring adds depends_on to the constructs and to the one resolved document the guardrails
+    check; that document is, resource by resource, the cdk.tf.json cdktn then writes."""
+    from dataplatform.guardrails import results
+
+    checked = results(synth_app)
+    assert set(checked) == set(stacks)
+    for name, written in stacks.items():
+        seen = {r.address: (r.path, r.body, r.comments) for r in tfjson.resources(checked[name].document)}
+        assert seen == {r.address: (r.path, r.body, r.comments) for r in tfjson.resources(written)}, name
+        assert any("depends_on" in body for _, body, _ in seen.values()), name
+
+
+def _small_stack():
+    from cdktn_provider_google.project_service import ProjectService
+    from cdktn_provider_google.storage_bucket import StorageBucket
+
+    from tests.support import new_stack
+
+    stack = new_stack()
+    api = ProjectService(stack, "api", service="storage.googleapis.com")
+    buckets = [StorageBucket(stack, f"b{i}", name=f"acme-b{i}", location="EU") for i in range(3)]
+    return stack, api, buckets
+
+
+def test_the_plan_pairs_constructs_with_their_json_even_when_one_is_missing():
+    """Constructs pair with the stack JSON per type in tree order; a type whose counts differ (a moved
+    resource is absent from the JSON) is paired by logical id instead."""
+    from dataplatform.ordering import entries
+
+    stack, api, buckets = _small_stack()
+    doc = stack.to_terraform()
+    assert [(e.resource, e.path) for e in entries(stack, doc)] == [(api, "test/api"), *[(b, f"test/b{i}") for i, b in enumerate(buckets)]]
+    del doc["resource"]["google_storage_bucket"][stack.get_logical_id(buckets[1])]
+    assert [(e.resource, e.path) for e in entries(stack, doc)] == [(api, "test/api"), (buckets[0], "test/b0"), (buckets[2], "test/b2")]
+
+
+def test_the_planned_json_is_what_cdktn_renders_even_over_a_depends_on_override():
+    """Depends_on a construct set (as an attribute or an override, which the wiring's override replaces)
+    ends up in the plan's document exactly as in the stack's own JSON."""
+    from dataplatform.ordering import DependencyPlan
+
+    stack, api, buckets = _small_stack()
+    buckets[0].depends_on = [buckets[2].fqn]
+    buckets[1].add_override("depends_on", ["google_storage_bucket.elsewhere"])
+
+    def wire(plan):
+        plan.add(buckets[0], [buckets[2], api])  # b2: already its own depends_on, not repeated
+        for b in buckets[1:]:
+            plan.add(b, [api])
+
+    doc = DependencyPlan.wire(stack, stack.to_terraform(), wire)
+    assert doc == stack.to_terraform()
+    deps = {r.path: r.body.get("depends_on") for r in tfjson.resources(doc)}
+    api_address = f"google_project_service.{stack.get_logical_id(api)}"
+    assert deps["test/b0"] == [f"${{google_storage_bucket.{stack.get_logical_id(buckets[2])}}}", api_address]
+    assert deps["test/b1"] == [api_address]  # the construct's own override is replaced (as before the plan read JSON)
+    assert deps["test/b2"] == [api_address]
+
+
+def test_the_terraform_type_of_every_resource_class_comes_from_its_module(synth_app):
+    """resource_types reads a provider class's type from its module name instead of asking jsii."""
+    from cdktn import TerraformResource, TerraformStack
+
+    from dataplatform.resource_types import resource_type
+
+    classes = {type(n): n for s in synth_app.node.children if isinstance(s, TerraformStack)
+               for n in s.node.find_all() if isinstance(n, TerraformResource)}
+    assert len(classes) > 40
+    assert {c: resource_type(n) for c, n in classes.items()} == {c: n.terraform_resource_type for c, n in classes.items()}

@@ -33,7 +33,8 @@ def rule_name(column: str, suffix: str) -> str:
     if len(name) > 63:  # keep names unique when long columns share a prefix
         digest = hashlib.sha1(column.encode()).hexdigest()[:6]
         name = f"{base[:63 - len(suffix) - len(digest) - 2].rstrip('-')}-{digest}-{suffix}"
-    assert RULE_NAME.match(name), name
+    if not RULE_NAME.match(name):
+        raise ValueError(f"data quality rule name {name!r} does not match {RULE_NAME.pattern}")
     return name
 
 

@@ -13,6 +13,7 @@ both at once and the consumer would race its own permissions.
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -42,9 +43,10 @@ class Principal:
 class Grant:
     member: str
     resource: TerraformResource
-    owner_path: str | None
-    """Path of the construct the grant was made on (None for project-level grants): a grant on a
-    consumer itself (e.g. who may use a cluster) comes after the consumer, never before."""
+    on_owner: bool = False
+    """Made on the construct it is a child of (a resource-level grant; False for project-level
+    grants): a grant on a consumer itself (e.g. who may use a cluster) comes after the consumer,
+    never before. The owner's path is read from the synthesized JSON, not here (a jsii round trip)."""
 
 
 @dataclass
@@ -53,16 +55,25 @@ class GrantLedger:
 
     grants: list[Grant] = field(default_factory=list)
 
-    def record(self, member: str, resource: TerraformResource, owner: Construct | None = None) -> None:
-        self.grants.append(Grant(member, resource, owner.node.path if owner is not None else None))
+    def record(self, member: str, resource: TerraformResource, *, on_owner: bool = False) -> None:
+        """`on_owner`: `resource` is a child of the construct it grants access to."""
+        self.grants.append(Grant(member, resource, on_owner))
 
     def for_member(self, member: str) -> list[Grant]:
         return [g for g in self.grants if g.member == member]
 
 
+_LEDGERS: "weakref.WeakKeyDictionary[Construct, GrantLedger | None]" = weakref.WeakKeyDictionary()
+
+
 def ledger_of(scope: Construct) -> GrantLedger | None:
-    """The ledger of the stack holding `scope` (None in plain test stacks)."""
-    return getattr(TerraformStack.of(scope), "grant_ledger", None)
+    """The ledger of the stack holding `scope` (None in plain test stacks); the stack is looked up
+    once per scope (a jsii round trip), constructs granting several times ask again."""
+    try:
+        return _LEDGERS[scope]
+    except KeyError:
+        ledger = _LEDGERS[scope] = getattr(TerraformStack.of(scope), "grant_ledger", None)
+        return ledger
 
 
 def _slug(role: str) -> str:
@@ -84,12 +95,16 @@ class ResourceIam:
     def bind(self, role: str, principal: Principal, *, scope_suffix: str = "") -> Any:
         if role in BASIC_ROLES:
             raise ValueError(f"basic role {role} is never granted; pick a predefined role")
-        assert isinstance(self, Construct)
+        if not isinstance(self, Construct):
+            raise TypeError(f"ResourceIam is a mixin for constructs, not {type(self).__name__}")
         construct_id = f"iam-{_slug(role)}-{principal.key}{scope_suffix}"
-        member = self._iam_member_class(self, construct_id, role=role, member=principal.member, **self._iam_target())
+        target = self.__dict__.get("_iam_target_kwargs")
+        if target is None:  # tokens of the resource, read once per construct (each read is a jsii round trip)
+            target = self.__dict__["_iam_target_kwargs"] = self._iam_target()
+        member = self._iam_member_class(self, construct_id, role=role, member=principal.member, **target)
         ledger = ledger_of(self)
         if ledger is not None:
-            ledger.record(principal.member, member, owner=self)
+            ledger.record(principal.member, member, on_owner=True)
         return member
 
 

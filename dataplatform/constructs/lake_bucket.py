@@ -93,7 +93,6 @@ class LakeBucket(Construct, ResourceIam):
             lifecycle_rule=lifecycle_rules(settings),
             lifecycle=TerraformResourceLifecycle(prevent_destroy=protected),
         )
-        self.bucket.node.add_metadata("purpose", settings.purpose)
         self.name: str = self.bucket.name  # the token, read once (each read is a jsii round trip)
         self._folders: dict[str, StorageManagedFolder] = {}
         for folder in settings.folders:
@@ -144,5 +143,5 @@ class LakeBucket(Construct, ResourceIam):
         )
         ledger = ledger_of(self)
         if ledger is not None:
-            ledger.record(principal.member, member, owner=self)
+            ledger.record(principal.member, member, on_owner=True)
         return member

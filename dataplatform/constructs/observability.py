@@ -37,10 +37,7 @@ class NotificationChannels(Construct):
                                           labels={"email_address": email}, force_delete=False)
             for i, email in enumerate(spec.emails)
         ]
-
-    @property
-    def ids(self) -> list[str]:
-        return [c.id for c in self.channels]
+        self.ids: list[str] = [c.id for c in self.channels]  # tokens, read once (each read is a jsii round trip)
 
 
 @dataclass(frozen=True)

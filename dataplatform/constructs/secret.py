@@ -48,8 +48,8 @@ class Secret(Construct, ResourceIam):
                 replicas=[SecretManagerSecretReplicationUserManagedReplicas(location=settings.region)])),
             deletion_protection=True,
         )
-        self.secret.node.add_metadata("purpose", settings.purpose)
         self.secret_id = settings.secret_id
+        self.purpose = settings.purpose
 
     def _iam_target(self):
         return {"secret_id": self.secret.id}

@@ -11,6 +11,9 @@ the construct path, rule id and fix; warnings only go to cdktf.out/guardrails/re
 
 from __future__ import annotations
 
+import weakref
+from typing import Callable
+
 from cdktn import TerraformStack
 
 from dataplatform.guardrails import ci, compute, data, iam, labels, logs, ml, names, network, processing, slo, storage
@@ -21,19 +24,25 @@ from dataplatform.guardrails.rule import Rule, Severity, Target
 RULES: list[Rule] = [*storage.RULES, *iam.RULES, *network.RULES, *compute.RULES, *data.RULES, *labels.RULES, *names.RULES,
                       *logs.RULES, *ci.RULES, *processing.RULES, *ml.RULES, *slo.RULES]
 RULES_BY_ID = {r.id: r for r in RULES}
-assert len(RULES_BY_ID) == len(RULES), "duplicate rule id"
+if len(RULES_BY_ID) != len(RULES):
+    raise ValueError("duplicate rule id")
 
-_ATTACHED = "guardrails:attached"
+_ATTACHED: "weakref.WeakSet[TerraformStack]" = weakref.WeakSet()
+"""Stacks the rule pack is attached to (kept here: reading construct metadata is a jsii round trip)."""
 
 
-def attach_guardrails(stack: TerraformStack, rules: list[Rule] | None = None) -> None:
-    """Check every resource of `stack` at synth (after all aspects, before cdk.tf.json is written)."""
+def attach_guardrails(stack: TerraformStack, rules: list[Rule] | None = None,
+                      prepare: Callable[[dict], dict] | None = None) -> None:
+    """Check every resource of `stack` at synth (after all aspects, before cdk.tf.json is written).
+
+    `prepare(doc)`: a last change to the stack before it is written, made on its resolved JSON and
+    returning that JSON as it will be written (the rules check what it returns)."""
     if not isinstance(stack, TerraformStack):
         raise TypeError(f"guardrails attach to a TerraformStack, not {type(stack).__name__}: an App's aspects and validations never run per stack")
-    if any(m.type == _ATTACHED for m in stack.node.metadata):
+    if stack in _ATTACHED:
         return
-    stack.node.add_metadata(_ATTACHED, True)
-    stack.node.add_validation(GuardrailValidation(stack, list(rules or RULES)))
+    _ATTACHED.add(stack)
+    stack.node.add_validation(GuardrailValidation(stack, list(rules or RULES), prepare))
 
 
 __all__ = ["RULES", "RULES_BY_ID", "META_RULES", "Finding", "GuardrailError", "Rule", "Severity", "StackResult", "Target",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import jsii
 from cdktn import TerraformResource, TerraformStack
@@ -110,6 +110,8 @@ class StackResult:
     findings: list[Finding] = field(default_factory=list)
     suppressed: list[tuple[Finding, Suppression]] = field(default_factory=list)
     suppressions: list[Suppression] = field(default_factory=list)
+    document: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The stack's Terraform JSON the rules checked (what cdk.tf.json holds)."""
 
     @property
     def errors(self) -> list[Finding]:
@@ -120,10 +122,11 @@ class StackResult:
         return [f for f in self.findings if f.severity is WARNING]
 
 
-def stack_resources(stack: TerraformStack) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
+def stack_resources(stack: TerraformStack, doc: dict | None = None) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
     """Construct path -> (type, body, "//" comments) of every resource exactly as cdk.tf.json
-    will hold it: overrides merged, tokens resolved to "${...}" (one jsii call for the whole stack)."""
-    return {r.path: (r.type, r.body, r.comments) for r in tfjson.resources(stack.to_terraform())}
+    will hold it: overrides merged, tokens resolved to "${...}" (one jsii call for the whole stack,
+    unless the caller has that document already)."""
+    return {r.path: (r.type, r.body, r.comments) for r in tfjson.resources(stack.to_terraform() if doc is None else doc)}
 
 
 def check_target(target: Target, rules: Iterable[Rule]) -> tuple[list[Finding], int]:
@@ -141,13 +144,15 @@ def check_target(target: Target, rules: Iterable[Rule]) -> tuple[list[Finding], 
     return findings, applied
 
 
-def evaluate_stack(stack: TerraformStack, rules: list[Rule]) -> StackResult:
+def evaluate_stack(stack: TerraformStack, rules: list[Rule], doc: dict | None = None) -> StackResult:
+    """The rules' findings on every resource of `stack`; `doc`: its `to_terraform()`, if already read."""
     result = StackResult(stack.node.id)
     known = {r.id for r in rules}
     result.suppressions = suppressions_in(stack)
     # The output is the truth (a moved resource is absent). Label attributes are known per type
     # once the label Aspect has seen a class; only unknown types cost a walk of the tree.
-    resources = stack_resources(stack)
+    result.document = stack.to_terraform() if doc is None else doc
+    resources = stack_resources(stack, result.document)
     if any(rtype not in LABEL_ATTRIBUTE_BY_TYPE for rtype, _, _ in resources.values()):
         for node in stack.node.find_all():
             if isinstance(node, TerraformResource):
@@ -183,15 +188,23 @@ def evaluate_stack(stack: TerraformStack, rules: list[Rule]) -> StackResult:
 
 @jsii.implements(IValidation)
 class GuardrailValidation:
-    """Registered on a stack by `attach_guardrails`; cdktn calls `validate` after all aspects."""
+    """Registered on a stack by `attach_guardrails`; cdktn calls `validate` after all aspects.
 
-    def __init__(self, stack: TerraformStack, rules: list[Rule]):
+    `prepare(doc)`, if given, runs first on the stack's resolved JSON (one `to_terraform()`) and
+    returns it as it will be written (EnvironmentStack adds its `depends_on` there); the rules
+    then check that document."""
+
+    def __init__(self, stack: TerraformStack, rules: list[Rule], prepare: Callable[[dict], dict] | None = None):
         self.stack = stack
         self.rules = rules
+        self.prepare = prepare
 
     def validate(self) -> list[str]:
         from dataplatform.guardrails.report import record
 
-        result = evaluate_stack(self.stack, self.rules)
+        doc = self.stack.to_terraform()
+        if self.prepare is not None:
+            doc = self.prepare(doc)
+        result = evaluate_stack(self.stack, self.rules, doc)
         record(self.stack, result, self.rules)
         return [f.render() for f in result.errors]

@@ -8,6 +8,7 @@ None when the resource is fine, or a message saying what is wrong.
 from __future__ import annotations
 
 import fnmatch
+import functools
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Iterator, Mapping
@@ -46,7 +47,13 @@ class Rule:
     check: Callable[[Target], str | None]
 
     def applies_to(self, resource_type: str) -> bool:
-        return any(fnmatch.fnmatchcase(resource_type, p) for p in self.resource_types)
+        return _matches(self.resource_types, resource_type)
+
+
+@functools.lru_cache(maxsize=None)
+def _matches(patterns: tuple[str, ...], resource_type: str) -> bool:
+    """Whether a type matches any pattern: asked for every rule and resource, answered once per pair of types."""
+    return any(fnmatch.fnmatchcase(resource_type, p) for p in patterns)
 
 
 def rule(id_: str, severity: Severity, description: str, fix: str, *types: str):

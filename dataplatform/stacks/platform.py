@@ -19,9 +19,10 @@ from dataplatform.constructs.observability import (
 )
 from dataplatform.constructs.orchestration import AirflowVm, AirflowVmSpec, Composer, ComposerSpec
 from dataplatform.constructs.followups import FollowUpQueue, FollowUpQueueProps
-from dataplatform.constructs.processing import (
-    ImageRepository, Launcher, LauncherSpec, ScheduledLaunches, ScheduledLaunchSpec, etl_launch_config,
-)
+from dataplatform.constructs.processing.image_repository import ImageRepository
+from dataplatform.constructs.processing.launch_contract import etl_launch_config
+from dataplatform.constructs.processing.launcher import Launcher, LauncherSpec
+from dataplatform.constructs.processing.scheduled_launches import ScheduledLaunches, ScheduledLaunchSpec
 from dataplatform.constructs.lake_bucket import BucketKind, LakeBucket, LakeBucketSettings
 from dataplatform.constructs.network import Network, NetworkSettings
 from dataplatform.constructs.secret import SecretRef, secret_id
@@ -157,7 +158,8 @@ class PlatformStack(EnvironmentStack):
             target_uri=self.launcher.uri, invoker=ids["launcher"],
             max_concurrent_dispatches=env.processing.launcher_max_instances,
         ))
-        assert self.followups.path == followup_queue
+        if self.followups.path != followup_queue:
+            raise ValueError(f"the follow-up queue is {self.followups.path}, the launcher was told {followup_queue}")
         self.followups.grant_enqueue(ids["launcher"].principal)  # deferrals, arrival follow-ups, Scheduler ticks
         self.followups.grant_enqueue(ids["etl-worker"].principal)  # a run that leaves work asks for the next
         if env.orchestration.scheduled_by is ScheduledBy.airflow:

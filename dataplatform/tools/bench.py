@@ -49,13 +49,19 @@ def run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = REPO, bas
     return elapsed, usage.ru_maxrss // 1024
 
 
+SYNTH_FLAGS = ["-O"]
+"""Interpreter flags `make synth` runs main.py with (the Makefile's SYNTH); the floor runs with them too."""
+
+
 def floor_command() -> list[str]:
-    """Import cdktn and exactly the provider submodules the app imports, and nothing else."""
+    """Import cdktn and exactly the provider submodules the app imports, and nothing else, on the jsii
+    runtime main.py sets up (dataplatform.jsii_channel: the kernel without its relay process)."""
     probe = subprocess.run([PY, "-c", "import sys, main, dataplatform.stacks.bootstrap, dataplatform.stacks.platform, "
                             "dataplatform.guardrails; print(' '.join(sorted(m for m in sys.modules "
                             "if m.startswith('cdktn_provider_google.') and m.count('.') == 1)))"],
                            cwd=REPO, capture_output=True, text=True, check=True)
-    return [PY, "-c", "import importlib, cdktn\nfor m in %r.split(): importlib.import_module(m)" % probe.stdout.strip()]
+    return [PY, *SYNTH_FLAGS, "-c", "import importlib\nfrom dataplatform import jsii_channel\njsii_channel.install()  # as main.py\n"
+            "import cdktn\nfor m in %r.split(): importlib.import_module(m)" % probe.stdout.strip()]
 
 
 def environments(tmp: Path, envs: int, pipelines: int) -> Path:
@@ -172,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             env = {"CDKTF_OUTDIR": str(tmp / "out")}
             if envs is not None:  # generated environments; None = the repository's own
                 env["ENVIRONMENTS_DIR"] = str(environments(tmp, envs, pipelines))
-            return measure(label, [PY, "main.py"], args.runs, env)
+            return measure(label, [PY, *SYNTH_FLAGS, "main.py"], args.runs, env)
 
         print("bench:", flush=True)
         # Interleaved (floor, synth, floor, synth, ...): on a shared machine, load drifts; pairs see the same.
@@ -181,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [(run(floor_cmd), run(MAKE + ["synth"], synth_env)) for _ in range(args.runs)]
         result["floor"] = summarize("provider import (floor)", [a for a, _ in pairs])
         result["synth_all"] = summarize("make synth (all envs)", [b for _, b in pairs])
-        result["main_py"] = synth("python main.py (all envs)")
+        result["main_py"] = synth("python -O main.py (all envs)")
         result["pipelines"] = [{"n": n, **synth(f"1 env, {n} pipelines", 1, n)} for n in map(int, args.pipelines.split(","))]
         result["environments"] = [{"n": n, **synth(f"{n} envs, 1 pipeline", n)} for n in map(int, args.environments.split(","))]
         if not args.skip_tests:

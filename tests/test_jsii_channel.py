@@ -1,0 +1,44 @@
+"""dataplatform.jsii_channel: the jsii kernel runs without its relay process, in this suite as in `make synth`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from dataplatform import jsii_channel
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_this_session_talks_to_the_kernel_directly():
+    import cdktn  # noqa: F401  (starts the kernel if nothing has yet)
+    from jsii._kernel import Kernel
+
+    pid = Kernel().provider._process._process.pid
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[-2].endswith(b"/lib/program.js"), cmdline  # the kernel itself, not bin/jsii-runtime.js
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    assert not children.exists() or children.read_text().split() == [], "no relay: the kernel starts no process of its own"
+
+
+def test_it_stays_off_where_it_was_not_checked(monkeypatch):
+    assert jsii_channel.supported()
+    monkeypatch.setenv("JSII_RUNTIME", "/somewhere/else/jsii-runtime.js")
+    assert not jsii_channel.supported()
+    monkeypatch.delenv("JSII_RUNTIME")
+    monkeypatch.setattr(jsii_channel, "CHECKED_JSII", "0.0.0")
+    assert not jsii_channel.supported()
+
+
+def test_a_process_using_it_ends_its_kernel_and_cleans_up(tmp_path):
+    probe = ("import os, tempfile\nfrom dataplatform import jsii_channel\nassert jsii_channel.install()\n"
+             "from cdktn import App, TerraformStack\napp = App(outdir=os.environ['OUT']); TerraformStack(app, 's'); app.synth()\n"
+             "from jsii._kernel import Kernel\nprint(Kernel().provider._process._process.pid)\n")
+    env = {"PATH": f"{REPO / 'node_modules' / '.bin'}:/usr/bin:/bin", "OUT": str(tmp_path / "out"), "TMPDIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    pid = result.stdout.strip()
+    assert (tmp_path / "out" / "stacks" / "s" / "cdk.tf.json").exists()
+    assert not Path(f"/proc/{pid}").exists(), "the kernel exits with the process"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "the extracted runtime is removed"
