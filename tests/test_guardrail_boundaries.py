@@ -22,6 +22,60 @@ def check(rule_id: str, rtype: str, attrs: dict, **extra) -> str | None:
     return rule.check(Target(rtype, attrs, path="s/r", **extra))
 
 
+# ---------------------------------------------------------------- compute caps
+
+def test_the_caps_are_the_reviewed_values():
+    assert (CAPS.dataflow_max_workers, CAPS.function_max_instances, CAPS.dataproc_max_workers, CAPS.composer_max_workers) == (50, 20, 50, 10)
+
+
+def launch_body(environment: dict) -> str:
+    return base64.b64encode(json.dumps({"launchParameter": {"environment": environment}}).encode()).decode()
+
+
+def test_dataflow_worker_cap_at_the_limit_passes_one_past_fails():
+    job = lambda n: {"max_workers": n, "ip_configuration": "WORKER_IP_PRIVATE"}  # noqa: E731
+    assert check("GR-CMP-010", "google_dataflow_job", job(50)) is None
+    assert check("GR-CMP-010", "google_dataflow_job", job(51)) == "job maxWorkers is 51, above the cap of 50"
+    assert check("GR-CMP-010", "google_dataflow_job", job("50")) is None  # Terraform JSON writes numbers as strings too
+    assert check("GR-CMP-010", "google_dataflow_job", job("51")) == "job maxWorkers is '51', above the cap of 50"
+
+
+@pytest.mark.parametrize("value, message", [
+    (None, "job maxWorkers is not set (unbounded)"),
+    ("lots", "job maxWorkers is 'lots', above the cap of 50"),
+    (True, "job maxWorkers is True, above the cap of 50"),  # a boolean is not a count
+])
+def test_dataflow_worker_cap_refuses_what_is_not_a_count(value, message):
+    assert check("GR-CMP-010", "google_dataflow_job", {"max_workers": value}) == message
+
+
+def test_dataflow_worker_cap_reads_scheduler_launch_bodies():
+    uri = "https://dataflow.googleapis.com/v1b3/projects/p/locations/r/flexTemplates:launch"
+    job = lambda env: {"http_target": {"uri": uri, "body": launch_body(env)}}  # noqa: E731
+    assert check("GR-CMP-010", "google_cloud_scheduler_job", job({"maxWorkers": 50})) is None
+    assert check("GR-CMP-010", "google_cloud_scheduler_job", job({"maxWorkers": 51})) == "launch request maxWorkers is 51, above the cap of 50"
+    not_json = {"http_target": {"uri": uri, "body": base64.b64encode(b"{").decode()}}
+    assert check("GR-CMP-010", "google_cloud_scheduler_job", not_json) == "launch request maxWorkers is not set (unbounded)"
+    computed = check("GR-CMP-010", "google_cloud_scheduler_job", {"http_target": {"uri": uri, "body": "${var.body}"}})
+    assert isinstance(computed, Unverified)
+    assert computed == "launch request maxWorkers is computed ('${var.body}'); cannot check the cap of 50"
+    # a Scheduler job calling anything else launches no Dataflow job
+    assert check("GR-CMP-010", "google_cloud_scheduler_job", {"http_target": {"uri": "https://cloudtasks.googleapis.com/x"}}) is None
+
+
+def test_dataflow_caps_of_several_pipelines_are_reported_together():
+    env = {"PIPELINES_JSON": json.dumps({"b": {"environment": {"maxWorkers": 51, "ipConfiguration": "WORKER_IP_PRIVATE"}},
+                                         "a": {"environment": {"maxWorkers": "${var.n}", "ipConfiguration": "WORKER_IP_PRIVATE"}}})}
+    message = check("GR-CMP-010", "google_cloudfunctions2_function", {"service_config": {"environment_variables": env}})
+    assert not isinstance(message, Unverified)  # one real error keeps the finding an error
+    assert message == ("PIPELINES_JSON[a] maxWorkers is computed ('${var.n}'); cannot check the cap of 50; "
+                       "PIPELINES_JSON[b] maxWorkers is 51, above the cap of 50")
+    only_computed = {"PIPELINES_JSON": json.dumps({"a": {"environment": {"maxWorkers": "${var.n}"}}})}
+    assert isinstance(check("GR-CMP-010", "google_cloudfunctions2_function", {"service_config": {"environment_variables": only_computed}}), Unverified)
+    assert check("GR-CMP-010", "google_cloudfunctions2_function",
+                 {"service_config": {"environment_variables": {"PIPELINES_JSON": "not json"}}}) is None
+
+
 def test_a_pipelines_json_built_at_apply_time_is_a_warning_not_a_pass():
     """jsonencode(...) at apply time: nothing is known, so the launch rules warn instead of passing silently."""
     built = {"service_config": {"max_instance_count": 2, "environment_variables": {
@@ -36,3 +90,251 @@ def test_a_pipelines_json_built_at_apply_time_is_a_warning_not_a_pass():
                                     "ipConfiguration": "WORKER_IP_PRIVATE"}, "parameters": {"max_loads_per_day": 1001}}})}}}
     assert check("GR-CMP-010", "google_cloudfunctions2_function", literal) == "PIPELINES_JSON[orders] maxWorkers is 51, above the cap of 50"
     assert check("GR-PRC-002", "google_cloudfunctions2_function", literal) == "PIPELINES_JSON[orders] max_loads_per_day is 1001"
+
+
+@pytest.mark.parametrize("rtype, path", [
+    ("google_cloudfunctions2_function", ("service_config", "max_instance_count")),
+    ("google_cloudfunctions_function", ("max_instances",)),
+    ("google_cloud_run_v2_service", ("template", "scaling", "max_instance_count")),
+])
+def test_function_instance_cap_at_the_limit_passes_one_past_fails(rtype, path):
+    def attrs(n):
+        out = node = {}
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = n
+        return out
+
+    where = ".".join(path)
+    assert check("GR-CMP-009", rtype, attrs(20)) is None
+    assert check("GR-CMP-009", rtype, attrs(21)) == f"{where} is 21, above the cap of 20"
+    assert check("GR-CMP-009", rtype, {}) == f"{where} is not set (unbounded)"
+
+
+def test_dataproc_worker_cap_counts_primary_and_secondary():
+    policy = lambda p, s: {"worker_config": {"max_instances": p}, "secondary_worker_config": {"max_instances": s}}  # noqa: E731
+    assert check("GR-CMP-012", "google_dataproc_autoscaling_policy", policy(30, 20)) is None
+    assert check("GR-CMP-012", "google_dataproc_autoscaling_policy", policy(30, 21)) == "up to 51 workers, above the cap of 50"
+    assert check("GR-CMP-012", "google_dataproc_autoscaling_policy", policy("50", None)) is None
+    assert check("GR-CMP-012", "google_dataproc_autoscaling_policy", {"secondary_worker_config": {"max_instances": 1}}) == \
+        "worker_config.max_instances is not set (unbounded)"
+    cluster = lambda p, s: {"cluster_config": {"worker_config": {"num_instances": p}, "preemptible_worker_config": {"num_instances": s}}}  # noqa: E731
+    assert check("GR-CMP-012", "google_dataproc_cluster", cluster(49, 1)) is None
+    assert check("GR-CMP-012", "google_dataproc_cluster", cluster(50, 1)) == "up to 51 workers, above the cap of 50"
+    assert check("GR-CMP-012", "google_dataproc_cluster", {}) is None  # single node
+    unknown = check("GR-CMP-012", "google_dataproc_cluster", cluster("${var.n}", 0))
+    assert isinstance(unknown, Unverified) and unknown == "worker counts ['${var.n}', 0] are computed; cannot check the cap of 50"
+
+
+def test_composer_worker_cap_at_the_limit_passes_one_past_fails():
+    env = lambda n: {"config": {"workloads_config": {"worker": {"max_count": n}}}}  # noqa: E731
+    assert check("GR-CMP-013", "google_composer_environment", env(10)) is None
+    assert check("GR-CMP-013", "google_composer_environment", env(11)) == "config.workloads_config.worker.max_count is 11, above the cap of 10"
+    assert check("GR-CMP-013", "google_composer_environment", {"config": {}}) is None  # sized by environment_size
+
+
+# ---------------------------------------------------------------- network: odd encodings
+
+IAP = "35.235.240.0/20"
+
+
+def firewall(allow, **attrs) -> dict:
+    return {"direction": "INGRESS", "allow": allow, **attrs}
+
+
+@pytest.mark.parametrize("ports, opened", [
+    (["0-65535"], "SSH (22), RDP (3389)"),
+    (["20-22"], "SSH (22)"),
+    (["22-22"], "SSH (22)"),
+    (["23-3388"], None),
+    (["3389-3390"], "RDP (3389)"),
+    (["21", "23"], None),
+    (["21", "22"], "SSH (22)"),
+    ([], "SSH (22), RDP (3389)"),  # no ports: every port of the protocol
+])
+def test_admin_ports_opened_by_a_port_range(ports, opened):
+    message = check("GR-NET-002", "google_compute_firewall", firewall([{"protocol": "tcp", "ports": ports}], source_ranges=["10.0.0.0/8"]))
+    assert message == (f"opens {opened} to 10.0.0.0/8" if opened else None)
+
+
+@pytest.mark.parametrize("protocol, opens", [("tcp", True), ("TCP", True), ("6", True), ("all", True), ("udp", False),
+                                             ("icmp", False), ("17", False)])
+def test_admin_ports_by_protocol(protocol, opens):
+    message = check("GR-NET-002", "google_compute_firewall", firewall([{"protocol": protocol, "ports": ["22"]}], source_ranges=["10.0.0.0/8"]))
+    assert message == ("opens SSH (22) to 10.0.0.0/8" if opens else None)
+
+
+def test_a_firewall_rule_with_no_source_is_open_to_the_world():
+    rule = firewall([{"protocol": "tcp", "ports": ["22"]}])
+    assert check("GR-NET-001", "google_compute_firewall", rule) == "allows ingress from 0.0.0.0/0"
+    assert check("GR-NET-002", "google_compute_firewall", rule) == "opens SSH (22) to 0.0.0.0/0"
+    # a source tag or service account is a source: the rule is then between VMs
+    for source in ({"source_tags": ["a"]}, {"source_service_accounts": ["a@p.iam.gserviceaccount.com"]}):
+        assert check("GR-NET-001", "google_compute_firewall", {**rule, **source}) is None
+        assert check("GR-NET-002", "google_compute_firewall", {**rule, **source}) is None
+
+
+def test_ssh_only_from_iap_names_every_other_range():
+    allow = [{"protocol": "tcp", "ports": ["22"]}]
+    assert check("GR-NET-002", "google_compute_firewall", firewall(allow, source_ranges=[IAP])) is None
+    assert check("GR-NET-002", "google_compute_firewall", firewall(allow, source_ranges=[IAP, "10.0.0.0/8", "1.2.3.4/32"])) == \
+        "opens SSH (22) to 10.0.0.0/8, 1.2.3.4/32"
+    assert check("GR-NET-002", "google_compute_firewall", firewall(allow, source_ranges=["${var.range}"])) is None
+
+
+@pytest.mark.parametrize("attrs", [
+    {"direction": "EGRESS"},
+    {"disabled": True},
+    {"disabled": "true"},
+    {"allow": [], "deny": [{"protocol": "all"}]},
+])
+def test_rules_that_admit_nothing_are_not_judged(attrs):
+    rule = {**firewall([{"protocol": "all"}], source_ranges=["0.0.0.0/0"]), **attrs}
+    assert check("GR-NET-001", "google_compute_firewall", rule) is None
+    assert check("GR-NET-002", "google_compute_firewall", rule) is None
+
+
+def test_world_ranges_are_named_v4_and_v6():
+    rule = firewall([{"protocol": "tcp", "ports": ["443"]}], source_ranges=["::/0", "10.0.0.0/8", "0.0.0.0/0"])
+    assert check("GR-NET-001", "google_compute_firewall", rule) == "allows ingress from 0.0.0.0/0, ::/0"
+    assert check("GR-NET-001", "google_compute_firewall", {**rule, "direction": None}) == "allows ingress from 0.0.0.0/0, ::/0"
+
+
+# ---------------------------------------------------------------- IAM: where a role is granted
+
+SA_MEMBER = "serviceAccount:a@p.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize("rtype, level", [("google_project_iam_member", "project"), ("google_folder_iam_member", "folder"),
+                                          ("google_organization_iam_member", "organization")])
+@pytest.mark.parametrize("role", ["roles/iam.serviceAccountUser", "roles/iam.serviceAccountTokenCreator",
+                                  "roles/iam.serviceAccountOpenIdTokenCreator", "roles/iam.workloadIdentityUser"])
+def test_impersonation_is_refused_above_a_service_account_and_allowed_on_one(rtype, level, role):
+    assert check("GR-IAM-004", rtype, {"role": role, "member": SA_MEMBER}) == \
+        f"grants {role} at {level} level: every service account becomes usable"
+    assert not RULES_BY_ID["GR-IAM-004"].applies_to("google_service_account_iam_member")
+
+
+def test_impersonation_in_a_project_policy_document_is_read():
+    policy = {"policy_data": json.dumps({"bindings": [{"role": "roles/iam.serviceAccountUser", "members": [SA_MEMBER]},
+                                                      {"role": "roles/editor", "members": [SA_MEMBER]}]})}
+    assert check("GR-IAM-004", "google_project_iam_policy", policy) == \
+        "grants roles/iam.serviceAccountUser at project level: every service account becomes usable"
+    assert check("GR-IAM-001", "google_project_iam_policy", policy) == "grants basic role roles/editor"
+    assert check("GR-IAM-001", "google_project_iam_policy", {"policy_data": "${data.x.policy_data}"}) is None
+    assert check("GR-IAM-001", "google_project_iam_policy", {"policy_data": "[1]"}) is None  # not a policy: nothing granted
+
+
+@pytest.mark.parametrize("rtype", ["google_project_iam_member", "google_storage_bucket_iam_member", "google_bigquery_dataset_iam_member"])
+@pytest.mark.parametrize("role", ["roles/owner", "roles/editor", "roles/viewer"])
+def test_basic_roles_are_refused_at_every_level(rtype, role):
+    assert check("GR-IAM-001", rtype, {"role": role, "member": SA_MEMBER}) == f"grants basic role {role}"
+
+
+def test_secret_reading_roles_are_refused_project_wide_but_not_on_a_secret():
+    for role in ("roles/secretmanager.secretAccessor", "roles/secretmanager.admin"):
+        assert check("GR-IAM-010", "google_project_iam_member", {"role": role, "member": SA_MEMBER}) == \
+            f"grants {role} project-wide: every secret value becomes readable"
+    assert check("GR-IAM-010", "google_project_iam_member", {"role": "roles/secretmanager.viewer", "member": SA_MEMBER}) is None
+    assert check("GR-IAM-010", "google_project_iam_member", {"role": "roles/editor", "member": SA_MEMBER}) is None  # GR-IAM-001's
+    assert not RULES_BY_ID["GR-IAM-010"].applies_to("google_secret_manager_secret_iam_member")
+
+
+@pytest.mark.parametrize("members, found", [
+    (["allUsers"], "allUsers"),
+    (["group:g@acme.example", "allAuthenticatedUsers", "allUsers"], "allAuthenticatedUsers, allUsers"),
+    (["user:allUsers@acme.example"], None),
+])
+def test_public_members_in_bindings(members, found):
+    message = check("GR-IAM-002", "google_storage_bucket_iam_binding", {"role": "roles/storage.objectViewer", "members": members})
+    assert message == (f"grants access to {found}" if found else None)
+
+
+@pytest.mark.parametrize("access, found", [
+    ([{"role": "READER", "special_group": "allAuthenticatedUsers"}], "allAuthenticatedUsers"),
+    ([{"role": "READER", "iam_member": "allUsers"}], "allUsers"),
+    ([{"role": "READER", "special_group": "projectReaders"}], None),
+    ({"role": "READER", "special_group": "allAuthenticatedUsers"}, None),  # not a list: nothing to read
+])
+def test_public_access_on_a_dataset(access, found):
+    assert check("GR-IAM-002", "google_bigquery_dataset", {"access": access}) == (f"grants access to {found}" if found else None)
+    single = access[0] if isinstance(access, list) else {}
+    assert check("GR-IAM-002", "google_bigquery_dataset_access", single) == (f"grants access to {found}" if found else None)
+
+
+POOL = "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/github"
+
+
+@pytest.mark.parametrize("member, whole", [(f"{POOL}/*", True), (f"{POOL}/*/", True), (f"{POOL}/attribute.repository_id/812345678", False),
+                                           ("principal://iam.googleapis.com/x/subject/*", False)])
+def test_impersonation_by_a_whole_pool(member, whole):
+    message = check("GR-IAM-011", "google_service_account_iam_member", {"role": "roles/iam.workloadIdentityUser", "member": member})
+    assert message == (f"grants impersonation to every identity of a pool: {member}" if whole else None)
+    assert check("GR-IAM-011", "google_service_account_iam_member", {"role": "roles/iam.serviceAccountViewer", "member": member}) is None
+
+
+@pytest.mark.parametrize("condition, message", [
+    ("assertion.repository_id == '812345678' && assertion.repository_owner_id == '98765432'", None),
+    ('assertion.repository_id=="812345678"&&assertion.repository_owner_id=="98765432"', None),
+    ("assertion.repository_id == '812345678'", "does not pin repository_owner_id"),
+    ("assertion.repository == 'acme/data' && assertion.repository_owner_id == '98765432'", "does not pin repository_id"),
+    ("", "does not pin repository_id and repository_owner_id"),
+    ("assertion.repository_id == 'acme' && assertion.repository_owner_id == '98765432'", "does not pin repository_id"),
+    ("assertion.repository_id == '812345678' && assertion.repository_owner_id == '98765432' || true", "has an alternative"),
+    ("assertion.repository_id == '812345678' && assertion.repository_owner_id == '98765432'||true", "has an alternative"),
+])
+def test_github_provider_pins(condition, message):
+    attrs = {"oidc": {"issuer_uri": "https://token.actions.githubusercontent.com"}, "attribute_condition": condition}
+    found = check("GR-IAM-007", "google_iam_workload_identity_pool_provider", attrs)
+    if message is None:
+        assert found is None
+    elif message == "has an alternative":
+        assert found == f"attribute_condition {condition!r} has an alternative (||) that can bypass the pins"
+    else:
+        assert found == f"attribute_condition {condition!r} {message}"
+    other = {"oidc": {"issuer_uri": "https://gitlab.com"}, "attribute_condition": ""}
+    assert check("GR-IAM-007", "google_iam_workload_identity_pool_provider", other) is None
+    assert check("GR-IAM-007", "google_iam_workload_identity_pool_provider", {**attrs, "attribute_condition": "${var.c}"}) is None
+
+
+@pytest.mark.parametrize("expression, limited", [
+    ("api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/bigquery.jobUser'])", True),
+    ('api.getAttribute("iam.googleapis.com/modifiedGrantsByRole",[]).hasOnly(["roles/bigquery.jobUser"])', True),
+    ("api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasAny(['roles/owner'])", False),
+    ("true", False),
+])
+def test_role_granting_roles_need_a_limiting_condition(expression, limited):
+    grant = {"role": "roles/resourcemanager.projectIamAdmin", "member": SA_MEMBER, "condition": {"expression": expression}}
+    assert check("GR-IAM-009", "google_project_iam_member", grant) == \
+        (None if limited else "grants roles/resourcemanager.projectIamAdmin without a modifiedGrantsByRole hasOnly condition")
+    assert check("GR-IAM-009", "google_project_iam_member", {"role": "roles/iam.securityAdmin", "member": SA_MEMBER}) == \
+        "grants roles/iam.securityAdmin without a modifiedGrantsByRole hasOnly condition"
+    assert check("GR-IAM-009", "google_project_iam_member", {"role": "roles/storage.admin", "member": SA_MEMBER}) is None
+
+
+def test_service_accounts_live_only_in_a_bootstrap_stack():
+    rule = RULES_BY_ID["GR-IAM-008"]
+    assert rule.check(Target("google_service_account", {}, path="dev-bootstrap/identities/etl")) is None
+    assert rule.check(Target("google_service_account", {}, path="dev-platform/identities/etl")) == \
+        "google_service_account in stack 'dev-platform'"
+    assert rule.check(Target("google_service_account_iam_member", {}, path="etl")) is None  # a logical id: no stack known
+
+
+def test_project_grants_need_a_reason():
+    rule = RULES_BY_ID["GR-IAM-006"]
+    grant = {"role": "roles/bigquery.jobUser", "member": SA_MEMBER}
+    assert rule.check(Target("google_project_iam_member", grant, metadata={"project_scope_reason": "jobs run in the project"})) is None
+    assert rule.check(Target("google_project_iam_member", grant)) == "project-level roles/bigquery.jobUser has no recorded reason"
+    assert rule.check(Target("google_project_iam_member", grant, metadata={"project_scope_reason": ""})) == \
+        "project-level roles/bigquery.jobUser has no recorded reason"
+
+
+@pytest.mark.parametrize("rtype, message", [
+    ("google_project_iam_binding", "google_project_iam_binding replaces every other grant of its role"),
+    ("google_project_iam_policy", "google_project_iam_policy replaces every other grant of the whole policy"),
+    ("google_folder_iam_binding", "google_folder_iam_binding replaces every other grant of its role"),
+])
+def test_authoritative_iam_above_a_resource_is_refused(rtype, message):
+    assert check("GR-IAM-005", rtype, {}) == message
+    assert not RULES_BY_ID["GR-IAM-005"].applies_to("google_project_iam_member")
+    assert not RULES_BY_ID["GR-IAM-005"].applies_to("google_storage_bucket_iam_binding")
