@@ -3,6 +3,8 @@ included (at the limit passes, one past fails)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dataplatform.config import ConfigError, maintenance_days_per_week, parse_environment
@@ -17,7 +19,7 @@ if "ml" in DEV:  # the managed profile gives the data scientists a Workbench ins
 
 
 def problem(data: dict) -> str:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=f"^{re.escape(SOURCE)}:") as info:
         parse_environment(data, SOURCE, expected_name=NAME)
     assert len(info.value.problems) == 1, info.value.problems
     return info.value.problems[0]

@@ -4,6 +4,7 @@ the sla_tier defaults of the service levels."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ def env_with(base: dict = DEV, **ml_model_changes) -> dict:
 
 
 def problems(data: dict) -> list[str]:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=r"^environments/dev\.yaml:") as info:
         parse_environment(data, "environments/dev.yaml", expected_name=data["name"])
     return info.value.problems
 
@@ -45,7 +46,7 @@ def test_wrong_column_is_one_error_with_file_and_line(tmp_path):
     path = tmp_path / "dev.yaml"
     path.write_text(text)
     line = next(i for i, l in enumerate(text.splitlines(), 1) if "qty" in l)
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}:{line}: ml.models") as info:
         load_environment(path)
     assert info.value.problems == [
         f"{path}:{line}: ml.models[0].features[1]: 'qty' is not a column of pipeline 'orders' "
