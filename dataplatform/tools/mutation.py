@@ -294,7 +294,8 @@ class Worker:
 
     def run(self, args: list[str], timeout: float) -> tuple[int, str]:
         assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.write(json.dumps({"args": args, "timeout": timeout, "output": str(self.output)}) + "\n")
+        request = {"args": args, "timeout": timeout, "output": str(self.output), "tmp": str(self.copy / ".mutation-tmp")}
+        self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         answer = self.proc.stdout.readline()
         if not answer:
@@ -413,13 +414,16 @@ def print_table(summary: dict[str, dict], target: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global OUT
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--module", action="append", default=[], help="only these modules (path or shell pattern)")
     parser.add_argument("--survivors", action="store_true", help="re-run only the previous run's survivors")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--target", type=float, default=85.0)
     parser.add_argument("--hand", action="store_true", help="only the hand mutants of tests/mutation.toml ([[hand_mutant]])")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"output directory (default {OUT.relative_to(REPO)})")
     args = parser.parse_args(argv)
+    OUT = args.out.resolve()
 
     cfg = load_config()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -495,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         report["mutants"] = kept + report["mutants"]
         report["modules"] = {k: v for k, v in previous.get("modules", {}).items() if not wanted(k)} | summary
     (OUT / "mutation.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(f"{len(results)} mutants in {elapsed:.0f} s; survivors and diffs in {OUT.relative_to(REPO) / 'mutation.json'}")
+    print(f"{len(results)} mutants in {elapsed:.0f} s; survivors and diffs in {OUT / 'mutation.json'}")
     for e in stale:
         print(f"stale equivalent in tests/mutation.toml (matches no mutant): {e.module}: {e.line!r} {e.operator}")
     below = [m for m, s in summary.items() if s["score"] < args.target]
