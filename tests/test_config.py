@@ -548,3 +548,27 @@ def test_environment_files_lists_only_yaml(tmp_path):
     (tmp_path / "environment.schema.json").write_text("{}")
     files, problems = environment_files(tmp_path)
     assert [p.name for p in files] == ["dev.yaml"] and problems == []
+
+
+# ---------------------------------------------------------------- odd encodings: a YAML block scalar ends in a newline
+
+@pytest.mark.parametrize("path, where", [("project_id", "project_id"), ("region", "region"), ("github.repository", "github.repository"),
+                                         ("pipelines[0].name", "pipelines[0].name"), ("labels.owner", "labels")])
+def test_a_value_with_a_trailing_newline_is_refused(path, where):
+    """`project_id: |` (a block scalar) gives "acme-data-dev\\n": a regex anchored with $ alone would accept it."""
+    node = BASE
+    for part in path.replace("[0]", ".0").split("."):
+        node = node[int(part)] if part.isdigit() else node[part]
+    problems = problems_of(dump(_set(BASE, path, node + "\n")))
+    assert [_where(p) for p in problems] == [where], problems
+
+
+@pytest.mark.parametrize("kind, value", [("bucket", "acme-dev-landing"), ("resource", "acme-dev-net"), ("pipeline", "orders"),
+                                         ("label_value", "dev"), ("service_account", "acme-dev-etl")])
+def test_names_with_a_trailing_newline_are_invalid(kind, value):
+    from dataplatform import naming
+
+    assert naming.is_valid(kind, value)
+    assert not naming.is_valid(kind, value + "\n")
+    with pytest.raises(naming.InvalidName, match=f"^{kind} name {re.escape(repr(value + chr(10)))} is invalid: expected "):
+        naming.check(kind, value + "\n")

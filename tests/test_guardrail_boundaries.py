@@ -338,3 +338,141 @@ def test_authoritative_iam_above_a_resource_is_refused(rtype, message):
     assert check("GR-IAM-005", rtype, {}) == message
     assert not RULES_BY_ID["GR-IAM-005"].applies_to("google_project_iam_member")
     assert not RULES_BY_ID["GR-IAM-005"].applies_to("google_storage_bucket_iam_binding")
+
+
+# ---------------------------------------------------------------- data: Dataplex and BigQuery limits
+
+def scan(*rules, sampling=None) -> dict:
+    spec = {"rules": list(rules)}
+    if sampling is not None:
+        spec["sampling_percent"] = sampling
+    return {"data_quality_spec": spec}
+
+
+@pytest.mark.parametrize("name, ok", [("a", True), ("a" * 63, True), ("a" * 64, False), ("a-1", True), ("1a", False),
+                                      ("a-", False), ("a_b", False), ("A9", True)])
+def test_dataplex_rule_name_limits(name, ok):
+    rule = {"name": name, "non_null_expectation": {}, "column": "id"}
+    assert check("GR-DAT-006", "google_dataplex_datascan", scan(rule)) == (None if ok else f"rule name {name!r} is invalid")
+
+
+def test_dataplex_rule_names_invalid_and_twice_are_both_reported():
+    rules = [{"name": "a-1"}, {"name": "a-1"}, {"name": "_x"}, {"name": "${var.n}"}, {}]
+    assert check("GR-DAT-006", "google_dataplex_datascan", scan(*rules)) == "rule name '_x' is invalid; rule name 'a-1' is used twice"
+
+
+@pytest.mark.parametrize("threshold, ok", [(0, True), (1, True), (0.5, True), (1.0001, False), (-0.0001, False), ("${var.t}", True)])
+def test_dataplex_threshold_range(threshold, ok):
+    rule = {"name": "r", "range_expectation": {"min_value": "0"}, "threshold": threshold}
+    assert check("GR-DAT-007", "google_dataplex_datascan", scan(rule)) == (None if ok else f"rule 'r': threshold {threshold} outside [0, 1]")
+
+
+@pytest.mark.parametrize("sampling, ok", [(0, True), (100, True), (100.001, False), (-0.001, False), ("50", True)])
+def test_dataplex_sampling_range(sampling, ok):
+    assert check("GR-DAT-007", "google_dataplex_datascan", scan(sampling=sampling)) == \
+        (None if ok else f"data_quality_spec.sampling_percent {sampling} outside [0, 100]")
+    profile = {"data_profile_spec": {"sampling_percent": sampling}}
+    assert check("GR-DAT-007", "google_dataplex_datascan", profile) == \
+        (None if ok else f"data_profile_spec.sampling_percent {sampling} outside [0, 100]")
+
+
+@pytest.mark.parametrize("expectation, threshold_ok, ignore_null_ok", [
+    ("non_null_expectation", True, False), ("range_expectation", True, True), ("regex_expectation", True, True),
+    ("set_expectation", True, True), ("row_condition_expectation", True, False), ("uniqueness_expectation", False, True),
+    ("table_condition_expectation", False, False), ("statistic_range_expectation", False, False),
+])
+def test_dataplex_threshold_and_ignore_null_by_expectation(expectation, threshold_ok, ignore_null_ok):
+    with_threshold = {"name": "r", expectation: {}, "threshold": 0.9}
+    assert check("GR-DAT-007", "google_dataplex_datascan", scan(with_threshold)) == \
+        (None if threshold_ok else f"rule 'r': threshold on a {expectation}")
+    ignoring = {"name": "r", expectation: {}, "ignore_null": True}
+    assert check("GR-DAT-007", "google_dataplex_datascan", scan(ignoring)) == \
+        (None if ignore_null_ok else f"rule 'r': ignore_null on a {expectation}")
+    assert check("GR-DAT-007", "google_dataplex_datascan", scan({"name": "r", expectation: {}, "ignore_null": False})) is None
+
+
+def test_dataplex_threshold_without_expectation():
+    assert check("GR-DAT-007", "google_dataplex_datascan", scan({"name": "r", "threshold": 0.5, "range_expectation": None})) == \
+        "rule 'r': threshold on a rule without expectation"
+
+
+SCHEMA = json.dumps([{"name": "id", "type": "STRING"}, {"name": "n", "type": "integer"}, {"name": "at", "type": "TIMESTAMP"},
+                     {"name": "day", "type": "DATE"}, {"name": "ok", "type": "BOOLEAN"}, {"name": "score", "type": "FLOAT"}])
+
+
+@pytest.mark.parametrize("columns, message", [
+    (["id", "n", "day", "ok"], None),
+    (["id", "n", "day", "ok", "at"], "cluster_by has 5 columns; BigQuery clusters on at most 4"),
+    (["id", "id"], "cluster_by repeats a column"),
+    (["score"], "cluster_by 'score' is FLOAT; BigQuery cannot cluster on that type"),
+    (["nope"], "cluster_by 'nope' is not a column of the schema"),
+    (["n"], None),  # the schema's type is read case-insensitively
+])
+def test_clustering_limits(columns, message):
+    assert check("GR-DAT-009", "google_bigquery_table", {"schema": SCHEMA, "clustering": columns}) == message
+
+
+@pytest.mark.parametrize("field, granularity, message", [
+    ("at", "HOUR", None), ("day", "DAY", None), ("day", "HOUR", "partition_by 'day' is a DATE: HOUR partitions need a TIMESTAMP or DATETIME column"),
+    ("id", "DAY", "partition_by 'id' is STRING; BigQuery partitions on TIMESTAMP, DATE or DATETIME columns"),
+    ("nope", "DAY", "partition_by 'nope' is not a column of the schema"),
+])
+def test_partition_column(field, granularity, message):
+    assert check("GR-DAT-008", "google_bigquery_table", {"schema": SCHEMA, "time_partitioning": {"type": granularity, "field": field}}) == message
+
+
+@pytest.mark.parametrize("schema", ["${var.schema}", "not json", json.dumps({"name": "x"}), None])
+def test_table_rules_warn_when_the_schema_is_not_readable(schema):
+    attrs = {"schema": schema, "clustering": ["id"], "time_partitioning": {"field": "at"}}
+    partition = check("GR-DAT-008", "google_bigquery_table", attrs)
+    clustering = check("GR-DAT-009", "google_bigquery_table", attrs)
+    if isinstance(schema, str) and schema.startswith("{"):  # a JSON object, not a list of fields: nothing declared
+        assert (partition, clustering) == ("partition_by 'at' is not a column of the schema", "cluster_by 'id' is not a column of the schema")
+        return
+    assert isinstance(partition, Unverified) and partition == "time_partitioning.field 'at': schema not readable at synth"
+    assert isinstance(clustering, Unverified) and clustering == "clustering: schema not readable at synth"
+
+
+@pytest.mark.parametrize("replication, automatic", [
+    ({"auto": {}}, True), ({"user_managed": {"replicas": [{"location": "europe-west1"}]}}, False),
+    ({"user_managed": {"replicas": []}}, True), ({}, True), ([{"user_managed": [{"replicas": [{"location": "x"}]}]}], False),
+])
+def test_secret_replication(replication, automatic):
+    assert check("GR-DAT-010", "google_secret_manager_secret", {"replication": replication}) == \
+        ("replication is automatic (any region)" if automatic else None)
+
+
+@pytest.mark.parametrize("value, refused", [(False, True), ("false", True), ("FALSE", True), (True, False), (None, False), ("true", False)])
+def test_table_deletion_protection_encodings(value, refused):
+    attrs = {} if value is None else {"deletion_protection": value}
+    assert check("GR-DAT-001", "google_bigquery_table", attrs) == ("deletion_protection is false" if refused else None)
+
+
+def test_data_buckets_are_those_that_tier():
+    tiering = {"lifecycle_rule": [{"action": {"type": "SetStorageClass", "storage_class": "NEARLINE"}, "condition": {"age": 90}}]}
+    assert check("GR-DAT-004", "google_storage_bucket", tiering) == "data bucket without lifecycle.prevent_destroy"
+    assert check("GR-DAT-004", "google_storage_bucket", {**tiering, "lifecycle": {"prevent_destroy": True}}) is None
+    scratch = {"lifecycle_rule": [{"action": {"type": "Delete"}, "condition": {"age": 7}}]}
+    assert check("GR-DAT-004", "google_storage_bucket", scratch) is None
+
+
+# ---------------------------------------------------------------- names: a trailing newline is not a valid name
+
+@pytest.mark.parametrize("rule_id, rtype, attribute, value", [
+    ("GR-NAM-001", "google_storage_bucket", "name", "acme-dev-landing-123"),
+    ("GR-NAM-002", "google_service_account", "account_id", "acme-dev-etl"),
+    ("GR-NAM-005", "google_compute_network", "name", "acme-dev-net"),
+    ("GR-NAM-007", "google_project_iam_custom_role", "role_id", "acme_dev.ci_plan"),
+])
+def test_a_name_with_a_trailing_newline_is_refused(rule_id, rtype, attribute, value):
+    assert check(rule_id, rtype, {attribute: value}) is None
+    assert check(rule_id, rtype, {attribute: value + "\n"}).startswith(f"{attribute} {value + chr(10)!r} is invalid: expected ")
+
+
+def test_patterns_of_other_rules_match_whole_values():
+    assert check("GR-DAT-006", "google_dataplex_datascan", scan({"name": "a-1\n"})) == "rule name 'a-1\\n' is invalid"
+    version = "projects/p/secrets/s/versions/1"
+    connection = lambda v: {"github_config": {"authorizer_credential": {"oauth_token_secret_version": v}}}  # noqa: E731
+    assert check("GR-CI-001", "google_cloudbuildv2_connection", connection(version)) is None
+    assert check("GR-CI-001", "google_cloudbuildv2_connection", connection(version + "\n")) == \
+        f"token version {version + chr(10)!r} is not a pinned projects/<p>/secrets/<id>/versions/<number>"
