@@ -393,6 +393,11 @@ def run_hand_mutants(cfg: Config, copies: list[Path]) -> list[dict]:
 # ---------------------------------------------------------------- report
 
 
+def _as_json(m: Mutant) -> dict:
+    return {"id": m.id, "status": m.status, "source": m.source_line, "diff": m.diff, "reason": m.reason,
+            "killed_by": m.killed_by, "tests_run": m.tests_run, "seconds": m.seconds}
+
+
 def summarize(mutants: list[Mutant]) -> dict[str, dict]:
     summary: dict[str, dict] = {}
     for m in mutants:
@@ -481,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
                 for w in workers:
                     w.close()
         results += mutants
+        partial = {"partial": True, "modules": summarize(results), "mutants": [_as_json(m) for m in results]}
+        (OUT / "mutation.partial.json").write_text(json.dumps(partial, indent=1) + "\n")
 
     hand = run_hand_mutants(cfg, copies) if not args.module and not args.survivors else []
     elapsed = time.perf_counter() - started
@@ -490,9 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         "tool": "cosmic-ray (mutants) + dataplatform/tools/mutation.py (targeted tests)",
         "operators": cfg.operators, "seconds": round(elapsed, 1), "target": args.target, "modules": summary,
         "hand_mutants": hand,
-        "mutants": [{"id": m.id, "status": m.status, "source": m.source_line, "diff": m.diff, "reason": m.reason,
-                     "killed_by": m.killed_by, "tests_run": m.tests_run, "seconds": m.seconds}
-                    for m in results],
+        "mutants": [_as_json(m) for m in results],
     }
     if args.module and previous:  # keep the other modules of the previous run
         kept = [m for m in previous.get("mutants", []) if not wanted(m["id"].split(":")[0])]
