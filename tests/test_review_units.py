@@ -4,6 +4,7 @@ protections, references and JSON documents, plans, the Markdown and the exit cod
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -309,3 +310,188 @@ def test_guardrail_findings_read_the_report(tmp_path):
     (tmp_path / "guardrails" / "report.json").write_text(json.dumps({"findings": [
         {"stack": "s", "rule": "GR-NET-007", "path": "fw", "message": "firewall rule has no log_config"}]}))
     assert review.guardrail_findings(tmp_path) == {"s: GR-NET-007 fw: firewall rule has no log_config"}
+
+
+# ---------------------------------------------------------------- odd cases the mutation run found untested
+
+def test_a_json_document_replaced_by_plain_text_is_one_change():
+    doc = json.dumps({"a": 1})
+    assert review.attribute_changes({"env": doc}, {"env": "plain"}) == [("env", doc, "plain")]
+    assert review.attribute_changes({"env": "plain"}, {"env": doc}) == [("env", "plain", doc)]
+
+
+def test_every_changed_document_attribute_is_reported():
+    before = {"a": json.dumps({"x": 1}), "b": json.dumps({"y": 1}), "c": "1"}
+    after = {"a": json.dumps({"x": 2}), "b": json.dumps({"y": 2}), "c": "2"}
+    assert review.attribute_changes(before, after) == [("a → x", 1, 2), ("b → y", 1, 2), ("c", "1", "2")]
+
+
+def test_a_diff_with_only_removals_or_only_additions_is_not_empty():
+    assert not review.StackDiff("s", removed={"a": BUCKET}).empty
+    assert not review.StackDiff("s", added={"a": BUCKET}).empty
+    assert not review.StackDiff("s", changed={"a": (BUCKET, [])}).empty
+
+
+def test_a_plan_without_the_code_it_planned_is_not_used(tmp_path):
+    _plan_files(tmp_path, "s", {"resource_changes": []})
+    (tmp_path / "plans" / "s" / "cdk.tf.json").unlink()
+    assert review.plan_summary(tmp_path, "s") is None
+    _plan_files(tmp_path, "t", {"resource_changes": []})
+    (tmp_path / "stacks" / "t" / "cdk.tf.json").unlink()  # nothing synthesized to compare: the plan is taken as is
+    assert review.plan_summary(tmp_path, "t") == review.Plan(True, {}, {})
+
+
+def test_sections_follow_an_unchanged_stack():
+    quiet = review.diff_stack("a-platform", {}, {})
+    busy = review.diff_stack("b-platform", {}, stack(res("n", "google_compute_network", name="n")))
+    text = review.render([quiet, busy], base="b")
+    assert "### a-platform" not in text and "### b-platform\n\n**Added**\n\n- `n` (google_compute_network)\n" in text
+
+
+@pytest.mark.parametrize("length, folded", [(80, False), (81, True)])
+def test_values_longer_than_the_fold_limit_get_a_details_block(length, folded):
+    before, after = stack(res("f", "google_cloudfunctions2_function", description="a")), \
+        stack(res("f", "google_cloudfunctions2_function", description="b" * length))
+    text = review.render([review.diff_stack("s", before, after)], base="b")
+    assert ("<details>" in text) is folded
+
+
+def test_folded_documents_are_sorted_and_keep_three_lines_of_context():
+    old = {f"k{i}": i for i in range(10)}
+    new = {**old, "k5": "five"}
+    folded = review._folded("p", "a", json.dumps(dict(reversed(list(old.items())))), json.dumps(new))
+    assert folded[3] == "\n".join(["@@ -4,7 +4,7 @@", '   "k2": 2,', '   "k3": 3,', '   "k4": 4,', '-  "k5": 5,', '+  "k5": "five",',
+                                   '   "k6": 6,', '   "k7": 7,', '   "k8": 8,'])
+
+
+def test_resolve_ref_names_the_commit():
+    head = subprocess.run(["git", "-C", str(review.REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert review.resolve_ref("HEAD") == head
+
+
+def test_a_branch_with_a_slash_is_fetched_by_its_whole_name():
+    with pytest.raises(review.ReviewError, match=r"\(fetch it first: git fetch origin feature/no-such-h5\)$"):
+        review.resolve_ref("origin/feature/no-such-h5")
+
+
+def test_the_command_needs_a_base_and_describes_itself(capsys):
+    with pytest.raises(SystemExit, match="^2$"):
+        review.main([])
+    assert "the following arguments are required: --base" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="^0$"):
+        review.main(["--help"])
+    assert "`make review BASE=<ref>`: what a change does to every environment, as Markdown." in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_default_head_output_is_the_repository_synth(monkeypatch):
+    seen = []
+    monkeypatch.setattr(review, "review", lambda base, head_out, scan: seen.append(head_out) or ([], ""))
+    assert review.main(["--base", "x"]) == 0
+    assert seen == [Path(__file__).resolve().parent.parent / "cdktf.out"]
+
+
+def _tree(tmp_path: Path, main_py: str) -> Path:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "main.py").write_text(main_py)
+    return tree
+
+
+@pytest.mark.parametrize("main_py, last", [
+    ("import sys\nprint('a')\nsys.exit('line 1\\nthe last line')", "the last line"),
+    ("import sys\nprint('only stdout\\nis here')\nsys.exit(1)", "is here"),
+    ("import sys\nsys.exit(3)", "no output"),
+])
+def test_a_failing_synth_is_one_line(tmp_path, main_py, last):
+    with pytest.raises(review.ReviewError, match=f"^the synth of BASE 'x' failed: {last}$"):
+        review._synth(_tree(tmp_path, main_py), tmp_path / "out", "BASE 'x'")
+
+
+def test_the_synth_runs_the_tree_with_its_outdir_and_every_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DP_ENVIRONMENTS", "dev")
+    monkeypatch.setenv("ENVIRONMENTS_DIR", "/elsewhere")
+    main_py = ("import json, os, sys\nopen(os.path.join(os.environ['CDKTF_OUTDIR'], 'env.json'), 'w').write(json.dumps("
+               "{k: os.environ.get(k) for k in ('PYTHONPATH', 'DP_ENVIRONMENTS', 'ENVIRONMENTS_DIR')} | {'cwd': os.getcwd()}))")
+    tree, out = _tree(tmp_path, main_py), tmp_path / "out"
+    out.mkdir()
+    review._synth(tree, out, "x")
+    assert json.loads((out / "env.json").read_text()) == {"PYTHONPATH": str(tree), "DP_ENVIRONMENTS": None,
+                                                          "ENVIRONMENTS_DIR": None, "cwd": str(tree)}
+
+
+def _synth_out(outdir: Path, stacks: dict[str, dict], findings: list[dict] = ()) -> None:
+    outdir.mkdir(parents=True, exist_ok=True)
+    manifest = {"stacks": {name: {"synthesizedStackPath": f"stacks/{name}/cdk.tf.json"} for name in stacks}}
+    (outdir / "manifest.json").write_text(json.dumps(manifest))
+    for name, body in stacks.items():
+        (outdir / "stacks" / name).mkdir(parents=True, exist_ok=True)
+        (outdir / "stacks" / name / "cdk.tf.json").write_text(json.dumps(body))
+    (outdir / "guardrails").mkdir(exist_ok=True)
+    (outdir / "guardrails" / "report.json").write_text(json.dumps({"findings": list(findings)}))
+
+
+OLD_FINDING = {"stack": "s", "rule": "GR-NET-007", "path": "fw", "message": "no log_config"}
+NEW_FINDING = {"stack": "s", "rule": "GR-SLO-001", "path": "slo", "message": "goal"}
+
+
+def test_review_compares_the_base_synth_with_the_head_and_lists_new_findings(tmp_path, monkeypatch):
+    head = tmp_path / "head"
+    _synth_out(head, {"s": stack(res("b", BUCKET, name="b2")), "t": stack()}, [OLD_FINDING, NEW_FINDING])
+
+    def synth_ref(ref, outdir):
+        assert ref == "origin/main"
+        _synth_out(outdir, {"s": stack(res("b", BUCKET, name="b1")), "gone": stack()}, [OLD_FINDING])
+
+    monkeypatch.setattr(review, "synth_ref", synth_ref)
+    scans = {"head": {"CKV_1 `s/b`: a", "CKV_2 `s/b`: b"}, "base": {"CKV_1 `s/b`: a"}}
+    monkeypatch.setattr(review, "checkov_failures", lambda outdir, scan_dir: scans["head" if outdir == head else "base"])
+    diffs, text = review.review("origin/main", head, scan=True)
+    assert [d.stack for d in diffs] == ["gone", "s", "t"]
+    assert diffs[1].data_destruction == [f"`b` ({BUCKET}) is replaced: name changed"]
+    assert text.endswith("### New policy findings\n\n- guardrails: s: GR-SLO-001 slo: goal\n- checkov: CKV_2 `s/b`: b\n")
+    _, unscanned = review.review("origin/main", head, scan=False)
+    assert "checkov" not in unscanned
+
+
+def test_review_synthesizes_the_working_tree_when_there_is_no_head_output(tmp_path, monkeypatch):
+    calls = []
+
+    def synth(tree, outdir, what):
+        calls.append((tree, outdir, what))
+        _synth_out(outdir, {"s": stack()})
+
+    monkeypatch.setattr(review, "_synth", synth)
+    monkeypatch.setattr(review, "synth_ref", lambda ref, outdir: _synth_out(outdir, {"s": stack()}))
+    diffs, text = review.review("b", tmp_path / "head", scan=False)
+    assert calls == [(review.REPO, tmp_path / "head", "the working tree")]
+    assert text.endswith("No infrastructure change in any environment.\n")
+
+
+def test_checkov_failures_by_check_and_path(tmp_path, monkeypatch):
+    from dataplatform.tools import checkov_scan
+
+    failure = checkov_scan.Failure("CKV_GCP_1", "Ensure x", "s", "s/b", "google_storage_bucket.b")
+    result = checkov_scan.ScanResult(stacks=["s"], failed=[failure])
+    monkeypatch.setattr(checkov_scan, "scan", lambda stacks_dir, out_dir: result)
+    assert review.checkov_failures(tmp_path, tmp_path / "scan") == {"CKV_GCP_1 `s/b`: Ensure x"}
+    result.problems.append("no */cdk.tf.json")
+    with pytest.raises(review.ReviewError, match=r"^checkov scan unusable: no \*/cdk\.tf\.json$"):
+        review.checkov_failures(tmp_path, tmp_path / "scan")
+
+
+def test_synth_ref_checks_out_the_commit_synthesizes_it_and_removes_the_worktree(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(review, "_synth", lambda tree, outdir, what: seen.append(
+        (subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(), outdir, what, tree)))
+    review.synth_ref("HEAD", tmp_path / "out")
+    ((commit, outdir, what, tree),) = seen
+    assert (commit, outdir, what) == (review.resolve_ref("HEAD"), tmp_path / "out", "BASE 'HEAD'")
+    assert not tree.exists()
+    listed = subprocess.run(["git", "-C", str(review.REPO), "worktree", "list"], capture_output=True, text=True).stdout
+    assert str(tree) not in listed
+
+
+def test_a_commit_that_cannot_be_checked_out_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(review, "resolve_ref", lambda ref: "0" * 40)
+    with pytest.raises(review.ReviewError, match=f"^cannot check out BASE 'gone': fatal: invalid reference: {'0' * 40}$"):
+        review.synth_ref("gone", tmp_path / "out")

@@ -66,6 +66,8 @@ class Equivalent:
     line: str
     operator: str
     reason: str
+    mutated: tuple[str, ...] = ()
+    """When a line has several mutants of one operator: text the mutated line contains (any of)."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,9 @@ def load_config(path: Path = CONFIG) -> Config:
                     skip_fixtures=tuple(g.get("skip_fixtures", ())), exclude_tests=tuple(g.get("exclude_tests", ())),
                     max_test_seconds=float(g.get("max_test_seconds", 0.0)), preload=tuple(g.get("preload", ())))
               for g in raw["group"]]
-    equivalents = [Equivalent(e["module"], e["line"].strip(), e["operator"], e["reason"]) for e in raw.get("equivalent", [])]
+    equivalents = [Equivalent(e["module"], e["line"].strip(), e["operator"], e["reason"],
+                              tuple([e["mutated"]] if isinstance(e.get("mutated"), str) else e.get("mutated", ())))
+                   for e in raw.get("equivalent", [])]
     for e in equivalents:
         if not e.reason.strip():
             raise SystemExit(f"tests/mutation.toml: equivalent {e.module} {e.line!r} has no reason")
@@ -174,8 +178,9 @@ def statement_spans(source: str) -> dict[int, tuple[int, int]]:
 
 
 def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """(start, end) positions of function argument/return annotations, which are never evaluated
-    in a module with `from __future__ import annotations`: mutants there are equivalent."""
+    """(start, end) positions of function argument/return annotations and dataclass field
+    annotations, which are never evaluated in a module with `from __future__ import annotations`:
+    mutants there are equivalent (pydantic models do evaluate theirs: those stay)."""
     tree = ast.parse(source)
     future = any(isinstance(n, ast.ImportFrom) and n.module == "__future__" and any(a.name == "annotations" for a in n.names)
                  for n in tree.body)
@@ -183,6 +188,10 @@ def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]
         return []
     spans = []
     for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(_is_dataclass(d) for d in node.decorator_list):
+            # a dataclass reads its field annotations as text only (ClassVar/InitVar), never evaluates them
+            spans += [((n.annotation.lineno, n.annotation.col_offset), (n.annotation.end_lineno, n.annotation.end_col_offset))
+                      for n in node.body if isinstance(n, ast.AnnAssign)]
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             args = node.args
             annotated = [a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg)
@@ -193,6 +202,16 @@ def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]
     return spans
 
 
+def _mutated_line(source: str, m: Mutant) -> str:
+    mutated = mutate(source, m) or source
+    return mutated.splitlines()[m.line - 1]
+
+
+def _is_dataclass(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return (isinstance(target, ast.Name) and target.id == "dataclass") or (isinstance(target, ast.Attribute) and target.attr == "dataclass")
+
+
 def match_equivalents(mutants: list[Mutant], equivalents: list[Equivalent], sources: dict[str, str]) -> list[Equivalent]:
     """Mark the listed equivalents (module, source line, operator); return the entries that matched nothing."""
     used: set[int] = set()
@@ -201,10 +220,12 @@ def match_equivalents(mutants: list[Mutant], equivalents: list[Equivalent], sour
         if m.module not in by_module:
             by_module[m.module] = annotation_spans(sources[m.module])
         if any(start <= (m.line, m.column) < end for start, end in by_module[m.module]):
-            m.status, m.reason = "equivalent", "annotation (never evaluated: from __future__ import annotations)"
+            m.status, m.reason = "equivalent", "annotation never evaluated (from __future__ import annotations)"
             continue
         for i, e in enumerate(equivalents):
             if e.module == m.module and e.line == m.source_line and fnmatch.fnmatchcase(m.operator, e.operator):
+                if e.mutated and not any(text in _mutated_line(sources[m.module], m) for text in e.mutated):
+                    continue
                 m.status, m.reason = "equivalent", e.reason
                 used.add(i)
                 break
