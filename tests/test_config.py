@@ -572,3 +572,19 @@ def test_names_with_a_trailing_newline_are_invalid(kind, value):
     assert not naming.is_valid(kind, value + "\n")
     with pytest.raises(naming.InvalidName, match=f"^{kind} name {re.escape(repr(value + chr(10)))} is invalid: expected "):
         naming.check(kind, value + "\n")
+
+
+@pytest.mark.parametrize("path, value", [
+    ("network.subnet_cidr", "10.0.0.0/8"), ("network.subnet_cidr", "10.0.0.0/29"), ("network.subnet_cidr", "192.168.0.0/16"),
+    ("pipelines[0].schema[2].min", 1000000), ("storage.coldline_after_days", 91),
+])
+def test_values_at_a_validator_boundary_are_accepted(path, value):
+    """The other side of the refusals above: a /8 or /29 subnet, min == max, coldline a day after nearline."""
+    data = _set(_set(BASE, "storage.nearline_after_days", 90), path, value)
+    assert problems_of(dump(data)) == []
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/7", "10.0.0.0/30", "100.64.0.0/10", "10.0.0.1/24"])
+def test_subnets_outside_the_private_range_sizes_are_refused(cidr):
+    problems = problems_of(dump(_set(BASE, "network.subnet_cidr", cidr)))
+    assert [_where(p) for p in problems] == ["network.subnet_cidr"], problems
