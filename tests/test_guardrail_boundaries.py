@@ -476,3 +476,72 @@ def test_patterns_of_other_rules_match_whole_values():
     assert check("GR-CI-001", "google_cloudbuildv2_connection", connection(version)) is None
     assert check("GR-CI-001", "google_cloudbuildv2_connection", connection(version + "\n")) == \
         f"token version {version + chr(10)!r} is not a pinned projects/<p>/secrets/<id>/versions/<number>"
+
+
+# ---------------------------------------------------------------- labels, audit logs, CI
+
+REQUIRED = {"owner": "data-platform", "cost_center": "cc-1", "env": "dev", "managed_by": "cdktn"}
+
+
+def labelled(labels) -> Target:
+    return Target("google_storage_bucket", {"labels": labels}, path="s/b", label_attribute="labels")
+
+
+@pytest.mark.parametrize("extra, problem", [
+    ({f"k{i}": "v" for i in range(60)}, None),  # 64 labels: the limit
+    ({f"k{i}": "v" for i in range(61)}, "65 labels (max 64)"),
+    ({"k" * 63: "v"}, None), ({"k" * 64: "v"}, f"key {'k' * 64!r}"),
+    ({"k": "v" * 63}, None), ({"k": "v" * 64}, f"k={'v' * 64!r}"),
+    ({"k": ""}, None), ({"K": "v"}, "key 'K'"), ({"k": "V"}, "k='V'"), ({"k": 1}, "k=1"),
+    ({"${var.k}": "${var.v}"}, None),
+])
+def test_label_limits(extra, problem):
+    message = RULES_BY_ID["GR-LBL-002"].check(labelled({**REQUIRED, **extra}))
+    assert message == (f"invalid labels: {problem}" if problem else None)
+
+
+def test_required_labels():
+    rule = RULES_BY_ID["GR-LBL-001"]
+    assert rule.check(labelled(REQUIRED)) is None
+    assert rule.check(labelled({"owner": "a"})) == "labels lacks cost_center, env, managed_by"
+    assert rule.check(labelled(None)) == "labels lacks owner, cost_center, env, managed_by"
+    computed_labels = rule.check(labelled("${var.labels}"))
+    assert isinstance(computed_labels, Unverified) and computed_labels == "labels is computed ('${var.labels}')"
+    assert rule.check(Target("google_storage_bucket", {"labels": {}}, path="s/b")) is None  # no label attribute: not labelable
+    assert RULES_BY_ID["GR-LBL-002"].check(Target("google_storage_bucket", {"labels": {"K": "v"}}, path="s/b")) is None
+
+
+@pytest.mark.parametrize("configs, message", [
+    ([{"log_type": "ADMIN_READ"}, {"log_type": "DATA_READ"}, {"log_type": "DATA_WRITE"}], None),
+    ([{"log_type": "ADMIN_READ"}, {"log_type": "DATA_WRITE"}], "secretmanager.googleapis.com: no DATA_READ logs"),
+    ([], "secretmanager.googleapis.com: no ADMIN_READ, DATA_READ, DATA_WRITE logs"),
+    ([{"log_type": "ADMIN_READ"}, {"log_type": "DATA_READ", "exempted_members": ["user:b@x", "user:a@x"]}, {"log_type": "DATA_WRITE"}],
+     "exempts user:a@x, user:b@x"),
+    ([{"log_type": "DATA_READ", "exempted_members": ["user:a@x"]}], "secretmanager.googleapis.com: no ADMIN_READ, DATA_WRITE logs; exempts user:a@x"),
+])
+def test_audit_configs(configs, message):
+    assert check("GR-LOG-001", "google_project_iam_audit_config",
+                 {"service": "secretmanager.googleapis.com", "audit_log_config": configs}) == message
+
+
+@pytest.mark.parametrize("version, message", [
+    ("projects/p/secrets/s/versions/1", None),
+    ("projects/p/secrets/s/versions/latest", "is not a pinned projects/<p>/secrets/<id>/versions/<number>"),
+    ("${google_secret_manager_secret_version.v.id}", "refers to a secret created in this stack"),
+    ("${google_secret_manager_secret.s.id}/versions/1", "refers to a secret created in this stack"),
+    ("${var.version}", None),
+])
+def test_connection_token_versions(version, message):
+    for block_name, key in (("github_config", "oauth_token_secret_version"), ("github_enterprise_config", "user_token_secret_version"),
+                            ("gitlab_config", "user_token_secret_version")):
+        attrs = {block_name: {"authorizer_credential": {key: version}}}
+        assert check("GR-CI-001", "google_cloudbuildv2_connection", attrs) == (f"token version {version!r} {message}" if message else None)
+
+
+@pytest.mark.parametrize("account, message", [
+    (None, "no service_account: the build runs as a default account"),
+    ("projects/p/serviceAccounts/123-compute@developer.gserviceaccount.com", "runs as the Compute Engine default account"),
+    ("projects/p/serviceAccounts/acme-dev-build@p.iam.gserviceaccount.com", None),
+])
+def test_build_trigger_identity(account, message):
+    assert check("GR-CI-002", "google_cloudbuild_trigger", {} if account is None else {"service_account": account}) == message
