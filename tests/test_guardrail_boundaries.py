@@ -545,3 +545,119 @@ def test_connection_token_versions(version, message):
 ])
 def test_build_trigger_identity(account, message):
     assert check("GR-CI-002", "google_cloudbuild_trigger", {} if account is None else {"service_account": account}) == message
+
+
+# ---------------------------------------------------------------- SLOs, flow logs, soft delete
+
+@pytest.mark.parametrize("goal, ok", [(0.999, True), (0.0001, True), (0.9991, False), (1.0, False), (0, False), (-0.5, False),
+                                      (True, False), ("0.99", False), ("${var.goal}", True)])
+def test_slo_goal_range(goal, ok):
+    message = check("GR-SLO-001", "google_monitoring_slo", {"goal": goal, "rolling_period_days": 28})
+    assert message == (None if ok else f"goal is {goal!r}, outside (0, 0.999]")
+
+
+@pytest.mark.parametrize("attrs, message", [
+    ({"rolling_period_days": 30}, None), ({"rolling_period_days": 1}, None), ({"rolling_period_days": 7.0}, None),
+    ({"rolling_period_days": "7"}, None),
+    ({"rolling_period_days": 31}, "rolling_period_days is 31, not a whole number of days in 1-30"),
+    ({"rolling_period_days": 0}, "rolling_period_days is 0, not a whole number of days in 1-30"),
+    ({"rolling_period_days": 7.5}, "rolling_period_days is 7.5, not a whole number of days in 1-30"),
+    ({"rolling_period_days": True}, "rolling_period_days is True, not a whole number of days in 1-30"),
+    ({"calendar_period": "MONTH"}, None), ({"calendar_period": "FORTNIGHT"}, None),
+    ({"calendar_period": "YEAR"}, "calendar_period is 'YEAR', not one of DAY, WEEK, FORTNIGHT, MONTH"),
+    ({}, "set exactly one of rolling_period_days and calendar_period"),
+    ({"rolling_period_days": 7, "calendar_period": "WEEK"}, "set exactly one of rolling_period_days and calendar_period"),
+])
+def test_slo_period(attrs, message):
+    assert check("GR-SLO-002", "google_monitoring_slo", {"goal": 0.99, **attrs}) == message
+
+
+@pytest.mark.parametrize("filters, message", [
+    (("good_service_filter", "total_service_filter"), None), (("bad_service_filter", "total_service_filter"), None),
+    (("good_service_filter",), "good_total_ratio names 1 filter(s) (good_service_filter), not 2"),
+    ((), "good_total_ratio names 0 filter(s) (none), not 2"),
+    (("good_service_filter", "bad_service_filter", "total_service_filter"),
+     "good_total_ratio names 3 filter(s) (good_service_filter, bad_service_filter, total_service_filter), not 2"),
+])
+def test_slo_ratio_filters(filters, message):
+    sli = {"good_total_ratio": {f: "metric.type=\"x\"" for f in filters} or {"good_service_filter": ""}}
+    assert check("GR-SLO-003", "google_monitoring_slo", {"request_based_sli": sli}) == message
+    assert check("GR-SLO-003", "google_monitoring_slo", {"windows_based_sli": {}}) is None
+
+
+def condition(**threshold) -> dict:
+    return {"conditions": [{"display_name": "c", "condition_threshold": threshold}]}
+
+
+def test_slo_conditions_take_no_aggregations_and_a_known_lookback_unit():
+    slo = 'select_slo_burn_rate("projects/p/services/s/serviceLevelObjectives/o", "3600s")'
+    assert check("GR-SLO-004", "google_monitoring_alert_policy", condition(filter=slo)) is None
+    assert check("GR-SLO-004", "google_monitoring_alert_policy", condition(filter=slo, aggregations=[{"alignment_period": "60s"}])) == \
+        "condition 'c': an SLO selector takes no aggregations"
+    assert check("GR-SLO-004", "google_monitoring_alert_policy", condition(filter=slo, denominator_filter="x")) == \
+        "condition 'c': an SLO selector takes no aggregations"
+    assert check("GR-SLO-004", "google_monitoring_alert_policy", condition(filter=slo.replace("3600s", "1d"))) == \
+        "condition 'c': lookback '1d' is not a number with unit ns, us, ms, s, m or h"
+    no_lookback = 'select_slo_health("projects/p/services/s/serviceLevelObjectives/o")'
+    assert check("GR-SLO-004", "google_monitoring_alert_policy", condition(filter=no_lookback)) is None
+    metric = condition(filter='metric.type="x"', aggregations=[{"alignment_period": "60s"}])
+    assert check("GR-SLO-004", "google_monitoring_alert_policy", metric) is None
+
+
+@pytest.mark.parametrize("period, ok", [("60s", True), ("59s", False), ("90000s", True), ("90001s", False), ("60.5s", True),
+                                        ("1m", False), ("${var.p}", True)])
+def test_alignment_period_limits(period, ok):
+    policy = condition(filter='metric.type="x"', aggregations=[{"alignment_period": period}])
+    assert check("GR-SLO-005", "google_monitoring_alert_policy", policy) == \
+        (None if ok else f"condition 'c': alignment_period {period!r} outside 60s-90000s")
+    absent = {"conditions": [{"display_name": "a", "condition_absent": {"duration": "600s", "aggregations": [{"alignment_period": period}]}}]}
+    assert check("GR-SLO-005", "google_monitoring_alert_policy", absent) == \
+        (None if ok else f"condition 'a': alignment_period {period!r} outside 60s-90000s")
+
+
+@pytest.mark.parametrize("duration, ok", [("60s", True), ("120s", True), ("0s", False), ("59s", False), ("90s", False),
+                                          ("60.5s", False), ("10m", False), ("${var.d}", True)])
+def test_absence_durations(duration, ok):
+    policy = {"conditions": [{"display_name": "a", "condition_absent": {"duration": duration}}]}
+    assert check("GR-SLO-006", "google_monitoring_alert_policy", policy) == \
+        (None if ok else f"condition 'a': condition_absent.duration {duration!r} is not a whole number of minutes")
+
+
+@pytest.mark.parametrize("sampling, ok", [(1, True), (0.000001, True), (0, False), (1.000001, False), (-0.5, False), ("${var.s}", True)])
+def test_flow_log_sampling_range(sampling, ok):
+    subnet = {"log_config": {"flow_sampling": sampling, "aggregation_interval": "INTERVAL_5_MIN"}}
+    assert check("GR-NET-009", "google_compute_subnetwork", subnet) == (None if ok else f"flow_sampling {sampling} outside (0, 1]")
+
+
+@pytest.mark.parametrize("log_config, message", [
+    ({"aggregation_interval": "INTERVAL_1_HOUR"}, "aggregation_interval 'INTERVAL_1_HOUR' is not one of INTERVAL_10_MIN, INTERVAL_15_MIN, "
+     "INTERVAL_1_MIN, INTERVAL_30_SEC, INTERVAL_5_MIN, INTERVAL_5_SEC"),
+    ({"metadata": "CUSTOM_METADATA"}, "metadata_fields go with metadata = CUSTOM_METADATA, and only with it"),
+    ({"metadata": "INCLUDE_ALL_METADATA", "metadata_fields": ["src_vpc"]}, "metadata_fields go with metadata = CUSTOM_METADATA, and only with it"),
+    ({"metadata": "CUSTOM_METADATA", "metadata_fields": ["src_vpc"]}, None),
+    ({"flow_sampling": 0, "metadata": "CUSTOM_METADATA"}, "flow_sampling 0 outside (0, 1]; metadata_fields go with metadata = CUSTOM_METADATA, and only with it"),
+])
+def test_flow_log_fields(log_config, message):
+    assert check("GR-NET-009", "google_compute_subnetwork", {"log_config": log_config}) == message
+    assert check("GR-NET-009", "google_compute_subnetwork", {}) is None  # GR-NET-004 reports a subnet without flow logs
+
+
+@pytest.mark.parametrize("seconds, warned", [(0, True), ("0", True), (1, False), (604800, False), ("${var.s}", False), (None, False)])
+def test_soft_delete_disabled_only_at_zero(seconds, warned):
+    attrs = {} if seconds is None else {"soft_delete_policy": {"retention_duration_seconds": seconds}}
+    assert check("GR-STO-006", "google_storage_bucket", attrs) == ("soft delete is disabled (retention 0)" if warned else None)
+
+
+@pytest.mark.parametrize("rules, expires", [
+    ([{"action": {"type": "Delete"}, "condition": {"age": 7}}], True),
+    ([{"action": {"type": "Delete"}, "condition": {"with_state": "ARCHIVED", "age": 7}}], False),
+    ([{"action": {"type": "Delete"}, "condition": {"num_newer_versions": 3}}], False),
+    ([{"action": {"type": "Delete"}, "condition": {"days_since_noncurrent_time": 30}}], False),
+    ([{"action": {"type": "Delete"}, "condition": {"noncurrent_time_before": "2026-01-01"}}], False),
+    ([{"action": {"type": "SetStorageClass"}, "condition": {"age": 7}}], False),
+    ([{"action": {"type": "Delete"}, "condition": {"days_since_noncurrent_time": 30}}, {"action": {"type": "Delete"}, "condition": {"age": 1}}], True),
+])
+def test_unversioned_buckets_must_expire_live_objects(rules, expires):
+    message = check("GR-STO-005", "google_storage_bucket", {"lifecycle_rule": rules, "versioning": {"enabled": False}})
+    assert message == (None if expires else "bucket keeps objects forever but versioning is not enabled")
+    assert check("GR-STO-005", "google_storage_bucket", {"lifecycle_rule": rules, "versioning": {"enabled": True}}) is None
