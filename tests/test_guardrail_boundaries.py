@@ -661,3 +661,59 @@ def test_unversioned_buckets_must_expire_live_objects(rules, expires):
     message = check("GR-STO-005", "google_storage_bucket", {"lifecycle_rule": rules, "versioning": {"enabled": False}})
     assert message == (None if expires else "bucket keeps objects forever but versioning is not enabled")
     assert check("GR-STO-005", "google_storage_bucket", {"lifecycle_rule": rules, "versioning": {"enabled": True}}) is None
+
+
+# ---------------------------------------------------------------- compute: VM hardening encodings
+
+@pytest.mark.parametrize("shielded, message", [
+    ({"enable_secure_boot": True}, None), ({"enable_secure_boot": "true"}, None),
+    ({"enable_secure_boot": True, "enable_vtpm": False}, "vTPM or integrity monitoring is switched off"),
+    ({"enable_secure_boot": True, "enable_integrity_monitoring": False}, "vTPM or integrity monitoring is switched off"),
+    ({"enable_secure_boot": False}, "secure boot is not enabled"), ({}, "secure boot is not enabled"),
+])
+def test_shielded_vm(shielded, message):
+    assert check("GR-CMP-001", "google_compute_instance", {"shielded_instance_config": shielded}) == message
+
+
+@pytest.mark.parametrize("metadata, rule_id, message", [
+    ({"enable-oslogin": "TRUE"}, "GR-CMP-002", None), ({"enable-oslogin": "true"}, "GR-CMP-002", None),
+    ({"enable-oslogin": "FALSE"}, "GR-CMP-002", "metadata enable-oslogin is not TRUE"), ({}, "GR-CMP-002", "metadata enable-oslogin is not TRUE"),
+    ({"serial-port-enable": "TRUE"}, "GR-CMP-003", "metadata serial-port-enable is TRUE"), ({"serial-port-enable": "FALSE"}, "GR-CMP-003", None),
+    ({}, "GR-CMP-003", None),
+    ({"block-project-ssh-keys": "TRUE"}, "GR-CMP-004", None), ({}, "GR-CMP-004", "block-project-ssh-keys is not TRUE"),
+])
+def test_vm_metadata(metadata, rule_id, message):
+    for rtype in ("google_compute_instance", "google_compute_instance_template", "google_compute_region_instance_template"):
+        assert check(rule_id, rtype, {"metadata": metadata}) == message
+
+
+@pytest.mark.parametrize("rtype, attrs, path", [
+    ("google_compute_instance", {"service_account": {"email": "{}"}}, "service_account.email"),
+    ("google_dataproc_cluster", {"cluster_config": {"gce_cluster_config": {"service_account": "{}"}}}, "cluster_config.gce_cluster_config.service_account"),
+    ("google_composer_environment", {"config": {"node_config": {"service_account": "{}"}}}, "config.node_config.service_account"),
+    ("google_cloudfunctions2_function", {"service_config": {"service_account_email": "{}"}}, "service_config.service_account_email"),
+    ("google_cloudfunctions_function", {"service_account_email": "{}"}, "service_account_email"),
+    ("google_cloud_run_v2_service", {"template": {"service_account": "{}"}}, "template.service_account"),
+])
+def test_workloads_run_as_their_own_account(rtype, attrs, path):
+    with_email = lambda email: json.loads(json.dumps(attrs).replace("{}", email))  # noqa: E731
+    assert check("GR-CMP-005", rtype, with_email("etl@p.iam.gserviceaccount.com")) is None
+    assert check("GR-CMP-005", rtype, with_email("123-compute@developer.gserviceaccount.com")) == \
+        "runs as the default compute service account 123-compute@developer.gserviceaccount.com"
+    assert check("GR-CMP-005", rtype, {}) == f"{path} is not set: the default compute service account would be used"
+
+
+@pytest.mark.parametrize("config, private", [
+    ({"enable_private_environment": True}, True), ({"private_environment_config": {"enable_private_endpoint": True}}, True),
+    ({"enable_private_environment": False}, False), ({}, False),
+])
+def test_composer_private(config, private):
+    assert check("GR-CMP-008", "google_composer_environment", {"config": config}) == \
+        (None if private else "neither config.enable_private_environment nor private_environment_config.enable_private_endpoint is true")
+
+
+@pytest.mark.parametrize("value, seconds", [("600s", 600), ("0s", 0), ("600", None), ("10m", None), ("s", None), (600, None)])
+def test_duration_seconds(value, seconds):
+    from dataplatform.guardrails.compute import duration_seconds
+
+    assert duration_seconds(value) == seconds
