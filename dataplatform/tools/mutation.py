@@ -334,7 +334,11 @@ def run_mutant(group: Group, cfg: Config, worker: Worker, source: str, mutant: M
     if not selected:
         mutant.status = "no-tests"
         return
-    mutated = mutate(source, mutant)
+    try:
+        mutated = mutate(source, mutant)
+    except Exception as exc:  # cosmic-ray cannot apply it (e.g. ExceptionReplacer on `except (a.B, C)`)
+        mutant.status, mutant.reason = "error", f"cosmic-ray could not apply it: {type(exc).__name__}: {exc}"
+        return
     if mutated is None:
         mutant.status, mutant.reason = "equivalent", "cosmic-ray made no change"
         return
@@ -422,7 +426,7 @@ def _as_json(m: Mutant) -> dict:
 def summarize(mutants: list[Mutant]) -> dict[str, dict]:
     summary: dict[str, dict] = {}
     for m in mutants:
-        s = summary.setdefault(m.module, {"killed": 0, "survived": 0, "no_tests": 0, "equivalent": 0})
+        s = summary.setdefault(m.module, {"killed": 0, "survived": 0, "no_tests": 0, "equivalent": 0, "error": 0})
         key = {"no-tests": "no_tests"}.get(m.status, m.status)
         s[key] += 1
     for s in summary.values():
@@ -433,10 +437,10 @@ def summarize(mutants: list[Mutant]) -> dict[str, dict]:
 
 
 def print_table(summary: dict[str, dict], target: float) -> None:
-    print(f"{'module':44s} {'killed':>7s} {'survived':>9s} {'no test':>8s} {'equiv':>6s} {'score':>7s}")
+    print(f"{'module':44s} {'killed':>7s} {'survived':>9s} {'no test':>8s} {'equiv':>6s} {'error':>6s} {'score':>7s}")
     for module, s in summary.items():
         flag = "" if s["score"] >= target else "  < target"
-        print(f"{module:44s} {s['killed']:7d} {s['survived']:9d} {s['no_tests']:8d} {s['equivalent']:6d} {s['score']:6.1f}%{flag}")
+        print(f"{module:44s} {s['killed']:7d} {s['survived']:9d} {s['no_tests']:8d} {s['equivalent']:6d} {s['error']:6d} {s['score']:6.1f}%{flag}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -499,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
                         done[0] += 1
                         if done[0] % 50 == 0:
                             print(f"  {done[0]}/{len(pending)} ({time.perf_counter() - started:.0f} s)", flush=True)
+                            partial = {"partial": True, "mutants": [_as_json(m) for m in results + mutants if m.status != "pending"]}
+                            (OUT / "mutation.partial.json").write_text(json.dumps(partial) + "\n")
 
             try:
                 with concurrent.futures.ThreadPoolExecutor(max_workers=len(copies)) as pool:
