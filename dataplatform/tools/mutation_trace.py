@@ -57,7 +57,9 @@ _TRACER: _Tracer | None = None
 _TESTS: dict[str, dict] = {}
 
 
-def pytest_configure(config):
+def _start() -> None:
+    """Trace from the moment pytest loads this plugin (-p), before any conftest.py imports the
+    modules under test: their module-level lines count as run at import."""
     global _TRACER
     files = {os.path.realpath(f) for f in os.environ.get("MUTATION_TRACE_FILES", "").split(os.pathsep) if f}
     if not files or _TRACER is not None:
@@ -65,6 +67,9 @@ def pytest_configure(config):
     _TRACER = _Tracer(files)
     threading.settrace(_TRACER.global_trace)
     sys.settrace(_TRACER.global_trace)
+
+
+_start()
 
 
 def pytest_collection_modifyitems(session, config, items):
