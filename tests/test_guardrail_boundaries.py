@@ -717,3 +717,69 @@ def test_duration_seconds(value, seconds):
     from dataplatform.guardrails.compute import duration_seconds
 
     assert duration_seconds(value) == seconds
+
+
+# ---------------------------------------------------------------- compute: exact messages of the day-one rules
+
+def dataproc(**groups) -> dict:
+    return {"cluster_config": {name: {"machine_type": machine, "accelerators": [{"accelerator_type": "nvidia-tesla-t4", "accelerator_count": 1}]}
+                               for name, machine in groups.items()}}
+
+
+def test_gpu_machine_messages_name_every_group():
+    attrs = dataproc(master_config="n1-standard-8", worker_config="g2-standard-8", preemptible_worker_config="n2-standard-8")
+    assert check("GR-CMP-014", "google_dataproc_cluster", attrs) == (
+        "cluster_config.worker_config is 'g2-standard-8', which has built-in GPUs; "
+        "cluster_config.preemptible_worker_config is 'n2-standard-8', which cannot take attached GPUs")
+    assert check("GR-CMP-014", "google_dataproc_cluster", dataproc(worker_config="")) == \
+        "cluster_config.worker_config is 'unset', which cannot take attached GPUs"
+    assert check("GR-CMP-014", "google_dataproc_cluster", dataproc(worker_config="${var.m}")) is None
+    vm = {"machine_type": "a2-highgpu-1g", "guest_accelerator": [{"type": "nvidia-tesla-a100", "count": 1}]}
+    assert check("GR-CMP-014", "google_compute_instance", vm) == "machine_type is 'a2-highgpu-1g', which has built-in GPUs"
+
+
+@pytest.mark.parametrize("version, message", [
+    ("2.2.41-debian12", "image_version '2.2.41-debian12' is below 2.2.42, the first with scheduled stop"),
+    ("2.2.42", None), ("2.2", None), ("2.3.1-debian12", None), ("3.0.0", None),
+    ("1.5-debian10", "image_version '1.5-debian10' predates cluster scheduled stop"),
+    ("2", "image_version '2' is not a Dataproc image version"),
+    ("preview-debian12", "image_version 'preview-debian12' is not a Dataproc image version"),
+    ("${var.image}", None), (None, None),
+])
+def test_scheduled_stop_image_messages(version, message):
+    config = {"lifecycle_config": {"idle_stop_ttl": "1800s"}}
+    if version is not None:
+        config["software_config"] = {"image_version": version}
+    assert check("GR-CMP-016", "google_dataproc_cluster", {"cluster_config": config}) == message
+    assert check("GR-CMP-016", "google_dataproc_cluster", {"cluster_config": {**config, "lifecycle_config": {}}}) is None
+
+
+@pytest.mark.parametrize("start, end, recurrence, message", [
+    ("2026-01-01T02:00:00Z", "2026-01-01T06:00:00Z", "FREQ=WEEKLY;BYDAY=SA,SU",
+     "windows add up to 8 h a week (2 x 4 h); Composer needs 12 h"),
+    ("2026-01-01T02:00:00Z", "2026-01-01T05:30:00Z", "FREQ=DAILY", "each window lasts 3.5 h; Composer needs slots of at least 4 h"),
+    ("2026-01-01T02:00:00Z", "2026-01-01T08:00:00Z", "FREQ=WEEKLY;BYDAY=SA,SU", None),
+    ("2026-01-01T02:00:00Z", "2026-01-01T08:00:00Z", "FREQ=MONTHLY",
+     "recurrence 'FREQ=MONTHLY' is neither FREQ=DAILY nor FREQ=WEEKLY;BYDAY=<days>"),
+    ("02:00", "2026-01-01T08:00:00Z", "FREQ=DAILY", "start_time '02:00' / end_time '2026-01-01T08:00:00Z' are not RFC 3339 times"),
+])
+def test_composer_maintenance_messages(start, end, recurrence, message):
+    env = {"config": {"maintenance_window": {"start_time": start, "end_time": end, "recurrence": recurrence}}}
+    assert check("GR-CMP-017", "google_composer_environment", env) == message
+
+
+def test_dataproc_lifecycle_messages():
+    lifecycle = lambda **c: {"cluster_config": {"lifecycle_config": c}}  # noqa: E731
+    assert check("GR-CMP-007", "google_dataproc_cluster", lifecycle(idle_stop_ttl="600s", auto_delete_ttl="1d", idle_delete_ttl="1h")) == \
+        "cluster_config.lifecycle_config.idle_delete_ttl deletes the cluster Terraform manages"
+    assert check("GR-CMP-007", "google_dataproc_cluster", lifecycle(idle_stop_ttl="599s")) == \
+        "idle_stop_ttl '599s' is outside Dataproc's range [600s, 1209600s]"
+    assert check("GR-CMP-007", "google_dataproc_cluster", lifecycle(idle_stop_ttl="30m")) == \
+        "idle_stop_ttl '30m' is outside Dataproc's range [600s, 1209600s]"
+    assert check("GR-CMP-007", "google_dataproc_cluster", lifecycle()) == \
+        "no cluster_config.lifecycle_config.idle_stop_ttl (an idle cluster keeps running)"
+
+
+def test_dataproc_cap_counts_an_unreadable_count_as_zero():
+    cluster = {"cluster_config": {"worker_config": {"num_instances": 51}, "preemptible_worker_config": {"num_instances": "many"}}}
+    assert check("GR-CMP-012", "google_dataproc_cluster", cluster) == "up to 51 workers, above the cap of 50"
