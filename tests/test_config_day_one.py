@@ -124,3 +124,11 @@ def test_bucket_names_stay_within_limits_for_any_valid_prefix_and_number():
     assert len(ok(data).namer.bucket("quarantine")) == 13 + len(f"-{NAME}-quarantine-") + 20
 
 
+
+
+def test_composer_maintenance_message_names_the_sum():
+    from dataplatform.config import ComposerSettings
+
+    with pytest.raises(ValueError, match=r"maintenance windows add up to 8 h a week \(2 x 4 h\); Composer needs at least 12 h"):
+        ComposerSettings(maintenance_recurrence="FREQ=WEEKLY;BYDAY=SA,SU", maintenance_hours=4)
+    assert ComposerSettings(maintenance_recurrence="FREQ=WEEKLY;BYDAY=FR,SA,SU", maintenance_hours=4).maintenance_hours == 4

@@ -159,3 +159,11 @@ def test_weekly_scheduled_pipeline_must_choose_its_freshness_alert():
                                        ("*/7 * * * *", 7), ("59 23 * * *", 1440), ("0,59 0 * * *", 1381), ("nonsense", None)])
 def test_cron_gap(cron, gap):
     assert cron_max_gap_minutes(cron) == gap
+
+
+def test_a_weekly_schedule_waits_up_to_a_week_for_freshness():
+    """A schedule without a daily gap (weekly) counts a week plus the run, capped at the 7 days an SLO can measure."""
+    data = yaml.safe_load(yaml.safe_dump(DEV))
+    data["pipelines"][0].update(trigger="scheduled", schedule="15 3 * * 1", max_runtime_minutes=30)
+    data["pipelines"][0]["slo"] = {"alert_after_hours_without_success": 0}
+    assert levels(data)["orders"].freshness_minutes == 10080
