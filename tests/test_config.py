@@ -588,3 +588,13 @@ def test_values_at_a_validator_boundary_are_accepted(path, value):
 def test_subnets_outside_the_private_range_sizes_are_refused(cidr):
     problems = problems_of(dump(_set(BASE, "network.subnet_cidr", cidr)))
     assert [_where(p) for p in problems] == ["network.subnet_cidr"], problems
+
+
+def test_config_caps_are_the_guardrail_caps():
+    """A config limit looser than its guardrail would let a file pass `make check` and then refuse synth."""
+    from dataplatform.guardrails.compute import CAPS
+
+    assert ("pipelines[0].max_workers", CAPS.dataflow_max_workers, CAPS.dataflow_max_workers + 1) in LIMITS
+    assert ("orchestration.composer.max_workers", CAPS.composer_max_workers, CAPS.composer_max_workers + 1) in LIMITS
+    assert ("processing.launcher_max_instances", CAPS.function_max_instances, CAPS.function_max_instances + 1) in LIMITS
+    assert CAPS.dataflow_max_workers == 50  # the reviewed value (tests/test_guardrail_boundaries.py)
