@@ -132,3 +132,11 @@ def test_composer_maintenance_message_names_the_sum():
     with pytest.raises(ValueError, match=r"maintenance windows add up to 8 h a week \(2 x 4 h\); Composer needs at least 12 h"):
         ComposerSettings(maintenance_recurrence="FREQ=WEEKLY;BYDAY=SA,SU", maintenance_hours=4)
     assert ComposerSettings(maintenance_recurrence="FREQ=WEEKLY;BYDAY=FR,SA,SU", maintenance_hours=4).maintenance_hours == 4
+
+
+def test_composer_maintenance_start_is_an_rfc3339_time():
+    from dataplatform.config import ComposerSettings
+
+    with pytest.raises(ValueError, match=r"expected an RFC 3339 time such as 2026-01-01T02:00:00Z"):
+        ComposerSettings(maintenance_start="02:00")
+    assert ComposerSettings(maintenance_start="2026-01-01T02:00:00Z").maintenance_start == "2026-01-01T02:00:00Z"

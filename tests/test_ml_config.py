@@ -167,3 +167,11 @@ def test_a_weekly_schedule_waits_up_to_a_week_for_freshness():
     data["pipelines"][0].update(trigger="scheduled", schedule="15 3 * * 1", max_runtime_minutes=30)
     data["pipelines"][0]["slo"] = {"alert_after_hours_without_success": 0}
     assert levels(data)["orders"].freshness_minutes == 10080
+
+
+def test_every_model_is_checked_after_one_names_no_pipeline():
+    data = yaml.safe_load(yaml.safe_dump(DEV))
+    data["ml"]["models"] = [model(name="first", pipeline="nope", predictions_table="first_predictions"),
+                            model(name="second", label="nope", predictions_table="second_predictions")]
+    found = problems(data)
+    assert [p.split(": ", 2)[1] for p in found] == ["ml.models[0].pipeline", "ml.models[1].label"], found

@@ -331,9 +331,6 @@ class Worker:
 
 def run_mutant(group: Group, cfg: Config, worker: Worker, source: str, mutant: Mutant, selected: list[str],
                durations: dict[str, float]) -> None:
-    if not selected:
-        mutant.status = "no-tests"
-        return
     try:
         mutated = mutate(source, mutant)
     except Exception as exc:  # cosmic-ray cannot apply it (e.g. ExceptionReplacer on `except (a.B, C)`)
@@ -341,6 +338,14 @@ def run_mutant(group: Group, cfg: Config, worker: Worker, source: str, mutant: M
         return
     if mutated is None:
         mutant.status, mutant.reason = "equivalent", "cosmic-ray made no change"
+        return
+    try:
+        compile(mutated, mutant.module, "exec")
+    except SyntaxError as exc:  # `{**a}` -> `{*a}`: the module no longer imports, every test of it fails
+        mutant.status, mutant.killed_by = "killed", f"does not compile ({exc.msg})"
+        return
+    if not selected:
+        mutant.status = "no-tests"
         return
     mutant.diff = "\n".join(line for line in difflib.unified_diff(source.splitlines(), mutated.splitlines(), lineterm="", n=0)
                             if line[:1] in "+-" and line[:3] not in ("+++", "---"))
