@@ -37,7 +37,7 @@ DEPLOY_FLAGS ?=
 ENV_FILES := $(wildcard environments/*.yaml)
 
 .PHONY: help setup check synth test test-infra test-workloads clean docs baselines snapshot-update new-env review diff deploy preflight etl-bench fake-gcs-server ml-pipeline \
-        lint-workflows bench validate tf-provider scan workloads-setup etl-demo lock labelable-types prerequisites
+        lint-workflows mutation bench validate tf-provider scan workloads-setup etl-demo lock labelable-types prerequisites
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -148,6 +148,12 @@ test-workloads: workloads-setup $(FAKE_GCS) ## the ETL/launcher suite, the DAG p
 	workloads/.venv/bin/pytest workloads/tests
 	workloads/airflow/.venv/bin/pytest workloads/airflow/tests
 	workloads/ml/.venv/bin/pytest -c workloads/ml/pytest.ini workloads/ml/tests
+
+# Mutation testing (not part of make test: ~NN min on two cores). MODULE=<path or pattern> for one
+# module, SURVIVORS=1 to re-run only the last run's survivors, HAND=1 for the named hand mutants only;
+# tests/mutation.toml says what guards what.
+mutation: .venv/.synced node_modules/.synced-runtime workloads/.venv/.synced workloads/airflow/.venv/.synced $(FAKE_GCS) ## mutation score per module (cosmic-ray mutants, targeted tests) -> cdktf.out/mutation/mutation.json
+	@$(PY) -m dataplatform.tools.mutation $(foreach m,$(MODULE),--module '$(m)') $(if $(SURVIVORS),--survivors) $(if $(HAND),--hand)
 
 baselines: .venv/.synced node_modules/.synced-runtime ## re-record tests/inventories and tests/__snapshots__ from this synth (review the diff!)
 	$(PY) -m pytest tests/test_inventory.py tests/test_snapshots.py --update-baselines

@@ -283,7 +283,7 @@ class GitHubSettings(_Model):
     @field_validator("repository")
     @classmethod
     def _repo(cls, value: str) -> str:
-        if not _GITHUB_REPO.match(value):
+        if not _GITHUB_REPO.fullmatch(value):
             raise ValueError("expected 'owner/name' of a GitHub repository")
         return value
 
@@ -563,14 +563,14 @@ class Environment(_Model):
     @field_validator("project_id")
     @classmethod
     def _project(cls, value: str) -> str:
-        if not _PROJECT_ID.match(value):
+        if not _PROJECT_ID.fullmatch(value):
             raise ValueError("expected a GCP project id: 6-30 chars of a-z 0-9 -, starting with a letter")
         return value
 
     @field_validator("region")
     @classmethod
     def _region(cls, value: str) -> str:
-        if not _REGION.match(value):
+        if not _REGION.fullmatch(value):
             raise ValueError("expected a GCP region such as europe-west1")
         return value
 

@@ -79,13 +79,13 @@ class InvalidName(ValueError):
 def check(kind: str, value: str) -> str:
     """Return `value` if it is a valid `kind` name, else raise InvalidName."""
     pattern, description = _RULES[kind]
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise InvalidName(f"{kind} name {value!r} is invalid: expected {description}")
     return value
 
 
 def is_valid(kind: str, value: str) -> bool:
-    return bool(_RULES[kind][0].match(value))
+    return bool(_RULES[kind][0].fullmatch(value))
 
 
 def describe(kind: str) -> str:

@@ -240,7 +240,7 @@ def test_ci_deploys_only_the_platform(tmp_path, tf):
 
 def test_without_a_terminal_a_deploy_needs_auto_approve(tmp_path, tf):
     runner = ScriptedRunner(tmp_path, bucket=True, remote_state=STATE, interactive=False)
-    with pytest.raises(cdktn_run.StepFailed) as info:
+    with pytest.raises(cdktn_run.StepFailed, match=f"^apply {NAME}-platform$") as info:
         deploy(runner, only="platform")
     assert "pass --auto-approve" in info.value.error
     assert not any(line.startswith("cdktn deploy") for line in runner.lines())

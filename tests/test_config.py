@@ -548,3 +548,53 @@ def test_environment_files_lists_only_yaml(tmp_path):
     (tmp_path / "environment.schema.json").write_text("{}")
     files, problems = environment_files(tmp_path)
     assert [p.name for p in files] == ["dev.yaml"] and problems == []
+
+
+# ---------------------------------------------------------------- odd encodings: a YAML block scalar ends in a newline
+
+@pytest.mark.parametrize("path, where", [("project_id", "project_id"), ("region", "region"), ("github.repository", "github.repository"),
+                                         ("pipelines[0].name", "pipelines[0].name"), ("labels.owner", "labels")])
+def test_a_value_with_a_trailing_newline_is_refused(path, where):
+    """`project_id: |` (a block scalar) gives "acme-data-dev\\n": a regex anchored with $ alone would accept it."""
+    node = BASE
+    for part in path.replace("[0]", ".0").split("."):
+        node = node[int(part)] if part.isdigit() else node[part]
+    problems = problems_of(dump(_set(BASE, path, node + "\n")))
+    assert [_where(p) for p in problems] == [where], problems
+
+
+@pytest.mark.parametrize("kind, value", [("bucket", "acme-dev-landing"), ("resource", "acme-dev-net"), ("pipeline", "orders"),
+                                         ("label_value", "dev"), ("service_account", "acme-dev-etl")])
+def test_names_with_a_trailing_newline_are_invalid(kind, value):
+    from dataplatform import naming
+
+    assert naming.is_valid(kind, value)
+    assert not naming.is_valid(kind, value + "\n")
+    with pytest.raises(naming.InvalidName, match=f"^{kind} name {re.escape(repr(value + chr(10)))} is invalid: expected "):
+        naming.check(kind, value + "\n")
+
+
+@pytest.mark.parametrize("path, value", [
+    ("network.subnet_cidr", "10.0.0.0/8"), ("network.subnet_cidr", "10.0.0.0/29"), ("network.subnet_cidr", "192.168.0.0/16"),
+    ("pipelines[0].schema[2].min", 1000000), ("storage.coldline_after_days", 91),
+])
+def test_values_at_a_validator_boundary_are_accepted(path, value):
+    """The other side of the refusals above: a /8 or /29 subnet, min == max, coldline a day after nearline."""
+    data = _set(_set(BASE, "storage.nearline_after_days", 90), path, value)
+    assert problems_of(dump(data)) == []
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/7", "10.0.0.0/30", "100.64.0.0/10", "10.0.0.1/24"])
+def test_subnets_outside_the_private_range_sizes_are_refused(cidr):
+    problems = problems_of(dump(_set(BASE, "network.subnet_cidr", cidr)))
+    assert [_where(p) for p in problems] == ["network.subnet_cidr"], problems
+
+
+def test_config_caps_are_the_guardrail_caps():
+    """A config limit looser than its guardrail would let a file pass `make check` and then refuse synth."""
+    from dataplatform.guardrails.compute import CAPS
+
+    assert ("pipelines[0].max_workers", CAPS.dataflow_max_workers, CAPS.dataflow_max_workers + 1) in LIMITS
+    assert ("orchestration.composer.max_workers", CAPS.composer_max_workers, CAPS.composer_max_workers + 1) in LIMITS
+    assert ("processing.launcher_max_instances", CAPS.function_max_instances, CAPS.function_max_instances + 1) in LIMITS
+    assert CAPS.dataflow_max_workers == 50  # the reviewed value (tests/test_guardrail_boundaries.py)

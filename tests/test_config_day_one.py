@@ -3,6 +3,8 @@ included (at the limit passes, one past fails)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dataplatform.config import ConfigError, maintenance_days_per_week, parse_environment
@@ -17,7 +19,7 @@ if "ml" in DEV:  # the managed profile gives the data scientists a Workbench ins
 
 
 def problem(data: dict) -> str:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=f"^{re.escape(SOURCE)}:") as info:
         parse_environment(data, SOURCE, expected_name=NAME)
     assert len(info.value.problems) == 1, info.value.problems
     return info.value.problems[0]
@@ -122,3 +124,19 @@ def test_bucket_names_stay_within_limits_for_any_valid_prefix_and_number():
     assert len(ok(data).namer.bucket("quarantine")) == 13 + len(f"-{NAME}-quarantine-") + 20
 
 
+
+
+def test_composer_maintenance_message_names_the_sum():
+    from dataplatform.config import ComposerSettings
+
+    with pytest.raises(ValueError, match=r"maintenance windows add up to 8 h a week \(2 x 4 h\); Composer needs at least 12 h"):
+        ComposerSettings(maintenance_recurrence="FREQ=WEEKLY;BYDAY=SA,SU", maintenance_hours=4)
+    assert ComposerSettings(maintenance_recurrence="FREQ=WEEKLY;BYDAY=FR,SA,SU", maintenance_hours=4).maintenance_hours == 4
+
+
+def test_composer_maintenance_start_is_an_rfc3339_time():
+    from dataplatform.config import ComposerSettings
+
+    with pytest.raises(ValueError, match=r"expected an RFC 3339 time such as 2026-01-01T02:00:00Z"):
+        ComposerSettings(maintenance_start="02:00")
+    assert ComposerSettings(maintenance_start="2026-01-01T02:00:00Z").maintenance_start == "2026-01-01T02:00:00Z"

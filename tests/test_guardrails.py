@@ -302,7 +302,7 @@ def lake_bucket(scope, id_: str):
 def refusal(app) -> str:
     from dataplatform.guardrails import GuardrailError, synth
 
-    with pytest.raises(GuardrailError) as info:
+    with pytest.raises(GuardrailError, match=r"\(error\) at ") as info:
         synth(app)
     return str(info.value)
 
@@ -421,7 +421,7 @@ def test_attaching_to_the_app_is_refused(tmp_path):
 
     from dataplatform.guardrails import attach_guardrails
 
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"^guardrails attach to a TerraformStack, not App: an App's aspects and validations never run per stack$"):
         attach_guardrails(App(outdir=str(tmp_path)))
 
 

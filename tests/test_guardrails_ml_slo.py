@@ -208,7 +208,7 @@ def test_rule_breaking_ml_and_slo_resources_refuse_synth(tmp_path):
     WorkflowsWorkflow(stack, "anonymous-workflow", name="wf", region="europe-west1", source_contents="main: {steps: []}")
     MonitoringSlo(stack, "perfect-slo", service="s", slo_id="perfect", goal=1.0, rolling_period_days=90,
                   request_based_sli={"good_total_ratio": {"good_service_filter": "metric.type=\"a\""}})
-    with pytest.raises(GuardrailError) as info:
+    with pytest.raises(GuardrailError, match=r"GR-ML-001 \(error\) at s/open-notebook ") as info:
         synth(app)
     message = str(info.value)
     for path, rule_id in [("s/open-notebook", "GR-ML-001"), ("s/open-notebook", "GR-ML-002"), ("s/open-notebook", "GR-ML-003"),

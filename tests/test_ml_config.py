@@ -4,6 +4,7 @@ the sla_tier defaults of the service levels."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ def env_with(base: dict = DEV, **ml_model_changes) -> dict:
 
 
 def problems(data: dict) -> list[str]:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=r"^environments/dev\.yaml:") as info:
         parse_environment(data, "environments/dev.yaml", expected_name=data["name"])
     return info.value.problems
 
@@ -45,7 +46,7 @@ def test_wrong_column_is_one_error_with_file_and_line(tmp_path):
     path = tmp_path / "dev.yaml"
     path.write_text(text)
     line = next(i for i, l in enumerate(text.splitlines(), 1) if "qty" in l)
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}:{line}: ml.models") as info:
         load_environment(path)
     assert info.value.problems == [
         f"{path}:{line}: ml.models[0].features[1]: 'qty' is not a column of pipeline 'orders' "
@@ -158,3 +159,19 @@ def test_weekly_scheduled_pipeline_must_choose_its_freshness_alert():
                                        ("*/7 * * * *", 7), ("59 23 * * *", 1440), ("0,59 0 * * *", 1381), ("nonsense", None)])
 def test_cron_gap(cron, gap):
     assert cron_max_gap_minutes(cron) == gap
+
+
+def test_a_weekly_schedule_waits_up_to_a_week_for_freshness():
+    """A schedule without a daily gap (weekly) counts a week plus the run, capped at the 7 days an SLO can measure."""
+    data = yaml.safe_load(yaml.safe_dump(DEV))
+    data["pipelines"][0].update(trigger="scheduled", schedule="15 3 * * 1", max_runtime_minutes=30)
+    data["pipelines"][0]["slo"] = {"alert_after_hours_without_success": 0}
+    assert levels(data)["orders"].freshness_minutes == 10080
+
+
+def test_every_model_is_checked_after_one_names_no_pipeline():
+    data = yaml.safe_load(yaml.safe_dump(DEV))
+    data["ml"]["models"] = [model(name="first", pipeline="nope", predictions_table="first_predictions"),
+                            model(name="second", label="nope", predictions_table="second_predictions")]
+    found = problems(data)
+    assert [p.split(": ", 2)[1] for p in found] == ["ml.models[0].pipeline", "ml.models[1].label"], found

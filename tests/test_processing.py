@@ -10,7 +10,6 @@ import pytest
 from pydantic import ValidationError
 
 from dataplatform.config import Pipeline, ProcessingSettings
-from dataplatform.constructs.followups import FollowUpQueueProps
 from dataplatform.guardrails import RULES_BY_ID, Target
 from dataplatform.guardrails.engine import check_target
 from tests.support import of_type
@@ -108,6 +107,8 @@ def test_pipeline_run_bounds_have_upper_limits(field, at_limit, past):
 
 
 def test_follow_up_queue_needs_at_least_one_dispatch():
+    from dataplatform.constructs.followups import FollowUpQueueProps  # provider bindings: imported only here
+
     with pytest.raises(ValueError, match="at least 1"):
         FollowUpQueueProps(name="q", project="p", region="r", target_uri="https://x", invoker=None, max_concurrent_dispatches=0)
 

@@ -198,7 +198,10 @@ def test_every_job_that_runs_make_restores_the_package_caches():
                 assert any(s.get("uses") == "./.github/actions/setup" for s in steps), (name, job_id)
     cache = next(s for s in _setup_steps() if action(s) == "actions/cache")
     assert set(cache["with"]["path"].split()) == {"~/.cache/uv", "~/.cache/pip", "~/.npm"}
-    assert "Pipfile.lock" in cache["with"]["key"] and "package-lock.json" in cache["with"]["key"]
+    outputs = {".venv", "node_modules", "cdktf.out", ".build"}
+    locks = sorted(p.relative_to(REPO).as_posix() for p in REPO.rglob("Pipfile.lock") if not outputs & set(p.relative_to(REPO).parts))
+    hashed = ", ".join(f"'{lock}'" for lock in [*locks, "package-lock.json"])
+    assert cache["with"]["key"] == f"packages-${{{{ runner.os }}}}-${{{{ hashFiles({hashed}) }}}}"  # every lock file the installs read
 
 
 def test_pull_request_workflow_cannot_write_and_the_comment_workflow_runs_no_pr_code():

@@ -21,7 +21,7 @@ def connection_token_exists(t: Target):
     for version in versions:
         if _SECRET_REFERENCE.search(str(version)):
             return f"token version {version!r} refers to a secret created in this stack"
-        if not computed(version) and not _PINNED_VERSION.match(str(version)):
+        if not computed(version) and not _PINNED_VERSION.fullmatch(str(version)):
             return f"token version {version!r} is not a pinned projects/<p>/secrets/<id>/versions/<number>"
     return None
 

@@ -171,12 +171,12 @@ def _launch_environments(t: Target) -> list[tuple[str, dict]]:
             return [("launch request", {})]
         return [("launch request", block(block(request.get("launchParameter")).get("environment") or request.get("environment")))]
     pipelines = get(t.attrs, "service_config.environment_variables.PIPELINES_JSON")
-    if not isinstance(pipelines, str) or computed(pipelines):
+    if not isinstance(pipelines, str):
         return []
-    try:
+    try:  # a literal JSON holding a "${...}" reference (a subnet's self_link) still parses: check what it says
         configs = json.loads(pipelines)
-    except ValueError:
-        return []
+    except ValueError:  # built at apply time (jsonencode(...)): every field unknown
+        return [("PIPELINES_JSON", {"maxWorkers": pipelines, "ipConfiguration": pipelines})] if computed(pipelines) else []
     return [(f"PIPELINES_JSON[{name}]", block(block(cfg).get("environment"))) for name, cfg in sorted(configs.items())]
 
 

@@ -64,7 +64,7 @@ def _dq_rules(t: Target) -> list[dict]:
       "name rules with dataplatform.constructs.catalog.rule_name (column '_' becomes '-')", "google_dataplex_datascan")
 def dq_rule_names(t: Target):
     names = [r.get("name") for r in _dq_rules(t) if r.get("name") is not None]
-    bad = [n for n in names if not computed(n) and not DQ_RULE_NAME.match(str(n))]
+    bad = [n for n in names if not computed(n) and not DQ_RULE_NAME.fullmatch(str(n))]
     dupes = sorted({n for n in names if names.count(n) > 1})
     problems = [f"rule name {n!r} is invalid" for n in bad] + [f"rule name {n!r} is used twice" for n in dupes]
     return "; ".join(problems) or None

@@ -101,7 +101,7 @@ def github_provider_pins_repository(t: Target):
         return None
     missing = [what for what, pin in (("repository_id", _REPO_ID_PIN), ("repository_owner_id", _OWNER_ID_PIN))
                if not pin.search(condition)]
-    if " || " in condition:
+    if "||" in condition:
         return f"attribute_condition {condition!r} has an alternative (||) that can bypass the pins"
     return f"attribute_condition {condition!r} does not pin {' and '.join(missing)}" if missing else None
 

@@ -79,7 +79,7 @@ def slo_condition(t: Target):
         if threshold.get("aggregations") or threshold.get("denominator_filter"):
             problems.append(f"condition {c.get('display_name')!r}: an SLO selector takes no aggregations")
         lookback = match.group("lookback")
-        if lookback is not None and not LOOKBACK_VALUE.match(lookback):
+        if lookback is not None and not LOOKBACK_VALUE.fullmatch(lookback):
             problems.append(f"condition {c.get('display_name')!r}: lookback {lookback!r} is not a number with unit ns, us, ms, s, m or h")
     return "; ".join(problems) or None
 

@@ -144,7 +144,7 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, inner in value.items():
             out.update(flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
-        return out or {prefix: {}}
+        return out or ({prefix: {}} if prefix else {})  # an empty block is a value; an empty body is nothing
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         out = {}
         for i, inner in enumerate(value):

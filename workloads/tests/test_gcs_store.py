@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from workloads.etl.storage import GcsObjectStore, ObjectChanged, ObjectRef, PreconditionFailed
@@ -54,11 +56,11 @@ def test_read_and_compare_and_swap_with_generation_preconditions(store, gcs_buck
     uri = f"gs://{gcs_bucket}/state/orders.json"
     assert store.read(uri) == (None, 0)  # 404 -> absent
     g1 = store.write_if_generation_match(uri, b"one", 0)
-    with pytest.raises(PreconditionFailed):
+    with pytest.raises(PreconditionFailed, match=f"^{re.escape(uri)} is no longer at generation 0$"):
         store.write_if_generation_match(uri, b"again", 0)  # 412: must not exist
     g2 = store.write_if_generation_match(uri, b"two", g1)
     assert g2 != g1
-    with pytest.raises(PreconditionFailed):
+    with pytest.raises(PreconditionFailed, match=f"^{re.escape(uri)} is no longer at generation {g1}$"):
         store.write_if_generation_match(uri, b"stale", g1)  # 412: moved on
     assert store.read(uri) == (b"two", g2)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import threading
 from unittest import mock
 
@@ -20,11 +21,11 @@ def test_local_compare_and_swap(tmp_path):
     store, uri = LocalObjectStore(), str(tmp_path / "ctl" / "cp.json")
     assert store.read(uri) == (None, 0)
     g1 = store.write_if_generation_match(uri, b"one", 0)
-    with pytest.raises(PreconditionFailed):
+    with pytest.raises(PreconditionFailed, match=f"^{re.escape(uri)} is at generation {g1}, not 0$"):
         store.write_if_generation_match(uri, b"again", 0)  # 0 means "must not exist"
     g2 = store.write_if_generation_match(uri, b"two", g1)
     assert g2 > g1
-    with pytest.raises(PreconditionFailed):
+    with pytest.raises(PreconditionFailed, match=f"^{re.escape(uri)} is at generation {g2}, not {g1}$"):
         store.write_if_generation_match(uri, b"stale", g1)
     assert store.read(uri) == (b"two", g2)
 
@@ -45,10 +46,10 @@ def test_local_download_pins_the_generation(tmp_path):
     store.download(ref, str(tmp_path / "copy"))
     assert (tmp_path / "copy").read_bytes() == b"v1"
     os.utime(path, ns=(ref.generation + 5, ref.generation + 5))
-    with pytest.raises(ObjectChanged):
+    with pytest.raises(ObjectChanged, match=f"^{re.escape(ref.uri)} is no longer at generation {ref.generation}$"):
         store.download(ref, str(tmp_path / "copy"))
     path.unlink()
-    with pytest.raises(ObjectChanged):
+    with pytest.raises(ObjectChanged, match=f"^{re.escape(ref.uri)} no longer exists$"):
         store.download(ref, str(tmp_path / "copy"))
 
 
