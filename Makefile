@@ -37,7 +37,7 @@ DEPLOY_FLAGS ?=
 ENV_FILES := $(wildcard environments/*.yaml)
 
 .PHONY: help setup check synth test test-infra test-workloads clean docs baselines snapshot-update new-env review diff deploy preflight etl-bench fake-gcs-server ml-pipeline \
-        lint-workflows mutation bench validate tf-provider scan workloads-setup etl-demo lock labelable-types prerequisites
+        lint lint-workflows mutation bench validate tf-provider scan workloads-setup etl-demo lock labelable-types prerequisites
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -139,7 +139,10 @@ fake-gcs-server: $(FAKE_GCS) ## build the GCS emulator the workload tests use (c
 
 # ---------------------------------------------------------------- tests
 
-test: test-infra test-workloads ## every test: infrastructure (one pytest process, one synth), ETL/launcher, DAG parsing, ML
+test: lint test-infra test-workloads ## every test: the style gate, infrastructure (one pytest process, one synth), ETL/launcher, DAG parsing, ML
+
+lint: .venv/.synced ## the style gate: ruff over every Python file (ruff.toml says which checks)
+	$(PY) -m ruff check --quiet .
 
 test-infra: .venv/.synced node_modules/.synced-runtime $(ACTIONLINT) ## only the infrastructure suite
 	$(PY) -m pytest

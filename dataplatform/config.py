@@ -705,7 +705,7 @@ def contract_problems(env: Environment) -> list[tuple[tuple[Any, ...], str]]:
             continue
         columns = ", ".join(f.name for f in pipeline.schema_)
 
-        def unknown(column: str) -> str:
+        def unknown(column: str, pipeline: Pipeline = pipeline, columns: str = columns) -> str:
             return f"{column!r} is not a column of pipeline {pipeline.name!r} (columns: {columns})"
 
         label = pipeline.column(model.label)

@@ -28,7 +28,6 @@ import time
 import types
 import typing
 from dataclasses import dataclass
-from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -229,7 +228,7 @@ def _message(err: dict, unknown_here: dict[Loc, str]) -> str | None:
         model = _model_at(loc[:-1])
         known = sorted(_fields(model)) if model else []
         hint = _suggest(loc[-1], known)
-        return f"unknown setting{hint or (f'; expected one of: ' + ', '.join(known) if known else '')}"
+        return f"unknown setting{hint or ('; expected one of: ' + ', '.join(known) if known else '')}"
     if kind == "missing":
         if unknown_here.get(loc):  # `lables:` already says "did you mean 'labels'?"
             return None

@@ -11,7 +11,6 @@ import json
 import sys
 import types
 import typing
-from pathlib import Path
 
 from pydantic import BaseModel, EmailStr
 from pydantic_core import PydanticUndefined

@@ -71,7 +71,7 @@ class Baselines:
                 path.write_text(text)
             if new and not config.getoption(UPDATE_OPTION):
                 warnings.warn(BaselineRecorded(f"recorded {path.relative_to(path.parents[2])} for the new stack {stack}: "
-                                               "review and commit it"))
+                                               "review and commit it"), stacklevel=2)
             return
         expected = path.read_text()
         if expected != text:

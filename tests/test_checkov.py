@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-
-
 from dataplatform.tools import checkov_scan as runner
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_checkov_passes_on_every_environment(synth_dir, stacks):

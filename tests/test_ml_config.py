@@ -45,7 +45,7 @@ def test_wrong_column_is_one_error_with_file_and_line(tmp_path):
         "features: [customer_id, quantity, ordered_at]", "features: [customer_id, qty, ordered_at]")
     path = tmp_path / "dev.yaml"
     path.write_text(text)
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if "qty" in l)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "qty" in row)
     with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}:{line}: ml.models") as info:
         load_environment(path)
     assert info.value.problems == [

@@ -16,7 +16,6 @@ Environments come from environments/.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 import pytest
 
@@ -50,6 +49,7 @@ class Graph:
     def __init__(self, stack: dict):
         self.resources = {r.address: r for r in tfjson.resources(stack)}
         self.edges = {a: self._deps(r) for a, r in self.resources.items()}
+        self._ancestors: dict[str, frozenset[str]] = {}
 
     @staticmethod
     def _deps(r: tfjson.SynthesizedResource) -> set[str]:
@@ -57,8 +57,9 @@ class Graph:
         refs = {f"{t}.{n}" for t, n in _REF.findall(str(body))}
         return refs | set(r.body.get("depends_on", []))
 
-    @lru_cache(maxsize=None)
     def ancestors(self, address: str) -> frozenset[str]:
+        if address in self._ancestors:
+            return self._ancestors[address]
         out: set[str] = set()
         stack = list(self.edges.get(address, ()))
         while stack:
@@ -66,7 +67,8 @@ class Graph:
             if a not in out:
                 out.add(a)
                 stack.extend(self.edges.get(a, ()))
-        return frozenset(out)
+        self._ancestors[address] = frozenset(out)
+        return self._ancestors[address]
 
     def __hash__(self):
         return id(self)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -83,7 +82,7 @@ def _uses():
     for _, _, _, step in all_steps():
         if "uses" in step:
             yield step["uses"]
-    for name, wf in WF.items():
+    for wf in WF.values():
         for job in wf["jobs"].values():
             if "uses" in job:
                 yield job["uses"]

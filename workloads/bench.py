@@ -51,7 +51,6 @@ def case_burst(files: int, instances: int = 10) -> dict:
 
     import functions_framework
 
-    from workloads.launcher import launch_request as lr
     from workloads.tests.emulators.control_plane import CloudTasksSim, ControlPlaneAdapter, DataflowSim, session_for
 
     params = {"pipeline": "orders", "landing_prefix": "gs://landing/orders/", "schema": "[]", "output_table": "p:d.orders",

@@ -321,7 +321,6 @@ class MlPlatform(Construct):
     def _workbench(self, spec: MlPlatformSpec, wb: WorkbenchSpec) -> None:
         """A notebook VM in the platform subnet: no public IP, Shielded VM, stops when idle,
         its own identity; only the data scientists' group may use it."""
-        namer = spec.namer
         self.workbench_identity = sa = spec.identities["ml-workbench"]  # the users' actAs on it: bootstrap
         self.dataset.grant_write(sa.principal)
         for source in self.sources.values():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from dataplatform.guardrails.rule import ERROR, Target, block, computed, get, rule
+from dataplatform.guardrails.rule import ERROR, Target, computed, get, rule
 
 _PINNED_VERSION = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/\d+$")
 _SECRET_REFERENCE = re.compile(r"\$\{google_secret_manager_secret(_version)?\.")

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from dataplatform.config import ENVIRONMENTS_DIR, ConfigError, Environment, Profile, load_environment
 from dataplatform.handfilled import HAND_FILLED_SECRETS, secret_id
-from dataplatform.tools.gcp_http import Client, Response, Unreachable, access_token, error_message
+from dataplatform.tools.gcp_http import Client, Unreachable, access_token, error_message
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_OFFLINE = 0, 1, 2, 3
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"

@@ -325,7 +325,7 @@ def render(diffs: list[StackDiff], *, base: str, findings: dict[str, list[str]] 
         if d.changed:
             lines += ["**Changed**", "", "| resource | attribute | before | after |", "|---|---|---|---|"]
             folded = []
-            for path, (rtype, changes) in d.changed.items():
+            for path, (_rtype, changes) in d.changed.items():
                 for attr, old, new in changes:
                     lines.append(f"| `{path}` | {_code(attr)} | {_cell(old)} | {_cell(new)} |")
                     if max(len(_text(old)), len(_text(new))) > FOLD_AT:

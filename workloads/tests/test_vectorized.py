@@ -8,7 +8,6 @@ reference's clean values, and invalid rows carry the reference's reasons (word f
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import math
 import random
 from decimal import Decimal

@@ -60,10 +60,10 @@ class FakeGcsServer:
             try:
                 urllib.request.urlopen(f"{self.url}/storage/v1/b?project=test", timeout=1).read()
                 break
-            except OSError:
+            except OSError as error:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"fake-gcs-server did not answer within {start_timeout} s: {self.errors}")
+                    raise RuntimeError(f"fake-gcs-server did not answer within {start_timeout} s: {self.errors}") from error
                 time.sleep(0.05)
 
     def stop(self) -> None:
