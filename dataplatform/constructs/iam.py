@@ -20,7 +20,12 @@ from typing import Any, Callable
 from cdktn import TerraformResource, TerraformStack
 from constructs import Construct
 
-BASIC_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
+from dataplatform.guardrails.iam import BASIC_ROLES  # one definition: the rule's (GR-IAM-001)
+
+
+def _refuse_basic(role: str) -> None:
+    if role in BASIC_ROLES:
+        raise ValueError(f"basic role {role} is never granted; pick a predefined role")
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,7 @@ class ResourceIam:
         raise NotImplementedError
 
     def bind(self, role: str, principal: Principal, *, scope_suffix: str = "") -> Any:
-        if role in BASIC_ROLES:
-            raise ValueError(f"basic role {role} is never granted; pick a predefined role")
+        _refuse_basic(role)
         if not isinstance(self, Construct):
             raise TypeError(f"ResourceIam is a mixin for constructs, not {type(self).__name__}")
         construct_id = f"iam-{_slug(role)}-{principal.key}{scope_suffix}"
@@ -119,8 +123,7 @@ def grant_project_roles(scope: Construct, project: str, principal: Principal, ro
     made = []
     ledger = ledger_of(scope) if roles else None
     for role, reason in roles.items():
-        if role in BASIC_ROLES:
-            raise ValueError(f"basic role {role} is never granted; pick a predefined role")
+        _refuse_basic(role)
         if not reason:
             raise ValueError(f"project-level grant of {role} to {principal.key} needs a reason")
         member = ProjectIamMember(scope, f"project-{_slug(role)}-{principal.key}", project=project, role=role, member=principal.member)
@@ -137,8 +140,7 @@ def grant_project_role_if(scope: Construct, project: str, principal: Principal, 
     """A project-level role under an IAM condition (e.g. only on resources whose name starts with ...)."""
     from cdktn_provider_google.project_iam_member import ProjectIamMember, ProjectIamMemberCondition
 
-    if role in BASIC_ROLES:
-        raise ValueError(f"basic role {role} is never granted; pick a predefined role")
+    _refuse_basic(role)
     if not reason:
         raise ValueError(f"project-level grant of {role} to {principal.key} needs a reason")
     member = ProjectIamMember(scope, f"{title}-{principal.key}", project=project, role=role, member=principal.member,
