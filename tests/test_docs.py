@@ -26,3 +26,16 @@ def test_json_schema_is_in_sync():
 def test_every_environment_file_names_the_schema_for_editors():
     for path in sorted(ENVIRONMENTS.glob("*.yaml")):
         assert path.read_text().splitlines()[0] == SCHEMA_COMMENT, f"{path.name}: first line must be {SCHEMA_COMMENT!r}"
+
+
+def test_readme_counts_the_guardrail_rules_there_are():
+    import collections
+    import re
+
+    from dataplatform.guardrails import RULES
+
+    text = README.read_text()
+    stated = re.search(r"guardrails\*\* \(`dataplatform/guardrails/`\): (\d+) rules \((\d+) errors, (\d+) warnings\)", text)
+    assert stated, "README: the guardrails paragraph states '<n> rules (<e> errors, <w> warnings)'"
+    severities = collections.Counter(r.severity.name for r in RULES)
+    assert tuple(map(int, stated.groups())) == (len(RULES), severities["ERROR"], severities["WARNING"])
