@@ -783,3 +783,104 @@ def test_dataproc_lifecycle_messages():
 def test_dataproc_cap_counts_an_unreadable_count_as_zero():
     cluster = {"cluster_config": {"worker_config": {"num_instances": 51}, "preemptible_worker_config": {"num_instances": "many"}}}
     assert check("GR-CMP-012", "google_dataproc_cluster", cluster) == "up to 51 workers, above the cap of 50"
+
+
+# ---------------------------------------------------------------- ML: Workbench, Vertex AI schedules
+
+ML_SA = "acme-dev-ml-workbench@acme-data-dev.iam.gserviceaccount.com"
+COMPUTE_SA = "123456789012-compute@developer.gserviceaccount.com"
+
+
+def workbench(**gce) -> dict:
+    base = {"machine_type": "e2-standard-4", "disable_public_ip": True, "service_accounts": [{"email": ML_SA}],
+            "metadata": {"idle-timeout-seconds": "3600"}}
+    return {"gce_setup": {**base, **gce}}
+
+
+def test_workbench_idle_range_is_stated_in_minutes():
+    assert RULES_BY_ID["GR-ML-002"].description == \
+        "Workbench instances stop when idle, after 10-1440 minutes (Workbench's accepted range)."
+
+
+@pytest.mark.parametrize("seconds, ok", [
+    ("600", True), ("599", False), ("86400", True), ("86401", False), ("86340", True), ("660", True), ("630", False),
+    ("0", False), ("-600", False), ("ten", False), (3600, True),
+])
+def test_workbench_idle_timeout_at_the_limits(seconds, ok):
+    message = check("GR-ML-002", "google_workbench_instance", workbench(metadata={"idle-timeout-seconds": seconds}))
+    assert message == (None if ok else f"idle-timeout-seconds {seconds!r} is not whole minutes within 600-86400 s")
+
+
+def test_workbench_without_idle_timeout_bills_until_stopped():
+    assert check("GR-ML-002", "google_workbench_instance", workbench(metadata={})) == \
+        "no idle-timeout-seconds metadata: the instance would bill until someone stops it"
+    assert check("GR-ML-002", "google_workbench_instance", workbench(metadata={"idle-timeout-seconds": "${var.t}"})) is None
+
+
+@pytest.mark.parametrize("machine, ok", [
+    ("e2-standard-16", True), ("n2-standard-17", False), ("n2-highmem-16", True), ("e2-standard-32", False),
+    ("custom-4-16384", False), ("${var.machine}", True),
+])
+def test_workbench_vcpu_cap_at_the_limit(machine, ok):
+    message = check("GR-ML-003", "google_workbench_instance", workbench(machine_type=machine))
+    assert message == (None if ok else f"machine_type {machine!r} is not a predefined type of at most 16 vCPUs")
+
+
+def test_workbench_identity_is_the_first_service_account():
+    """Workbench runs as the first (only) account of gce_setup.service_accounts."""
+    accounts = lambda *emails: workbench(service_accounts=[{"email": e} for e in emails])  # noqa: E731
+    assert check("GR-ML-003", "google_workbench_instance", accounts(ML_SA, COMPUTE_SA)) is None
+    assert check("GR-ML-003", "google_workbench_instance", accounts(COMPUTE_SA, ML_SA)) == f"runs as the default compute SA {COMPUTE_SA}"
+    assert check("GR-ML-003", "google_workbench_instance", accounts("", ML_SA)) == \
+        "no gce_setup.service_accounts: the Compute Engine default SA (Editor) would be used"
+    assert check("GR-ML-003", "google_workbench_instance", workbench(service_accounts=[])) == \
+        "no gce_setup.service_accounts: the Compute Engine default SA (Editor) would be used"
+
+
+def test_workbench_problems_are_reported_together():
+    message = check("GR-ML-003", "google_workbench_instance", workbench(
+        service_accounts=[], machine_type="n2-standard-32", accelerator_configs=[{"type": "NVIDIA_TESLA_T4", "core_count": 1}]))
+    assert message == ("no gce_setup.service_accounts: the Compute Engine default SA (Editor) would be used; "
+                       "machine_type 'n2-standard-32' is not a predefined type of at most 16 vCPUs; "
+                       "accelerator_configs set (GPUs are not budgeted for notebooks)")
+
+
+@pytest.mark.parametrize("attrs, message", [
+    ({"member": "group:ds@example.com"}, None),
+    ({"member": "serviceAccount:" + ML_SA}, None),
+    ({"member": "user:alice@example.com"}, "members ['user:alice@example.com'] are not groups or service accounts"),
+    ({"members": ["group:ds@example.com", "domain:example.com"]}, "members ['domain:example.com'] are not groups or service accounts"),
+    ({"members": ["group:ds@example.com", "${var.member}"]}, None),
+    ({"policy_data": "{}"}, None),
+])
+def test_notebook_members_single_member_and_binding_lists(attrs, message):
+    assert check("GR-ML-004", "google_workbench_instance_iam_member", attrs) == message
+
+
+def vertex_schedule(uri: str, body: bytes | None) -> dict:
+    target = {"uri": uri, "oauth_token": {"service_account_email": ML_SA}}
+    if body is not None:
+        target["body"] = base64.b64encode(body).decode()
+    return {"http_target": target}
+
+
+PIPELINE_JOBS_URI = "https://europe-west4-aiplatform.googleapis.com/v1/projects/p/locations/europe-west4/pipelineJobs"
+
+
+@pytest.mark.parametrize("uri, body, message", [
+    (PIPELINE_JOBS_URI, json.dumps({"serviceAccount": ML_SA}).encode(), None),
+    (PIPELINE_JOBS_URI, json.dumps({"displayName": "x"}).encode(), "pipelineJobs request without serviceAccount"),
+    (PIPELINE_JOBS_URI, json.dumps({"serviceAccount": COMPUTE_SA}).encode(), f"pipeline runs as the default compute SA {COMPUTE_SA}"),
+    (PIPELINE_JOBS_URI, b"{not json", "the pipelineJobs request body is not readable JSON"),
+    (PIPELINE_JOBS_URI, None, "the pipelineJobs request body is not readable JSON"),
+    # other Vertex AI calls, and other APIs ending in /pipelineJobs, are not pipeline runs
+    (PIPELINE_JOBS_URI.replace("pipelineJobs", "customJobs"), b"{}", None),
+    ("https://example.com/v1/pipelineJobs", b"{}", None),
+])
+def test_vertex_pipeline_schedules_name_their_identity(uri, body, message):
+    assert check("GR-ML-006", "google_cloud_scheduler_job", vertex_schedule(uri, body)) == message
+
+
+def test_vertex_pipeline_body_not_base64_is_unreadable():
+    job = {"http_target": {"uri": PIPELINE_JOBS_URI, "body": "not base64!"}}
+    assert check("GR-ML-006", "google_cloud_scheduler_job", job) == "the pipelineJobs request body is not readable JSON"
