@@ -421,6 +421,26 @@ def test_partition_column(field, granularity, message):
     assert check("GR-DAT-008", "google_bigquery_table", {"schema": SCHEMA, "time_partitioning": {"type": granularity, "field": field}}) == message
 
 
+@pytest.mark.parametrize("partitioning", [{"type": "DAY"}, {"type": "DAY", "field": ""}, {"type": "DAY", "field": "${var.column}"}])
+def test_ingestion_time_and_computed_partitions_pass(partitioning):
+    """No field: BigQuery partitions by ingestion time, whatever the schema holds."""
+    assert check("GR-DAT-008", "google_bigquery_table", {"schema": SCHEMA, "time_partitioning": partitioning}) is None
+
+
+def test_a_dataset_without_delete_contents_keeps_its_tables():
+    """Unset, delete_contents_on_destroy is false (the provider's default)."""
+    assert check("GR-DAT-002", "google_bigquery_dataset", {"dataset_id": "d"}) is None
+    assert check("GR-DAT-002", "google_bigquery_dataset", {"dataset_id": "d", "delete_contents_on_destroy": "true"}) == \
+        "delete_contents_on_destroy is true"
+
+
+def test_the_caps_cannot_be_raised_at_run_time():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError, match="dataflow_max_workers"):
+        CAPS.dataflow_max_workers = 500  # type: ignore[misc]
+
+
 @pytest.mark.parametrize("schema", ["${var.schema}", "not json", json.dumps({"name": "x"}), None])
 def test_table_rules_warn_when_the_schema_is_not_readable(schema):
     attrs = {"schema": schema, "clustering": ["id"], "time_partitioning": {"field": "at"}}
@@ -623,6 +643,74 @@ def test_absence_durations(duration, ok):
         (None if ok else f"condition 'a': condition_absent.duration {duration!r} is not a whole number of minutes")
 
 
+def test_every_condition_of_a_policy_is_checked():
+    """A first condition that is not about an SLO (or has no absence) does not end the check."""
+    slo = 'select_slo_burn_rate("projects/p/services/s/serviceLevelObjectives/o", "3600s")'
+    policy = {"conditions": [{"display_name": "metric", "condition_threshold": {"filter": 'metric.type="x"'}},
+                             {"display_name": "burn", "condition_threshold": {"filter": slo, "aggregations": [{"alignment_period": "60s"}]}}]}
+    assert check("GR-SLO-004", "google_monitoring_alert_policy", policy) == "condition 'burn': an SLO selector takes no aggregations"
+    policy = {"conditions": [{"display_name": "threshold", "condition_threshold": {"filter": 'metric.type="x"'}},
+                             {"display_name": "absent", "condition_absent": {"duration": "90s"}}]}
+    assert check("GR-SLO-006", "google_monitoring_alert_policy", policy) == \
+        "condition 'absent': condition_absent.duration '90s' is not a whole number of minutes"
+
+
+def mosaic(*tiles: dict, columns: object = 48) -> dict:
+    return {"dashboard_json": json.dumps({"displayName": "d", "mosaicLayout": {"columns": columns, "tiles": list(tiles)}})}
+
+
+def tile(x: int = 0, y: int = 0, w: int | None = 1, h: int | None = 1) -> dict:
+    out = {"xPos": x, "yPos": y, "widget": {}}
+    if w is not None:
+        out["width"] = w
+    if h is not None:
+        out["height"] = h
+    return out
+
+
+@pytest.mark.parametrize("t, columns, ok", [
+    (tile(), 48, True), (tile(), 1, True), (tile(x=47), 48, True), (tile(x=47, w=2), 48, False), (tile(x=0, w=48), 48, True),
+    (tile(x=-1), 48, False), (tile(y=-1), 48, False), (tile(w=0), 48, False), (tile(h=0), 48, False),
+    (tile(x=-1, y=0, w=4), 48, False), (tile(y=-1, w=4), 48, False), (tile(w=0, h=4), 48, False),
+    (tile(w=None), 48, False), (tile(h=None), 48, False),
+])
+def test_dashboard_tiles_fit_the_grid(t, columns, ok):
+    message = check("GR-SLO-008", "google_monitoring_dashboard", mosaic(t, columns=columns))
+    x, y, w, h = (t.get(k, 0) for k in ("xPos", "yPos", "width", "height"))
+    assert message == (None if ok else f"tile 0 ({x},{y} {w}x{h}) does not fit {columns} columns")
+
+
+@pytest.mark.parametrize("columns, ok", [(1, True), (48, True), (0, False), (49, False), ("48", False)])
+def test_dashboard_columns_at_the_limits(columns, ok):
+    message = check("GR-SLO-008", "google_monitoring_dashboard", mosaic(columns=columns))
+    assert message == (None if ok else f"mosaicLayout.columns is {columns!r}, not 1-48")
+
+
+def test_dashboard_json_must_parse():
+    message = check("GR-SLO-008", "google_monitoring_dashboard", {"dashboard_json": '{"mosaicLayout": '})
+    assert message == "dashboard_json is not JSON (Expecting value: line 1 column 18 (char 17))"
+    assert check("GR-SLO-008", "google_monitoring_dashboard", {"dashboard_json": json.dumps({"gridLayout": {}})}) is None
+
+
+def test_a_bucket_without_force_destroy_is_kept():
+    """Unset, force_destroy is false (the provider's default)."""
+    assert check("GR-STO-004", "google_storage_bucket", {"name": "b"}) is None
+    assert check("GR-STO-004", "google_storage_bucket", {"name": "b", "force_destroy": "true"}) == "force_destroy is true"
+
+
+@pytest.mark.parametrize("uri, direct", [
+    ("https://dataflow.googleapis.com/v1b3/projects/p/locations/r/flexTemplates:launch", True),
+    ("https://dataflow.googleapis.com/v1b3/projects/p/locations/r/templates:launch", True),
+    ("https://dataflow.googleapis.com/v1b3/projects/p/locations/r/jobs", True),
+    ("https://cloudtasks.googleapis.com/v2/projects/p/locations/r/queues/q/tasks", False),
+    ("https://run.googleapis.com/v2/projects/p/locations/r/jobs", False),  # another API's jobs
+    ("https://workflowexecutions.googleapis.com/v1/projects/p/locations/r/workflows/templates", False),
+])
+def test_scheduler_never_calls_dataflow_directly(uri, direct):
+    message = check("GR-PRC-003", "google_cloud_scheduler_job", {"http_target": {"uri": uri}})
+    assert message == (f"Cloud Scheduler calls Dataflow directly ({uri})" if direct else None)
+
+
 @pytest.mark.parametrize("sampling, ok", [(1, True), (0.000001, True), (0, False), (1.000001, False), (-0.5, False), ("${var.s}", True)])
 def test_flow_log_sampling_range(sampling, ok):
     subnet = {"log_config": {"flow_sampling": sampling, "aggregation_interval": "INTERVAL_5_MIN"}}
@@ -712,7 +800,8 @@ def test_composer_private(config, private):
         (None if private else "neither config.enable_private_environment nor private_environment_config.enable_private_endpoint is true")
 
 
-@pytest.mark.parametrize("value, seconds", [("600s", 600), ("0s", 0), ("600", None), ("10m", None), ("s", None), (600, None)])
+@pytest.mark.parametrize("value, seconds", [("600s", 600), ("0s", 0), ("600", None), ("10m", None), ("s", None), (600, None),
+                                            ("6xs", None), ("60.5s", None)])
 def test_duration_seconds(value, seconds):
     from dataplatform.guardrails.compute import duration_seconds
 
