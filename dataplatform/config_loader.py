@@ -89,7 +89,8 @@ def read_yaml(text: str) -> Document:
         column = f" (column {mark.column + 1})" if mark else ""
         return Document(None, {}, [Problem(line, "(YAML)", f"invalid YAML: {exc.problem or exc.context}{column}")])
     except yaml.YAMLError as exc:
-        return Document(None, {}, [Problem(1, "(YAML)", f"invalid YAML: {exc}")])
+        # e.g. a control character, refused by the reader before any mark exists; one line, as every problem
+        return Document(None, {}, [Problem(1, "(YAML)", f"invalid YAML: {' '.join(str(exc).split())}")])
     finally:
         loader.dispose()
 

@@ -265,6 +265,37 @@ def test_invalid_yaml_names_line_and_column():
         f"{SOURCE}:3: (YAML): invalid YAML: did not find expected node content (column 1)"]
 
 
+def test_a_character_yaml_refuses_has_line_one():
+    """A control character stops the YAML reader before any mark exists: the file's first line is named."""
+    assert problems_of("name: dev\x07\n") == [
+        f"{SOURCE}:1: (YAML): invalid YAML: unacceptable character #x0007: control characters are not allowed "
+        'in "<unicode string>", position 9']
+
+
+def test_make_check_in_process(tmp_path, capsys):
+    """config_loader.main: 0 and the valid names; 2 and one line per problem of every file (one pass), never a traceback."""
+    good = tmp_path / f"{NAME}.yaml"
+    good.write_text(BASE_TEXT)
+    assert config_loader.main([str(good)]) == 0
+    assert capsys.readouterr().out.startswith(f"check: {NAME} valid (")
+    bad = tmp_path / "bad" / f"{NAME}.yaml"
+    bad.parent.mkdir()
+    bad.write_text(BASE_TEXT.replace("max_workers: 2", "max_workers: true").replace("owner: data-platform", "owner: no"))
+    worse = tmp_path / "worse" / f"{NAME}.yaml"
+    worse.parent.mkdir()
+    worse.write_text("- a list\n")
+    assert config_loader.main([str(bad), str(good), str(worse)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": ", 2)[1] for line in err[:-1]] == ["labels.owner", "pipelines[0].max_workers", "(top level)"]
+    assert err[-1] == "check: 3 problem(s); nothing was synthesized"
+
+
+def test_make_check_without_arguments_reads_every_shipped_file(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["config_loader"])
+    assert config_loader.main() == 0
+    assert capsys.readouterr().out.startswith(f"check: {', '.join(environment_names())} valid (")
+
+
 def test_top_level_list_is_refused():
     assert problems_of("- just\n- a list\n") == [
         f"{SOURCE}:1: (top level): expected a mapping of settings (name: ..., project_id: ...), got a list"]
