@@ -167,6 +167,19 @@ def test_a_weekly_schedule_waits_up_to_a_week_for_freshness():
     data["pipelines"][0].update(trigger="scheduled", schedule="15 3 * * 1", max_runtime_minutes=30)
     data["pipelines"][0]["slo"] = {"alert_after_hours_without_success": 0}
     assert levels(data)["orders"].freshness_minutes == 10080
+    data["pipelines"][0]["max_runtime_minutes"] = 5  # the shortest run: a week + 5 min is still capped at the week
+    assert levels(data)["orders"].freshness_minutes == 10080
+
+
+@pytest.mark.parametrize("runtime, tier, hours", [(60, "high", 2 + 1), (61, "high", 3 + 1), (119, "standard", 3 + 3),
+                                                  (120, "standard", 3 + 3), (121, "standard", 4 + 3)])
+def test_no_success_alert_rounds_the_wait_up_to_whole_hours(runtime, tier, hours):
+    """An hourly run waits up to 60 min + its runtime: ceil(wait / 60 min) hours, plus the tier's grace."""
+    data = yaml.safe_load(yaml.safe_dump(PROD if tier == "high" else DEV))
+    assert data["sla_tier"] == tier
+    data["pipelines"][0].update(trigger="scheduled", schedule="0 * * * *", max_runtime_minutes=runtime)
+    data["pipelines"][0].pop("slo", None)
+    assert levels(data)["orders"].alert_after_hours_without_success == hours
 
 
 def test_every_model_is_checked_after_one_names_no_pipeline():
