@@ -450,3 +450,31 @@ def test_runs_closer_than_the_daily_load_budget_allows_defer_their_load(project)
 def test_bad_bounds_stop_the_run_before_any_work(project, value, message):
     with pytest.raises(ValueError, match=message):
         run(project.args(max_files_per_run=value))
+
+
+def test_a_follow_up_that_cannot_be_requested_does_not_fail_the_committed_run(project, caplog):
+    """The queue refusing the follow-up leaves the backlog to the schedule and the next arrival:
+    the run's load is committed and the failure is logged with the run id."""
+    from workloads.etl.followups import OutboxFollowUps
+
+    for i in range(3):
+        project.write(f"f{i}.parquet", good_rows(1 + 10 * i, 10))
+    args = project.args(max_files_per_run="2", followup_outbox=str(project.root / "followups"))
+    with mock.patch.object(OutboxFollowUps, "request", autospec=True, side_effect=RuntimeError("queue down")):
+        run(args)
+    summary = project.summaries()[-1]
+    assert (summary["processed_files"], summary["backlog_files"], summary["outcome"]) == (2, 1, "partial")
+    assert_each_once(project.table_ids(), range(1, 21))
+    failed = [json.loads(r.getMessage()) for r in caplog.records if "etl_follow_up_failed" in r.getMessage()]
+    assert failed == [{"event": "etl_follow_up_failed", "pipeline": "things", "run_id": summary["run_id"]}]
+
+
+def test_a_summary_that_cannot_be_logged_does_not_fail_the_committed_run(project):
+    from workloads.etl.reporting import JsonlFileReporter
+
+    project.write("a.parquet", good_rows(1, 10))
+    with mock.patch.object(JsonlFileReporter, "report", autospec=True, side_effect=OSError("logging down")):
+        run(project.args())
+    assert_each_once(project.table_ids(), range(1, 11))
+    assert len(project.checkpoint()["files"]) == 1
+    assert project.summaries() == []

@@ -8,6 +8,7 @@ reference's clean values, and invalid rows carry the reference's reasons (word f
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import random
 from decimal import Decimal
@@ -120,3 +121,34 @@ def test_random_multi_column_batches_agree():
             for col, (ftype, mode, bounds) in zip(["a", "b", "c"], rng.sample(list(cases()), 3))
         ])
         assert_agrees(batch, fields)
+
+
+def test_split_file_gives_the_same_outputs_on_both_paths(tmp_path, monkeypatch):
+    """split_file with the per-row reference (vectorized=False, the benchmark's 'before') and with the
+    vectorised validator: byte-identical curated Parquet and quarantine lines, row numbers counted
+    across batches (three batches of 40 rows here)."""
+    import pyarrow.parquet as pq
+
+    from workloads.etl import demo, pipeline
+
+    monkeypatch.setattr(pipeline, "BATCH_ROWS", 40)
+    rng = random.Random(3)
+    data = [demo._good_row(rng, i + 1) for i in range(120)]
+    for n, i in enumerate(range(5, 120, 11)):  # every kind of broken rule, in every batch
+        demo._BREAKERS[n % len(demo._BREAKERS)][1](data[i])
+    arrow = pa.schema([("order_id", pa.int64()), ("customer", pa.string()), ("amount", pa.decimal128(18, 10)),
+                       ("quantity", pa.int64()), ("discount", pa.float64()), ("paid", pa.bool_()),
+                       ("ordered_at", pa.timestamp("us", tz="UTC")), ("ship_date", pa.date32())])
+    source = tmp_path / "source.parquet"
+    pq.write_table(pa.Table.from_pylist(data, schema=arrow), source)
+    fields = parse_schema(demo.SCHEMA)
+    outputs = {}
+    for label, vectorized in (("rows", False), ("vector", True)):
+        result = pipeline.split_file(str(source), fields, str(tmp_path / f"{label}.parquet"), str(tmp_path / f"{label}.jsonl"),
+                                     "gs://landing/orders/source.parquet", 1, vectorized=vectorized)
+        lines = (tmp_path / f"{label}.jsonl").read_text().splitlines()
+        outputs[label] = (pq.read_table(tmp_path / f"{label}.parquet").to_pylist(), lines, result.quarantined_rows)
+    assert outputs["rows"] == outputs["vector"]
+    curated, lines, quarantined = outputs["rows"]
+    assert quarantined == len(lines) == 11 and len(curated) == 120 - 11
+    assert [json.loads(line)["_row_number"] for line in lines] == list(range(5, 120, 11))
