@@ -128,6 +128,47 @@ def test_a_job_covers_a_request_only_if_created_after_it(created, covered):
     assert lr.covers({"createTime": created}, requested) is covered
 
 
+def test_jobs_listing_urls_page_through_every_state():
+    base = "https://dataflow.googleapis.com/v1b3/projects/p/locations/europe-west1/jobs?filter=ALL&pageSize=100"
+    assert lr.jobs_url("p", "europe-west1") == base
+    assert lr.jobs_url("p", "europe-west1", "tok") == base + "&pageToken=tok"
+    assert lr.jobs_url("p", "europe-west1", "") == base
+
+
+REQUESTED = dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc)
+
+
+def job(state: str, created: str = "2026-01-01T12:05:00Z", name: str = "etl-orders", location: str | None = "europe-west1",
+        job_id: str = "j1") -> dict:
+    out = {"id": job_id, "name": name, "currentState": state, "createTime": created}
+    if location is not None:
+        out["location"] = location
+    return out
+
+
+@pytest.mark.parametrize("jobs, outcome", [
+    ([], None),
+    ([job("JOB_STATE_DONE")], True),
+    ([job("JOB_STATE_RUNNING")], None),
+    ([job("JOB_STATE_DONE", location=None)], True),  # a listing without locations is the region asked for
+    ([job("JOB_STATE_DONE", created="2026-01-01T11:59:00Z")], None),  # created before the request: not this run
+    ([job("JOB_STATE_DONE", name="etl-customers")], None),  # another pipeline
+    ([job("JOB_STATE_DONE", location="us-central1")], None),  # another region
+    # the first job created after the request is the run, whatever comes after it
+    ([job("JOB_STATE_RUNNING", created="2026-01-01T12:09:00Z", job_id="j2"), job("JOB_STATE_DONE", created="2026-01-01T12:01:00Z")], True),
+    ([job("JOB_STATE_DONE", created="2026-01-01T12:09:00Z", job_id="j2"), job("JOB_STATE_RUNNING", created="2026-01-01T12:01:00Z")], None),
+])
+def test_run_outcome_reads_the_first_job_created_after_the_request(jobs, outcome):
+    assert lr.run_outcome(jobs, "orders", "europe-west1", REQUESTED) is outcome
+
+
+@pytest.mark.parametrize("state", ["JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_UPDATED", "JOB_STATE_DRAINED"])
+def test_run_outcome_raises_for_a_run_that_ended_badly(state):
+    jobs = [job("JOB_STATE_DONE", created="2026-01-01T12:09:00Z", job_id="later"), job(state, created="2026-01-01T12:01:00Z")]
+    with pytest.raises(RuntimeError, match=f"^job j1 of orders ended in {state}$"):
+        lr.run_outcome(jobs, "orders", "europe-west1", REQUESTED)
+
+
 @pytest.mark.parametrize(
     "bucket, name, expected",
     [
