@@ -107,6 +107,11 @@ def test_the_score_counts_untested_mutants_as_survivors_and_leaves_out_equivalen
                                                     "non_equivalent": 6, "score": 66.7}}
 
 
+def test_the_markdown_table_is_what_the_readme_check_reads():
+    summary = {"m.py": {"killed": 4, "survived": 1, "no_tests": 1, "equivalent": 1, "error": 0, "non_equivalent": 6, "score": 66.7}}
+    assert mutation.markdown_table(summary).splitlines()[2] == "| `m.py` | 4 / 6 | 66.7 % | 1 | 1 | 1 |"
+
+
 def test_the_readme_states_a_score_for_every_mutated_module():
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("#### Mutation testing"):]

@@ -448,6 +448,14 @@ def print_table(summary: dict[str, dict], target: float) -> None:
         print(f"{module:44s} {s['killed']:7d} {s['survived']:9d} {s['no_tests']:8d} {s['equivalent']:6d} {s['error']:6d} {s['score']:6.1f}%{flag}")
 
 
+def markdown_table(summary: dict[str, dict]) -> str:
+    """The README's score table (Tests, Mutation testing), one row per module."""
+    rows = ["| module | killed / non-equivalent | score | survived | no test | equivalent |", "|---|---|---|---|---|---|"]
+    rows += [f"| `{module}` | {s['killed']} / {s['non_equivalent']} | {s['score']:.1f} % | {s['survived']} | {s['no_tests']} | {s['equivalent']} |"
+             for module, s in summary.items()]
+    return "\n".join(rows) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     global OUT
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -536,7 +544,8 @@ def main(argv: list[str] | None = None) -> int:
         report["mutants"] = kept + report["mutants"]
         report["modules"] = {k: v for k, v in previous.get("modules", {}).items() if not wanted(k)} | summary
     (OUT / "mutation.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(f"{len(results)} mutants in {elapsed:.0f} s; survivors and diffs in {OUT / 'mutation.json'}")
+    (OUT / "mutation.md").write_text(markdown_table(report["modules"]))
+    print(f"{len(results)} mutants in {elapsed:.0f} s; survivors and diffs in {OUT / 'mutation.json'}, the README table in mutation.md")
     for e in stale:
         print(f"stale equivalent in tests/mutation.toml (matches no mutant): {e.module}: {e.line!r} {e.operator}")
     below = [m for m, s in summary.items() if s["score"] < args.target]
