@@ -112,6 +112,18 @@ def test_the_markdown_table_is_what_the_readme_check_reads():
     assert mutation.markdown_table(summary).splitlines()[2] == "| `m.py` | 4 / 6 | 66.7 % | 1 | 1 | 1 |"
 
 
+def test_the_hand_mutant_table_names_the_killing_test():
+    hand = [{"name": "cap n > cap -> n >= cap", "file": "g.py", "line": 3, "test": "t.py::test_cap", "status": "killed"}]
+    assert mutation.hand_table(hand).splitlines()[2] == "| cap n > cap -> n >= cap | `g.py:3` | `t.py::test_cap` | killed |"
+
+
+def test_the_readme_names_the_test_that_kills_each_hand_mutant():
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("#### Mutation testing"):]
+    for hand in CONFIG.hand_mutants:
+        assert f"| {hand.name} | `{hand.file}:" in section and f"| `{hand.test}` | killed |" in section, hand.name
+
+
 def test_the_readme_states_a_score_for_every_mutated_module():
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("#### Mutation testing"):]

@@ -456,6 +456,13 @@ def markdown_table(summary: dict[str, dict]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def hand_table(hand: list[dict]) -> str:
+    """The README's table of named hand mutants: each with the test that must kill it, and whether it did."""
+    rows = ["| hand mutant | where | killed by | status |", "|---|---|---|---|"]
+    rows += [f"| {h['name']} | `{h['file']}:{h['line']}` | `{h['test']}` | {h['status']} |" for h in hand]
+    return "\n".join(rows) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     global OUT
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -544,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         report["mutants"] = kept + report["mutants"]
         report["modules"] = {k: v for k, v in previous.get("modules", {}).items() if not wanted(k)} | summary
     (OUT / "mutation.json").write_text(json.dumps(report, indent=1) + "\n")
-    (OUT / "mutation.md").write_text(markdown_table(report["modules"]))
+    (OUT / "mutation.md").write_text(markdown_table(report["modules"]) + ("\n" + hand_table(hand) if hand else ""))
     print(f"{len(results)} mutants in {elapsed:.0f} s; survivors and diffs in {OUT / 'mutation.json'}, the README table in mutation.md")
     for e in stale:
         print(f"stale equivalent in tests/mutation.toml (matches no mutant): {e.module}: {e.line!r} {e.operator}")
