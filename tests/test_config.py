@@ -290,10 +290,30 @@ def test_make_check_in_process(tmp_path, capsys):
     assert err[-1] == "check: 3 problem(s); nothing was synthesized"
 
 
-def test_make_check_without_arguments_reads_every_shipped_file(monkeypatch, capsys):
+def test_make_check_reads_its_command_line(monkeypatch, capsys, tmp_path):
+    """No arguments: every shipped file; file arguments: those files only."""
     monkeypatch.setattr(sys, "argv", ["config_loader"])
     assert config_loader.main() == 0
     assert capsys.readouterr().out.startswith(f"check: {', '.join(environment_names())} valid (")
+    one = tmp_path / f"{NAME}.yaml"
+    one.write_text(BASE_TEXT)
+    monkeypatch.setattr(sys, "argv", ["config_loader", str(one)])
+    assert config_loader.main() == 0
+    assert capsys.readouterr().out.startswith(f"check: {NAME} valid (")
+
+
+@pytest.mark.parametrize("old, new, where, meant", [
+    ("project_id:", "projectid:", "projectid", "project_id"),
+    ("project_id:", "PROJECT-ID:", "PROJECT-ID", "project_id"),
+    ("project_id:", "p_r_o_j_e_c_t_i_d:", "p_r_o_j_e_c_t_i_d", "project_id"),  # separators and case only
+    ("  - name: orders", "  - nmae: orders", "pipelines[0].nmae", "name"),
+    ("  - name: orders", "  - NAME: orders", "pipelines[0].NAME", "name"),
+    ("- {name: customer_id, type: STRING", "- {nmae: customer_id, type: STRING", "pipelines[0].schema[1].nmae", "name"),
+])
+def test_a_misspelt_required_setting_is_one_line_at_any_depth(old, new, where, meant):
+    """The unknown key and the missing setting it was meant to be are one problem, not two."""
+    text = BASE_TEXT.replace(old, new, 1)
+    assert problems_of(text) == [f"{SOURCE}:{line_of(text, new.strip())}: {where}: unknown setting (did you mean {meant!r}?)"]
 
 
 def test_top_level_list_is_refused():
