@@ -154,7 +154,7 @@ class Pipeline(_Model):
 
     name: str = Field(description="Pipeline id: landing folder, table id and job name prefix (a-z 0-9 _, max 30).")
     description: str = Field("", description="What the feed is; shown on the table.")
-    trigger: Trigger = Field(Trigger.both, description="on_arrival (per finalized file), scheduled (cron), or both.")
+    trigger: Trigger = Field(Trigger.both, description="on_arrival (per finalized file), scheduled (cron), or both (the default: a run that fails is retried by the next scheduled run; with on_arrival alone, only when another file lands).")
     schedule: str | None = Field(None, description="Cron (5 fields, UTC) for scheduled runs; required unless trigger is on_arrival.")
     max_workers: int = Field(2, ge=1, le=50, description="Dataflow max workers for one run (cost cap; guardrail limit 50).")
     max_runtime_minutes: int = Field(60, ge=5, le=1440, description="A run longer than this raises an alert.")
