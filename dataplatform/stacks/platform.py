@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, fields
 
 from cdktn import Fn, GcsBackend, TerraformOutput
 from constructs import Construct
@@ -49,6 +50,29 @@ LAKE_BUCKETS: dict[str, tuple[BucketKind, str]] = {
     # Kept and versioned: the cluster only stops when idle, and notebooks are people's work.
     "notebooks": (BucketKind.CONTROL, "Jupyter notebooks (notebooks/jupyter) and Dataproc staging files"),
 }
+
+
+@dataclass(frozen=True)
+class LakeBuckets:
+    """The environment's buckets by role (LAKE_BUCKETS says each one's kind and purpose): wiring
+    reads `buckets.landing`, never a string key."""
+
+    landing: LakeBucket
+    curated: LakeBucket
+    quarantine: LakeBucket
+    control: LakeBucket
+    temp: LakeBucket
+    artifacts: LakeBucket
+    notebooks: LakeBucket
+
+    def items(self) -> list[tuple[str, LakeBucket]]:
+        """(role, bucket) in LAKE_BUCKETS order: one output per bucket."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self)]
+
+
+if [f.name for f in fields(LakeBuckets)] != list(LAKE_BUCKETS):
+    raise RuntimeError("LakeBuckets and LAKE_BUCKETS must name the same buckets, in the same order")
+
 FUNCTION_IMAGES_REPOSITORY = "gcf-artifacts"
 """Where Cloud Functions gen2 pushes the images it builds (created by the service on first deploy)."""
 
@@ -72,11 +96,11 @@ class PlatformStack(EnvironmentStack):
             iap_identities=(ids["orchestrator"].email,) if env.profile is Profile.lean else (),
         ))
 
-        self.buckets = b = {
+        self.buckets = b = LakeBuckets(**{
             key: LakeBucket(self, key, self._bucket_settings(key, kind, purpose,
                                                              folders=(*pipelines, ARCHIVE_FOLDER) if key == "landing" else ()))
             for key, (kind, purpose) in LAKE_BUCKETS.items()
-        }
+        })
         self.warehouse = Warehouse(self, "warehouse", WarehouseSettings(
             dataset_id=namer.dataset("warehouse"), location=env.bigquery_location, pipelines=tuple(env.pipelines),
         ))
@@ -85,29 +109,29 @@ class PlatformStack(EnvironmentStack):
 
         # --- who may touch what (every grant scoped to the resource it is made on)
         for pipeline in pipelines:
-            b["landing"].grant_create_in(pipeline, ids["uploader"].principal)
+            b.landing.grant_create_in(pipeline, ids["uploader"].principal)
         etl = ids["etl-worker"].principal
-        b["landing"].grant_read(etl)
-        b["curated"].grant_read_write(etl)
-        b["quarantine"].grant_read_write(etl)  # reruns rewrite the same quarantine object
-        b["control"].grant_read_write(etl)
-        b["temp"].grant_read_write(etl)
-        b["artifacts"].grant_read(etl)
+        b.landing.grant_read(etl)
+        b.curated.grant_read_write(etl)
+        b.quarantine.grant_read_write(etl)  # reruns rewrite the same quarantine object
+        b.control.grant_read_write(etl)
+        b.temp.grant_read_write(etl)
+        b.artifacts.grant_read(etl)
         self.warehouse.grant_write(etl)
 
         for launcher in (ids["launcher"].principal, ids["orchestrator"].principal):
-            b["artifacts"].grant_read(launcher)
+            b.artifacts.grant_read(launcher)
         self.warehouse.grant_read(ids["orchestrator"].principal)
 
         analyst = ids["dataproc"].principal
-        b["curated"].grant_read(analyst)
-        b["temp"].grant_read_write(analyst)
-        b["notebooks"].grant_read_write(analyst)  # staging files and notebooks
+        b.curated.grant_read(analyst)
+        b.temp.grant_read_write(analyst)
+        b.notebooks.grant_read_write(analyst)  # staging files and notebooks
         self.warehouse.grant_read(analyst)
 
-        b["artifacts"].grant_read_write(ids["build"].principal)  # writes the template spec
+        b.artifacts.grant_read_write(ids["build"].principal)  # writes the template spec
         fn_build = ids["fn-build"].principal
-        b["artifacts"].grant_read(fn_build)  # reads the function's source zip
+        b.artifacts.grant_read(fn_build)  # reads the function's source zip
         grant_project_role_if(self, project, fn_build, "roles/artifactregistry.writer", title="function-images",
                               expression=(f"resource.name.startsWith('projects/{project}/locations/{env.region}"
                                           f"/repositories/{FUNCTION_IMAGES_REPOSITORY}')"),
@@ -134,13 +158,13 @@ class PlatformStack(EnvironmentStack):
         self.images = ImageRepository(self, "images", repository_id=namer.resource("etl"), region=env.region, project=env.project_id)
         self.images.grant_push(ids["build"].principal)
         self.images.grant_pull(ids["etl-worker"].principal)
-        self.template_spec_uri = b["artifacts"].url("templates/etl.json")
+        self.template_spec_uri = b.artifacts.url("templates/etl.json")
         self.launch_configs = {p.name: etl_launch_config(p, parameters=self._etl_parameters(p), environment={
             "serviceAccountEmail": self.service_account_email("etl-worker"),
             "subnetwork": self.network.subnet_path,
             "ipConfiguration": "WORKER_IP_PRIVATE",
-            "tempLocation": b["temp"].url("dataflow/tmp"),
-            "stagingLocation": b["temp"].url("dataflow/staging"),
+            "tempLocation": b.temp.url("dataflow/tmp"),
+            "stagingLocation": b.temp.url("dataflow/staging"),
             "additionalUserLabels": env.all_labels,
         }) for p in env.pipelines}
         followup_queue = f"projects/{env.project_id}/locations/{env.region}/queues/{namer.resource('etl-followups')}"
@@ -148,7 +172,7 @@ class PlatformStack(EnvironmentStack):
         # every run request (schedule, backlog, deferral) of any pipeline is decided there.
         self.launcher = Launcher(self, "launcher", LauncherSpec(
             name=namer.resource("launcher"), project=env.project_id, project_number=env.project_number,
-            region=env.region, landing=b["landing"], artifacts=b["artifacts"], identity=ids["launcher"], build_identity=ids["fn-build"],
+            region=env.region, landing=b.landing, artifacts=b.artifacts, identity=ids["launcher"], build_identity=ids["fn-build"],
             template_spec_uri=self.template_spec_uri, pipelines=self.launch_configs,
             max_instances=env.processing.launcher_max_instances, memory=env.processing.launcher_memory,
             followup_queue=followup_queue, max_active_jobs=env.processing.max_concurrent_jobs,
@@ -166,8 +190,8 @@ class PlatformStack(EnvironmentStack):
             self.followups.grant_enqueue(ids["orchestrator"].principal)  # the DAGs request their scheduled runs
         # The ETL moves loaded files out of the landing folders: delete there, create in _archive/ only.
         for p in env.pipelines:
-            b["landing"].grant_read_write_in(p.name, ids["etl-worker"].principal)
-        b["landing"].grant_create_in(ARCHIVE_FOLDER, ids["etl-worker"].principal)
+            b.landing.grant_read_write_in(p.name, ids["etl-worker"].principal)
+        b.landing.grant_create_in(ARCHIVE_FOLDER, ids["etl-worker"].principal)
         schedules = {p.name: p.schedule for p in env.pipelines if p.scheduled}
         if schedules and env.orchestration.scheduled_by is ScheduledBy.cloud_scheduler:
             ScheduledLaunches(self, "schedules", ScheduledLaunchSpec(
@@ -190,16 +214,16 @@ class PlatformStack(EnvironmentStack):
         env, b, name = self.env, self.buckets, pipeline.name
         return {
             "pipeline": name,
-            "landing_prefix": b["landing"].url(f"{name}/"),
+            "landing_prefix": b.landing.url(f"{name}/"),
             "schema": json.dumps([f.model_dump(exclude_none=True, mode="json") for f in pipeline.schema_], sort_keys=True),
             "output_table": self.warehouse.table_ref(env.project_id, name),
-            "curated_prefix": b["curated"].url(f"{name}/"),
-            "quarantine_prefix": b["quarantine"].url(f"{name}/"),
-            "checkpoint_uri": b["control"].url(f"checkpoints/{name}.json"),
+            "curated_prefix": b.curated.url(f"{name}/"),
+            "quarantine_prefix": b.quarantine.url(f"{name}/"),
+            "checkpoint_uri": b.control.url(f"checkpoints/{name}.json"),
             "alert_secret": self.mail_secret.latest_version(env.project_id),
             "alert_to": ",".join(env.alert_emails),
             "alert_from": env.alert_emails[0],
-            "archive_prefix": b["landing"].url(f"{ARCHIVE_FOLDER}/{name}/"),
+            "archive_prefix": b.landing.url(f"{ARCHIVE_FOLDER}/{name}/"),
             "max_files_per_run": str(pipeline.max_files_per_run),
             "max_bytes_per_run": str(pipeline.max_bytes_per_run),
             "max_file_attempts": str(pipeline.max_file_attempts),
@@ -216,9 +240,9 @@ class PlatformStack(EnvironmentStack):
             self.orchestrator = AirflowVm(self, "airflow", AirflowVmSpec(
                 name=namer.resource("airflow"), zone=f"{env.region}-{env.orchestration.airflow_vm.zone_suffix}",
                 subnet_self_link=self.network.subnet_self_link, identity=ids["orchestrator"], operators=operators,
-                dags_url=self.buckets["artifacts"].url("dags"), settings=env.orchestration.airflow_vm,
+                dags_url=self.buckets.artifacts.url("dags"), settings=env.orchestration.airflow_vm,
             ))
-            dag_bucket = self.buckets["artifacts"].name
+            dag_bucket = self.buckets.artifacts.name
         else:
             self.orchestrator = Composer(self, "composer", ComposerSpec(
                 name=namer.resource("composer"), project=env.project_id, project_number=env.project_number,
@@ -226,8 +250,8 @@ class PlatformStack(EnvironmentStack):
                 identity=ids["orchestrator"], operators=operators, high_resilience=env.sla_tier is SlaTier.high,
                 settings=env.orchestration.composer, env_variables={
                     "DP_PROJECT": env.project_id, "DP_REGION": env.region, "DP_TEMPLATE_SPEC_URI": self.template_spec_uri,
-                    "DP_DATASET": self.warehouse.dataset_id, "DP_LANDING_BUCKET": self.buckets["landing"].name,
-                    "DP_ARTIFACTS_BUCKET": self.buckets["artifacts"].name,
+                    "DP_DATASET": self.warehouse.dataset_id, "DP_LANDING_BUCKET": self.buckets.landing.name,
+                    "DP_ARTIFACTS_BUCKET": self.buckets.artifacts.name,
                 },
             ))
             # gs://<composer bucket>/dags -> <composer bucket>
@@ -255,8 +279,8 @@ class PlatformStack(EnvironmentStack):
         self.analytics = AnalyticsCluster(self, "analytics", AnalyticsClusterSpec(
             name=self.namer.resource("analytics"), autoscaling_policy_id=self.namer.resource("analytics-autoscaling"),
             region=env.region, subnet_self_link=self.network.subnet_self_link,
-            identity=self.identities["dataproc"], staging_bucket=b["notebooks"].name, temp_bucket=b["temp"].name,
-            notebooks_url=b["notebooks"].url("notebooks/jupyter"),
+            identity=self.identities["dataproc"], staging_bucket=b.notebooks.name, temp_bucket=b.temp.name,
+            notebooks_url=b.notebooks.url("notebooks/jupyter"),
             autoscaling=env.profile is Profile.managed, settings=env.analytics,
         ))
 
@@ -361,8 +385,8 @@ class PlatformStack(EnvironmentStack):
         self.ml = MlPlatform(self, "ml", MlPlatformSpec(
             namer=namer, project=env.project_id, region=env.region, bigquery_location=env.bigquery_location,
             dataset_id=dataset, models=tuple(models), source_tables={t: t for t in {m.sql.source_table for m in models}},
-            source_dataset=self.warehouse.dataset_id, identities=self.identities.by_key, artifacts=self.buckets["artifacts"],
-            temp=self.buckets["temp"], vertex=managed, workbench=workbench, labels=env.all_labels))
+            source_dataset=self.warehouse.dataset_id, identities=self.identities.by_key, artifacts=self.buckets.artifacts,
+            temp=self.buckets.temp, vertex=managed, workbench=workbench, labels=env.all_labels))
         self.alerts.add(AlertSpec("ml-jobs-failed", "ML jobs failed", RUNBOOK_ML, {"condition_matched_log": {"filter": (
             f'resource.type="workflows.googleapis.com/Workflow" AND resource.labels.workflow_id="{namer.resource("ml-jobs")}" '
             'AND severity>=ERROR')}}, log_based=True))
