@@ -11,6 +11,8 @@ from dataplatform import tfjson
 if TYPE_CHECKING:
     from cdktn import TerraformStack
 
+    from dataplatform.guardrails.engine import Finding
+
 REPO = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = REPO / "environments"
 
@@ -62,3 +64,22 @@ def synth(stack: TerraformStack) -> dict:
     from cdktn import Testing
 
     return json.loads(Testing.synth(stack, run_validations=False))
+
+
+# ---------------------------------------------------------------- one guardrail rule on one resource
+
+
+def fired(rule_id: str, rtype: str, attrs: dict, **target) -> list[Finding]:
+    """The findings of rule `rule_id` on one resource (`target`: further Target fields; the path
+    defaults to "stack/thing"). The rule must apply to `rtype`: a case that no rule judges is a test bug."""
+    from dataplatform.guardrails import RULES_BY_ID, Target
+    from dataplatform.guardrails.engine import check_target
+
+    findings, applied = check_target(Target(rtype, attrs, **{"path": "stack/thing", **target}), [RULES_BY_ID[rule_id]])
+    assert applied == 1, f"{rule_id} does not apply to {rtype}"
+    return findings
+
+
+def errors(findings: list[Finding]) -> list[str]:
+    """The messages of the findings that refuse synth (a warning does not)."""
+    return [f.message for f in findings if f.severity.value == "error"]

@@ -12,6 +12,7 @@ import pytest
 
 from dataplatform.guardrails import RULES, RULES_BY_ID, Target
 from dataplatform.guardrails.engine import check_target
+from tests.support import fired
 
 LABELS = {"owner": "data-platform", "cost_center": "cc-1", "env": "dev", "managed_by": "cdktn"}
 IAP = "35.235.240.0/20"
@@ -205,15 +206,6 @@ from tests.test_guardrails_ml_slo import CASES as ML_SLO_CASES  # noqa: E402  (r
 CASES.update(ML_SLO_CASES)
 
 
-def _target(rtype: str, attrs: dict, extra: dict | None) -> Target:
-    return Target(rtype, attrs, **{"path": "stack/thing", **(extra or {})})
-
-
-def _fired(rule_id: str, target: Target):
-    findings, _ = check_target(target, [RULES_BY_ID[rule_id]])
-    return findings
-
-
 def test_rule_pack_size_and_catalogue():
     assert len(RULES) >= 20
     families = {r.id.split("-")[1] for r in RULES}
@@ -229,11 +221,11 @@ def test_every_rule_has_a_failing_and_a_passing_case():
 @pytest.mark.parametrize("rule_id", sorted(CASES))
 def test_rule_fails_on_its_bad_case(rule_id):
     rtype, bad, _, *extra = CASES[rule_id]
-    target = _target(rtype, bad, extra[0] if extra else None)
-    findings = _fired(rule_id, target)
+    target = extra[0] if extra else {}
+    findings = fired(rule_id, rtype, bad, **target)
     assert [f.rule for f in findings] == [rule_id]
     assert findings[0].severity is RULES_BY_ID[rule_id].severity
-    assert findings[0].path == target.path and findings[0].fix
+    assert findings[0].path == target.get("path", "stack/thing") and findings[0].fix
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))
@@ -241,7 +233,7 @@ def test_rule_passes_on_its_good_case(rule_id):
     rtype, _, good, *extra = CASES[rule_id]
     if good is None:
         pytest.skip(f"{rtype} is refused whatever its attributes")
-    assert _fired(rule_id, _target(rtype, good, extra[1] if len(extra) > 1 else None)) == []
+    assert fired(rule_id, rtype, good, **(extra[1] if len(extra) > 1 else {})) == []
 
 
 @pytest.mark.parametrize("attrs, rule_id", [
@@ -250,7 +242,7 @@ def test_rule_passes_on_its_good_case(rule_id):
 ])
 def test_values_known_only_at_apply_are_warnings_not_errors(attrs, rule_id):
     rtype = CASES[rule_id][0]
-    (finding,) = _fired(rule_id, _target(rtype, attrs, None))
+    (finding,) = fired(rule_id, rtype, attrs)
     assert finding.severity.value == "warning" and "cannot" in finding.message
 
 
@@ -264,13 +256,13 @@ def test_dataflow_rules_read_the_launchers_pipelines_json(environment, rules):
     function = {"service_config": {"max_instance_count": 2, "service_account_email": "l@p.iam.gserviceaccount.com",
                                    "environment_variables": {"MAX_ACTIVE_JOBS": "15", "PIPELINES_JSON": json.dumps(
                                        {"orders": {"environment": environment, "parameters": {"max_loads_per_day": "288"}}})}}}
-    findings, _ = check_target(_target("google_cloudfunctions2_function", function, None), RULES)
+    findings, _ = check_target(Target("google_cloudfunctions2_function", function, path="stack/thing"), RULES)
     assert [f.rule for f in findings] == rules
     assert all("PIPELINES_JSON[orders]" in f.message for f in findings)
 
 
 def test_computed_names_are_not_judged():
-    assert _fired("GR-NAM-001", _target("google_storage_bucket", with_(GOOD_BUCKET, "name", "${var.bucket}"), None)) == []
+    assert fired("GR-NAM-001", "google_storage_bucket", with_(GOOD_BUCKET, "name", "${var.bucket}")) == []
 
 
 # ---------------------------------------------------------------- at synth

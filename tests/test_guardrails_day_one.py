@@ -8,18 +8,11 @@ import json
 
 import pytest
 
-from dataplatform.guardrails import RULES_BY_ID, Target
-from dataplatform.guardrails.engine import check_target
+from tests.support import errors, fired
 from tests.test_guardrails import (
     AUDIT, CONNECTION, DQ_OK, DQ_TABLE, GOOD_COMPOSER, GOOD_DATAPROC, GOOD_FIREWALL, GOOD_GPU_DATAPROC, GOOD_PROVIDER, GOOD_SUBNET,
     GOOD_TABLE, GOOD_VM, GOOD_WINDOW, GRANT_LIMIT, member, scan, with_,
 )
-
-
-def fires(rule_id: str, rtype: str, attrs: dict, path: str = "stack/thing") -> list[str]:
-    findings, applied = check_target(Target(rtype, attrs, path=path), [RULES_BY_ID[rule_id]])
-    assert applied == 1, f"{rule_id} does not apply to {rtype}"
-    return [f.message for f in findings if f.severity.value == "error"]
 
 
 def idle(ttl: str) -> dict:
@@ -35,7 +28,7 @@ def idle(ttl: str) -> dict:
     (with_(GOOD_DATAPROC, "cluster_config.lifecycle_config", None), True),  # runs forever
 ])
 def test_dataproc_stops_within_the_api_range_and_never_deletes(attrs, bad):
-    assert bool(fires("GR-CMP-007", "google_dataproc_cluster", attrs)) is bad
+    assert bool(errors(fired("GR-CMP-007", "google_dataproc_cluster", attrs))) is bad
 
 
 @pytest.mark.parametrize("machine, bad", [
@@ -46,24 +39,24 @@ def test_dataproc_stops_within_the_api_range_and_never_deletes(attrs, bad):
 ])
 def test_attached_gpus_only_on_n1(machine, bad):
     attrs = with_(GOOD_GPU_DATAPROC, "cluster_config.worker_config.machine_type", machine)
-    assert bool(fires("GR-CMP-014", "google_dataproc_cluster", attrs)) is bad
+    assert bool(errors(fired("GR-CMP-014", "google_dataproc_cluster", attrs))) is bad
 
 
 def test_gpus_on_a_vm_follow_the_same_rule():
     vm = {**GOOD_VM, "machine_type": "e2-standard-4", "guest_accelerator": [{"type": "nvidia-tesla-t4", "count": 1}]}
-    assert fires("GR-CMP-014", "google_compute_instance", vm)
-    assert not fires("GR-CMP-014", "google_compute_instance", {**vm, "machine_type": "n1-standard-4"})
+    assert errors(fired("GR-CMP-014", "google_compute_instance", vm))
+    assert not errors(fired("GR-CMP-014", "google_compute_instance", {**vm, "machine_type": "n1-standard-4"}))
 
 
 @pytest.mark.parametrize("secure_boot, bad", [(True, True), (False, False), (None, False)])
 def test_gpu_driver_action_needs_secure_boot_off(secure_boot, bad):
     attrs = with_(GOOD_GPU_DATAPROC, "cluster_config.gce_cluster_config.shielded_instance_config.enable_secure_boot", secure_boot)
-    assert bool(fires("GR-CMP-015", "google_dataproc_cluster", attrs)) is bad
+    assert bool(errors(fired("GR-CMP-015", "google_dataproc_cluster", attrs))) is bad
 
 
 def test_secure_boot_stays_on_without_the_gpu_action():
     attrs = with_(GOOD_DATAPROC, "cluster_config.gce_cluster_config.shielded_instance_config", {"enable_secure_boot": True})
-    assert not fires("GR-CMP-015", "google_dataproc_cluster", attrs)
+    assert not errors(fired("GR-CMP-015", "google_dataproc_cluster", attrs))
 
 
 @pytest.mark.parametrize("version, bad", [
@@ -76,7 +69,7 @@ def test_secure_boot_stays_on_without_the_gpu_action():
 ])
 def test_scheduled_stop_needs_a_recent_image(version, bad):
     attrs = with_(GOOD_DATAPROC, "cluster_config.software_config.image_version", version)
-    assert bool(fires("GR-CMP-016", "google_dataproc_cluster", attrs)) is bad
+    assert bool(errors(fired("GR-CMP-016", "google_dataproc_cluster", attrs))) is bad
 
 
 def window(hours: int, recurrence: str) -> dict:
@@ -94,7 +87,7 @@ def window(hours: int, recurrence: str) -> dict:
     (6, "FREQ=MONTHLY;BYMONTHDAY=1", True),
 ])
 def test_composer_maintenance_needs_12_hours_in_4_hour_slots(hours, recurrence, bad):
-    assert bool(fires("GR-CMP-017", "google_composer_environment", window(hours, recurrence))) is bad
+    assert bool(errors(fired("GR-CMP-017", "google_composer_environment", window(hours, recurrence)))) is bad
 
 
 @pytest.mark.parametrize("name, bad", [
@@ -103,11 +96,11 @@ def test_composer_maintenance_needs_12_hours_in_4_hour_slots(hours, recurrence, 
     ("1st-check", True), ("check-", True), ("Check-2", False),
 ])
 def test_dataplex_rule_names(name, bad):
-    assert bool(fires("GR-DAT-006", "google_dataplex_datascan", scan({**DQ_OK, "name": name}))) is bad
+    assert bool(errors(fired("GR-DAT-006", "google_dataplex_datascan", scan({**DQ_OK, "name": name})))) is bad
 
 
 def test_dataplex_rule_names_are_unique_in_a_scan():
-    assert fires("GR-DAT-006", "google_dataplex_datascan", scan(DQ_OK, {**DQ_OK, "column": "other"}))
+    assert errors(fired("GR-DAT-006", "google_dataplex_datascan", scan(DQ_OK, {**DQ_OK, "column": "other"})))
 
 
 @pytest.mark.parametrize("rules, sampling, bad", [
@@ -117,7 +110,7 @@ def test_dataplex_rule_names_are_unique_in_a_scan():
     (({**DQ_OK, "ignore_null": True},), 100, True),  # ignore_null on a non-null expectation
 ])
 def test_dataplex_rule_fields(rules, sampling, bad):
-    assert bool(fires("GR-DAT-007", "google_dataplex_datascan", scan(*rules, sampling=sampling))) is bad
+    assert bool(errors(fired("GR-DAT-007", "google_dataplex_datascan", scan(*rules, sampling=sampling)))) is bad
 
 
 @pytest.mark.parametrize("field, granularity, bad", [
@@ -127,7 +120,7 @@ def test_dataplex_rule_fields(rules, sampling, bad):
 ])
 def test_partition_column(field, granularity, bad):
     attrs = with_(GOOD_TABLE, "time_partitioning", {"type": granularity, "field": field})
-    assert bool(fires("GR-DAT-008", "google_bigquery_table", attrs)) is bad
+    assert bool(errors(fired("GR-DAT-008", "google_bigquery_table", attrs))) is bad
 
 
 @pytest.mark.parametrize("columns, bad", [
@@ -137,12 +130,13 @@ def test_partition_column(field, granularity, bad):
     (["id", "id"], True), (["nope"], True),
 ])
 def test_clustering_columns(columns, bad):
-    assert bool(fires("GR-DAT-009", "google_bigquery_table", with_(GOOD_TABLE, "clustering", columns))) is bad
+    assert bool(errors(fired("GR-DAT-009", "google_bigquery_table", with_(GOOD_TABLE, "clustering", columns)))) is bad
 
 
 def test_partition_rules_skip_ingestion_time_tables():
     table = with_(with_(GOOD_TABLE, "time_partitioning", {"type": "DAY"}), "clustering", None)
-    assert not fires("GR-DAT-008", "google_bigquery_table", table) and not fires("GR-DAT-009", "google_bigquery_table", table)
+    assert not errors(fired("GR-DAT-008", "google_bigquery_table", table))
+    assert not errors(fired("GR-DAT-009", "google_bigquery_table", table))
 
 
 @pytest.mark.parametrize("firewall, bad", [
@@ -152,7 +146,7 @@ def test_partition_rules_skip_ingestion_time_tables():
     ({**GOOD_FIREWALL, "allow": None, "deny": [{"protocol": "all"}], "source_ranges": ["0.0.0.0/0"]}, False),  # deny-all selects no VM
 ])
 def test_firewall_selects_by_service_account(firewall, bad):
-    assert bool(fires("GR-NET-008", "google_compute_firewall", firewall)) is bad
+    assert bool(errors(fired("GR-NET-008", "google_compute_firewall", firewall))) is bad
 
 
 @pytest.mark.parametrize("log_config, bad", [
@@ -164,7 +158,7 @@ def test_firewall_selects_by_service_account(firewall, bad):
     ({"flow_sampling": 0.5, "metadata": "CUSTOM_METADATA"}, True),
 ])
 def test_flow_log_config(log_config, bad):
-    assert bool(fires("GR-NET-009", "google_compute_subnetwork", {**GOOD_SUBNET, "log_config": log_config})) is bad
+    assert bool(errors(fired("GR-NET-009", "google_compute_subnetwork", {**GOOD_SUBNET, "log_config": log_config}))) is bad
 
 
 @pytest.mark.parametrize("condition, bad", [
@@ -175,7 +169,7 @@ def test_flow_log_config(log_config, bad):
 ])
 def test_github_provider_pins_ids(condition, bad):
     attrs = with_(GOOD_PROVIDER, "attribute_condition", condition)
-    assert bool(fires("GR-IAM-007", "google_iam_workload_identity_pool_provider", attrs)) is bad
+    assert bool(errors(fired("GR-IAM-007", "google_iam_workload_identity_pool_provider", attrs))) is bad
 
 
 @pytest.mark.parametrize("rtype, path, bad", [
@@ -184,7 +178,7 @@ def test_github_provider_pins_ids(condition, bad):
     ("google_service_account", "dev-bootstrap/identities/x/sa", False),
 ])
 def test_service_accounts_only_in_bootstrap(rtype, path, bad):
-    assert bool(fires("GR-IAM-008", rtype, {"account_id": "acme-dev-x"}, path=path)) is bad
+    assert bool(errors(fired("GR-IAM-008", rtype, {"account_id": "acme-dev-x"}, path=path))) is bad
 
 
 @pytest.mark.parametrize("grant, bad", [
@@ -195,7 +189,7 @@ def test_service_accounts_only_in_bootstrap(rtype, path, bad):
     (member("roles/bigquery.jobUser"), False),
 ])
 def test_role_granting_roles_need_a_grant_limit(grant, bad):
-    assert bool(fires("GR-IAM-009", "google_project_iam_member", grant)) is bad
+    assert bool(errors(fired("GR-IAM-009", "google_project_iam_member", grant))) is bad
 
 
 @pytest.mark.parametrize("role, bad", [
@@ -203,7 +197,7 @@ def test_role_granting_roles_need_a_grant_limit(grant, bad):
     ("roles/secretmanager.viewer", False), ("roles/secretmanager.secretVersionAdder", False),
 ])
 def test_no_project_wide_secret_reads(role, bad):
-    assert bool(fires("GR-IAM-010", "google_project_iam_member", member(role))) is bad
+    assert bool(errors(fired("GR-IAM-010", "google_project_iam_member", member(role)))) is bad
 
 
 @pytest.mark.parametrize("types, exempt, bad", [
@@ -213,7 +207,7 @@ def test_no_project_wide_secret_reads(role, bad):
 ])
 def test_audit_configs_are_complete(types, exempt, bad):
     attrs = {**AUDIT, "audit_log_config": [{"log_type": t, **({"exempted_members": exempt} if exempt else {})} for t in types]}
-    assert bool(fires("GR-LOG-001", "google_project_iam_audit_config", attrs)) is bad
+    assert bool(errors(fired("GR-LOG-001", "google_project_iam_audit_config", attrs))) is bad
 
 
 @pytest.mark.parametrize("version, bad", [
@@ -224,21 +218,22 @@ def test_audit_configs_are_complete(types, exempt, bad):
 ])
 def test_connection_reads_a_pinned_existing_version(version, bad):
     attrs = with_(CONNECTION, "github_config.authorizer_credential.oauth_token_secret_version", version)
-    assert bool(fires("GR-CI-001", "google_cloudbuildv2_connection", attrs)) is bad
+    assert bool(errors(fired("GR-CI-001", "google_cloudbuildv2_connection", attrs))) is bad
 
 
 def test_build_trigger_never_runs_as_the_compute_default_account():
     attrs = {"name": "t", "service_account": "projects/p/serviceAccounts/123-compute@developer.gserviceaccount.com"}
-    assert fires("GR-CI-002", "google_cloudbuild_trigger", attrs)
+    assert errors(fired("GR-CI-002", "google_cloudbuild_trigger", attrs))
 
 
 @pytest.mark.parametrize("role_id, bad", [("a" * 64, False), ("a" * 65, True), ("ab", True), ("acme_dev.ci_plan", False)])
 def test_custom_role_ids(role_id, bad):
-    assert bool(fires("GR-NAM-007", "google_project_iam_custom_role", {"role_id": role_id})) is bad
+    assert bool(errors(fired("GR-NAM-007", "google_project_iam_custom_role", {"role_id": role_id}))) is bad
 
 
 def test_secret_replication_must_name_regions():
-    assert fires("GR-DAT-010", "google_secret_manager_secret", {"secret_id": "s", "replication": {"user_managed": {"replicas": []}}})
+    secret = {"secret_id": "s", "replication": {"user_managed": {"replicas": []}}}
+    assert errors(fired("GR-DAT-010", "google_secret_manager_secret", secret))
 
 
 def test_json_schema_fixture_is_what_bigquery_reads():

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from dataplatform.guardrails import RULES_BY_ID, Target
-from dataplatform.guardrails.engine import check_target
+from dataplatform.guardrails import RULES_BY_ID
+from tests.support import fired
 
 SA = "acme-prod-ml-workbench@acme-data-prod.iam.gserviceaccount.com"
 DEFAULT_SA = "123456789012-compute@developer.gserviceaccount.com"
@@ -89,11 +89,6 @@ CASES: dict[str, tuple] = {
 }
 
 
-def fired(rule_id: str, rtype: str, attrs: dict) -> list[str]:
-    findings, _ = check_target(Target(rtype, attrs, path="stack/thing"), [RULES_BY_ID[rule_id]])
-    return [f.message for f in findings]
-
-
 def test_every_ml_and_slo_rule_has_cases():
     assert set(CASES) == {r for r in RULES_BY_ID if r.startswith(("GR-ML-", "GR-SLO-"))}
 
@@ -153,7 +148,7 @@ def test_log_metric_problems(change, message):
         else:
             attrs[key] = value
     (found,) = fired("GR-SLO-007", "google_logging_metric", attrs)
-    assert message in found
+    assert message in found.message
     assert fired("GR-SLO-007", "google_logging_metric", {**METRIC, "name": "x" * 100}) == []
 
 

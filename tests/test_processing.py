@@ -10,16 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from dataplatform.config import Pipeline, ProcessingSettings
-from dataplatform.guardrails import RULES_BY_ID, Target
-from dataplatform.guardrails.engine import check_target
-from tests.support import of_type
+from tests.support import fired, of_type
 
 SCHEMA = [{"name": "id", "type": "STRING", "mode": "REQUIRED"}]
-
-
-def fired(rule_id: str, rtype: str, attrs: dict):
-    findings, _ = check_target(Target(rtype, attrs, path="stack/thing"), [RULES_BY_ID[rule_id]])
-    return findings
 
 
 def launcher(max_active_jobs="15", instances=2, loads=("288",)) -> dict:
