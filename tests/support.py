@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -83,3 +84,17 @@ def fired(rule_id: str, rtype: str, attrs: dict, **target) -> list[Finding]:
 def errors(findings: list[Finding]) -> list[str]:
     """The messages of the findings that refuse synth (a warning does not)."""
     return [f.message for f in findings if f.severity.value == "error"]
+
+
+def with_(base: dict, path: str, value) -> dict:
+    """A deep copy of `base` with `path` (dotted; a number indexes a list) set to `value` (None deletes it)."""
+    out = copy.deepcopy(base)
+    *parents, last = path.split(".")
+    node = out
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+    if value is None:
+        node.pop(last, None)
+    else:
+        node[last] = value
+    return out

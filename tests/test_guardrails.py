@@ -12,7 +12,7 @@ import pytest
 
 from dataplatform.guardrails import RULES, RULES_BY_ID, Target
 from dataplatform.guardrails.engine import check_target
-from tests.support import fired
+from tests.support import fired, with_
 
 LABELS = {"owner": "data-platform", "cost_center": "cc-1", "env": "dev", "managed_by": "cdktn"}
 IAP = "35.235.240.0/20"
@@ -50,20 +50,6 @@ def launch_job(**environment) -> dict:
     body = {"launchParameter": {"jobName": "orders-scheduled", "environment": environment}}
     return {"http_target": {"uri": "https://dataflow.googleapis.com/v1b3/projects/p/locations/r/flexTemplates:launch",
                             "body": base64.b64encode(json.dumps(body).encode()).decode()}}
-
-
-def with_(base: dict, path: str, value) -> dict:
-    """A deep copy of `base` with `path` (dotted) set to `value` (None deletes it)."""
-    out = json.loads(json.dumps(base))
-    *parents, last = path.split(".")
-    node = out
-    for key in parents:
-        node = node.setdefault(key, {})
-    if value is None:
-        node.pop(last, None)
-    else:
-        node[last] = value
-    return out
 
 
 def member(role: str, who: str = "serviceAccount:a@p.iam.gserviceaccount.com") -> dict:

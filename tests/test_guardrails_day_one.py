@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from tests.support import errors, fired
+from tests.support import errors, fired, with_
 from tests.test_guardrails import (
     AUDIT, CONNECTION, DQ_OK, DQ_TABLE, GOOD_COMPOSER, GOOD_DATAPROC, GOOD_FIREWALL, GOOD_GPU_DATAPROC, GOOD_PROVIDER, GOOD_SUBNET,
-    GOOD_TABLE, GOOD_VM, GOOD_WINDOW, GRANT_LIMIT, member, scan, with_,
+    GOOD_TABLE, GOOD_VM, GOOD_WINDOW, GRANT_LIMIT, member, scan,
 )
 
 

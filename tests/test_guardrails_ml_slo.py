@@ -10,7 +10,7 @@ import json
 import pytest
 
 from dataplatform.guardrails import RULES_BY_ID
-from tests.support import fired
+from tests.support import fired, with_
 
 SA = "acme-prod-ml-workbench@acme-data-prod.iam.gserviceaccount.com"
 DEFAULT_SA = "123456789012-compute@developer.gserviceaccount.com"
@@ -47,19 +47,6 @@ def scheduler(uri: str, body: dict | None = None, oauth: bool = True) -> dict:
 PIPELINE_JOBS = "https://europe-west1-aiplatform.googleapis.com/v1/projects/p/locations/europe-west1/pipelineJobs"
 TRANSFER = {"display_name": "t", "data_source_id": "scheduled_query", "location": "EU", "schedule": "every day 04:25",
             "service_account_name": SA, "params": {"query": "SELECT 1"}}
-
-
-def with_(base: dict, path: str, value) -> dict:
-    out = json.loads(json.dumps(base))
-    *parents, last = path.split(".")
-    node = out
-    for key in parents:
-        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
-    if value is None:
-        node.pop(last, None)
-    else:
-        node[last] = value
-    return out
 
 
 CASES: dict[str, tuple] = {
@@ -141,12 +128,9 @@ def test_dashboard_grid(tiles, columns, ok):
     ({"name": "x" * 101}, "not 1-100"),
 ])
 def test_log_metric_problems(change, message):
-    attrs = json.loads(json.dumps(METRIC))
+    attrs = METRIC
     for key, value in change.items():
-        if value is None:
-            attrs.pop(key)
-        else:
-            attrs[key] = value
+        attrs = with_(attrs, key, value)
     (found,) = fired("GR-SLO-007", "google_logging_metric", attrs)
     assert message in found.message
     assert fired("GR-SLO-007", "google_logging_metric", {**METRIC, "name": "x" * 100}) == []

@@ -5,6 +5,7 @@ the sla_tier defaults of the service levels."""
 from __future__ import annotations
 
 import re
+from copy import deepcopy
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def model(**changes) -> dict:
 
 
 def env_with(base: dict = DEV, **ml_model_changes) -> dict:
-    data = yaml.safe_load(yaml.safe_dump(base))
+    data = deepcopy(base)
     data["ml"]["models"][0].update(ml_model_changes)
     return data
 
@@ -75,7 +76,7 @@ def test_classifier_on_a_class_label_passes():
 
 
 def test_managed_profile_needs_the_data_scientists_group():
-    data = yaml.safe_load(yaml.safe_dump(PROD))
+    data = deepcopy(PROD)
     del data["ml"]["data_scientists_group"]
     assert problems(data) == ["environments/dev.yaml:1: ml.data_scientists_group: required by the managed profile (who may use the Workbench instance)"]
 
@@ -97,7 +98,7 @@ def test_model_field_boundaries(field, ok, bad):
 
 @pytest.mark.parametrize("field, ok, bad", [("idle_shutdown_minutes", 10, 9), ("idle_shutdown_minutes", 1440, 1441)])
 def test_workbench_boundaries(field, ok, bad):
-    data = yaml.safe_load(yaml.safe_dump(PROD))
+    data = deepcopy(PROD)
     data["ml"]["workbench"][field] = ok
     parse_environment(data, "x.yaml", expected_name="prod")
     data["ml"]["workbench"][field] = bad
@@ -125,7 +126,7 @@ def test_tier_defaults():
 
 
 def test_explicit_slo_wins():
-    data = yaml.safe_load(yaml.safe_dump(DEV))
+    data = deepcopy(DEV)
     data["pipelines"][0]["slo"] = {"success_goal": 0.999, "freshness_minutes": 15, "alert_after_hours_without_success": 0}
     orders = levels(data)["orders"]
     assert (orders.success_goal, orders.freshness_goal, orders.freshness_minutes, orders.alert_after_hours_without_success) == (0.999, 0.999, 15, 0)
@@ -137,7 +138,7 @@ def test_explicit_slo_wins():
     ("alert_after_hours_without_success", 25, 26), ("alert_after_hours_without_success", 0, -1),
 ])
 def test_slo_boundaries(field, ok, bad):
-    data = yaml.safe_load(yaml.safe_dump(DEV))
+    data = deepcopy(DEV)
     data["pipelines"][0]["slo"] = {field: ok}
     parse_environment(data, "x.yaml", expected_name="dev")
     data["pipelines"][0]["slo"] = {field: bad}
@@ -146,7 +147,7 @@ def test_slo_boundaries(field, ok, bad):
 
 
 def test_weekly_scheduled_pipeline_must_choose_its_freshness_alert():
-    data = yaml.safe_load(yaml.safe_dump(DEV))
+    data = deepcopy(DEV)
     data["pipelines"][0].update(trigger="scheduled", schedule="15 3 * * 1")
     (problem,) = problems(data)
     assert "pipelines[0].slo.alert_after_hours_without_success: schedule '15 3 * * 1' fires less often than daily" in problem
@@ -163,7 +164,7 @@ def test_cron_gap(cron, gap):
 
 def test_a_weekly_schedule_waits_up_to_a_week_for_freshness():
     """A schedule without a daily gap (weekly) counts a week plus the run, capped at the 7 days an SLO can measure."""
-    data = yaml.safe_load(yaml.safe_dump(DEV))
+    data = deepcopy(DEV)
     data["pipelines"][0].update(trigger="scheduled", schedule="15 3 * * 1", max_runtime_minutes=30)
     data["pipelines"][0]["slo"] = {"alert_after_hours_without_success": 0}
     assert levels(data)["orders"].freshness_minutes == 10080
@@ -175,7 +176,7 @@ def test_a_weekly_schedule_waits_up_to_a_week_for_freshness():
                                                   (120, "standard", 3 + 3), (121, "standard", 4 + 3)])
 def test_no_success_alert_rounds_the_wait_up_to_whole_hours(runtime, tier, hours):
     """An hourly run waits up to 60 min + its runtime: ceil(wait / 60 min) hours, plus the tier's grace."""
-    data = yaml.safe_load(yaml.safe_dump(PROD if tier == "high" else DEV))
+    data = deepcopy(PROD if tier == "high" else DEV)
     assert data["sla_tier"] == tier
     data["pipelines"][0].update(trigger="scheduled", schedule="0 * * * *", max_runtime_minutes=runtime)
     data["pipelines"][0].pop("slo", None)
@@ -183,7 +184,7 @@ def test_no_success_alert_rounds_the_wait_up_to_whole_hours(runtime, tier, hours
 
 
 def test_every_model_is_checked_after_one_names_no_pipeline():
-    data = yaml.safe_load(yaml.safe_dump(DEV))
+    data = deepcopy(DEV)
     data["ml"]["models"] = [model(name="first", pipeline="nope", predictions_table="first_predictions"),
                             model(name="second", label="nope", predictions_table="second_predictions")]
     found = problems(data)
