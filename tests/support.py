@@ -23,6 +23,40 @@ def environment_names() -> list[str]:
     return sorted(p.stem for p in ENVIRONMENTS.glob("*.yaml"))
 
 
+def environment_data(name: str) -> dict:
+    """The parsed YAML of environments/<name>.yaml (plain data, before validation)."""
+    import yaml
+
+    return yaml.safe_load((ENVIRONMENTS / f"{name}.yaml").read_text())
+
+
+def line_of(text: str, fragment: str) -> int:
+    """1-based line of the first line containing `fragment`."""
+    return next(i for i, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+def problems(data: dict) -> list[str]:
+    """Every problem parse_environment finds in `data` (it must refuse it), read as
+    environments/<its name>.yaml: each problem starts with that file."""
+    import re
+
+    import pytest
+
+    from dataplatform.config import ConfigError, parse_environment
+
+    source = f"environments/{data['name']}.yaml"
+    with pytest.raises(ConfigError, match=f"^{re.escape(source)}:") as info:
+        parse_environment(data, source, expected_name=data["name"])
+    return info.value.problems
+
+
+def problem(data: dict) -> str:
+    """The one problem parse_environment finds in `data`."""
+    found = problems(data)
+    assert len(found) == 1, found
+    return found[0]
+
+
 def stack_names() -> list[str]:
     from main import stack_names as of
 

@@ -3,11 +3,11 @@ included (at the limit passes, one past fails)."""
 
 from __future__ import annotations
 
-import re
 
 import pytest
 
-from dataplatform.config import ConfigError, maintenance_days_per_week, parse_environment
+from dataplatform.config import maintenance_days_per_week, parse_environment
+from tests.support import problem
 from tests.test_config import BASE, DELETE, NAME, SOURCE, _set
 
 DEV = _set(BASE, "profile", "lean")  # a shipped file (derived from environments/) on the lean profile
@@ -16,13 +16,6 @@ PROD_LIKE = _set(_set(_set(_set(DEV, "profile", "managed"), "sla_tier", "high"),
 PROD_LIKE = _set(PROD_LIKE, "analytics.worker_machine_type", "n1-standard-8")
 if "ml" in DEV:  # the managed profile gives the data scientists a Workbench instance
     PROD_LIKE = _set(PROD_LIKE, "ml.data_scientists_group", "data-science@example.com")
-
-
-def problem(data: dict) -> str:
-    with pytest.raises(ConfigError, match=f"^{re.escape(SOURCE)}:") as info:
-        parse_environment(data, SOURCE, expected_name=NAME)
-    assert len(info.value.problems) == 1, info.value.problems
-    return info.value.problems[0]
 
 
 def ok(data: dict):

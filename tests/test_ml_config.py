@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import re
 from copy import deepcopy
-from pathlib import Path
 
 import pytest
-import yaml
 
 from dataplatform.config import ConfigError, load_environment, parse_environment
 from dataplatform.cron import max_gap_minutes as cron_max_gap_minutes
+from tests.support import ENVIRONMENTS, environment_data, line_of, problems
 
-REPO = Path(__file__).resolve().parent.parent
-DEV = yaml.safe_load((REPO / "environments" / "dev.yaml").read_text())
-PROD = yaml.safe_load((REPO / "environments" / "prod.yaml").read_text())
+# The shipped dev and prod files by name: both ship a model on orders, on the standard and high tiers.
+DEV = environment_data("dev")
+PROD = environment_data("prod")
 
 
 def model(**changes) -> dict:
@@ -29,12 +28,6 @@ def env_with(base: dict = DEV, **ml_model_changes) -> dict:
     return data
 
 
-def problems(data: dict) -> list[str]:
-    with pytest.raises(ConfigError, match=r"^environments/dev\.yaml:") as info:
-        parse_environment(data, "environments/dev.yaml", expected_name=data["name"])
-    return info.value.problems
-
-
 def test_dev_and_prod_declare_a_model_on_orders():
     for data in (DEV, PROD):
         env = parse_environment(data, "x.yaml", expected_name=data["name"])
@@ -42,11 +35,11 @@ def test_dev_and_prod_declare_a_model_on_orders():
 
 
 def test_wrong_column_is_one_error_with_file_and_line(tmp_path):
-    text = (REPO / "environments" / "dev.yaml").read_text().replace(
+    text = (ENVIRONMENTS / "dev.yaml").read_text().replace(
         "features: [customer_id, quantity, ordered_at]", "features: [customer_id, qty, ordered_at]")
     path = tmp_path / "dev.yaml"
     path.write_text(text)
-    line = next(i for i, row in enumerate(text.splitlines(), 1) if "qty" in row)
+    line = line_of(text, "qty")
     with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}:{line}: ml.models") as info:
         load_environment(path)
     assert info.value.problems == [
@@ -78,7 +71,7 @@ def test_classifier_on_a_class_label_passes():
 def test_managed_profile_needs_the_data_scientists_group():
     data = deepcopy(PROD)
     del data["ml"]["data_scientists_group"]
-    assert problems(data) == ["environments/dev.yaml:1: ml.data_scientists_group: required by the managed profile (who may use the Workbench instance)"]
+    assert problems(data) == ["environments/prod.yaml:1: ml.data_scientists_group: required by the managed profile (who may use the Workbench instance)"]
 
 
 @pytest.mark.parametrize("field, ok, bad", [

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import pytest
 
 from dataplatform.config import Profile, load_environments
-from tests.support import iter_resources, of_type
+from tests.support import environment_data, iter_resources, of_type
 from workloads.ml import sql
 
 ENVS = {e.name: e for e in load_environments()}
@@ -156,14 +155,12 @@ def test_sql_module_is_what_synth_ships(stacks, environments, name):
 
 def test_ml_is_optional(tmp_path):
     """An environment without `ml:` synthesizes no ML resource; its service levels stay."""
-    import yaml
-
     from dataplatform.config import parse_environment
     from dataplatform.guardrails import synth
     from main import build_app
 
     name = ML_ENVS[0]
-    data = yaml.safe_load((Path(__file__).resolve().parent.parent / "environments" / f"{name}.yaml").read_text())
+    data = environment_data(name)
     del data["ml"]
     env = parse_environment(data, f"{name}.yaml", expected_name=name)
     app = build_app(tmp_path / "out", [env])
