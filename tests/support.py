@@ -132,3 +132,39 @@ def with_(base: dict, path: str, value) -> dict:
     else:
         node[last] = value
     return out
+
+
+# ---------------------------------------------------------------- a small guarded app
+
+LABELS = {"owner": "data-platform", "cost_center": "cc-1", "env": "dev", "managed_by": "cdktn"}
+IAP = "35.235.240.0/20"
+
+
+def guarded_app(tmp_path: Path, *stack_ids: str, outdir: str = "out", labels_first: bool = False, attach: int = 1):
+    """An App writing to tmp_path/outdir and one stack per id, each with the provider, the guardrails
+    (attached `attach` times: more changes nothing) and the label aspect (added after the guardrails
+    unless labels_first: the order must not matter). Returns (app, [stacks])."""
+    from cdktn import App, Aspects, TerraformStack
+    from cdktn_provider_google.provider import GoogleProvider
+
+    from dataplatform.guardrails import attach_guardrails
+    from dataplatform.labels import StampLabels
+
+    app = App(outdir=str(tmp_path / outdir))
+    stacks = []
+    for stack_id in stack_ids:
+        stack = TerraformStack(app, stack_id)
+        GoogleProvider(stack, "google", project="p", region="europe-west1")
+        if labels_first:
+            Aspects.of(stack).add(StampLabels(LABELS))
+        for _ in range(attach):
+            attach_guardrails(stack)
+        if not labels_first:
+            Aspects.of(stack).add(StampLabels(LABELS))
+        stacks.append(stack)
+    return app, stacks
+
+
+def report(app) -> dict:
+    """The guardrails report (report.json) of an app's last synth."""
+    return json.loads((Path(app.outdir) / "guardrails" / "report.json").read_text())

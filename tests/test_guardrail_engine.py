@@ -4,36 +4,14 @@ and the attribute helpers every rule reads through."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from dataplatform.guardrails import RULES, Severity, Target
 from dataplatform.guardrails import rule as r
 from dataplatform.guardrails.engine import Finding, StackResult, Suppression
+from tests.support import IAP, guarded_app, report
 
-LABELS = {"owner": "data-platform", "cost_center": "cc-1", "env": "dev", "managed_by": "cdktn"}
-IAP = "35.235.240.0/20"
-
-
-def app_with(tmp_path, *stack_ids: str, outdir: str = "out"):
-    from cdktn import App, Aspects, TerraformStack
-    from cdktn_provider_google.provider import GoogleProvider
-
-    from dataplatform.guardrails import attach_guardrails
-    from dataplatform.labels import StampLabels
-
-    app = App(outdir=str(tmp_path / outdir))
-    stacks = []
-    for stack_id in stack_ids:
-        stack = TerraformStack(app, stack_id)
-        GoogleProvider(stack, "google", project="p", region="europe-west1")
-        attach_guardrails(stack)
-        attach_guardrails(stack)  # a second attach changes nothing
-        Aspects.of(stack).add(StampLabels(LABELS))
-        stacks.append(stack)
-    return app, stacks
+# The apps here attach the guardrails twice (attach=2): a second attach changes nothing.
 
 
 def firewall(scope, id_: str, *, logged: bool, ranges=(IAP,)):
@@ -44,10 +22,6 @@ def firewall(scope, id_: str, *, logged: bool, ranges=(IAP,)):
                            allow=[ComputeFirewallAllow(protocol="tcp", ports=["22"])], **extra)
 
 
-def report(app) -> dict:
-    return json.loads((Path(app.outdir) / "guardrails" / "report.json").read_text())
-
-
 def checks_of(rtype: str) -> int:
     return sum(rule.applies_to(rtype) for rule in RULES)
 
@@ -55,7 +29,7 @@ def checks_of(rtype: str) -> int:
 def test_counts_suppressions_and_meta_findings_exactly(tmp_path):
     from dataplatform.guardrails import suppress, synth
 
-    app, (stack,) = app_with(tmp_path, "s")
+    app, (stack,) = guarded_app(tmp_path, "s", attach=2)
     fw = firewall(stack, "fw", logged=False)
     firewall(stack, "fw2", logged=False)  # "s/fw2" is not below "s/fw": its finding stays
     suppress(fw, "GR-NET-007", reason="  test rule  ")
@@ -78,7 +52,7 @@ def test_counts_suppressions_and_meta_findings_exactly(tmp_path):
 def test_meta_findings_follow_a_used_suppression_and_refuse_synth(tmp_path):
     from dataplatform.guardrails import GuardrailError, suppress, synth
 
-    app, (first, second, third) = app_with(tmp_path, "a", "b", "c")
+    app, (first, second, third) = guarded_app(tmp_path, "a", "b", "c", attach=2)
     fw = firewall(first, "fw", logged=False)
     suppress(fw, "GR-NET-007", reason="used")
     suppress(fw, "GR-NET-002", reason="")
@@ -126,7 +100,7 @@ def test_a_suppression_covers_its_construct_and_below(path, covered):
 def test_suppressions_belong_to_their_stack_only(tmp_path):
     from dataplatform.guardrails import suppress, synth
 
-    app, (s, s2) = app_with(tmp_path, "s", "s2")
+    app, (s, s2) = guarded_app(tmp_path, "s", "s2", attach=2)
     suppress(firewall(s2, "fw", logged=False), "GR-NET-007", reason="only in s2")
     firewall(s, "fw", logged=False)
     synth(app)
@@ -138,10 +112,10 @@ def test_suppressions_belong_to_their_stack_only(tmp_path):
 def test_a_new_app_in_the_same_directory_starts_a_new_report(tmp_path):
     from dataplatform.guardrails import results, synth
 
-    first, (a,) = app_with(tmp_path, "first")
+    first, (a,) = guarded_app(tmp_path, "first", attach=2)
     firewall(a, "fw", logged=True)
     synth(first)
-    second, (b,) = app_with(tmp_path, "second")
+    second, (b,) = guarded_app(tmp_path, "second", attach=2)
     firewall(b, "fw", logged=True)
     synth(second)
     assert list(report(second)["stacks"]) == ["second"]

@@ -12,10 +12,8 @@ import pytest
 
 from dataplatform.guardrails import RULES, RULES_BY_ID, Target
 from dataplatform.guardrails.engine import check_target
-from tests.support import fired, with_
+from tests.support import IAP, LABELS, fired, guarded_app, report, with_
 
-LABELS = {"owner": "data-platform", "cost_center": "cc-1", "env": "dev", "managed_by": "cdktn"}
-IAP = "35.235.240.0/20"
 GOOD_BUCKET = {
     "name": "acme-dev-landing", "uniform_bucket_level_access": True, "public_access_prevention": "enforced",
     "force_destroy": False, "versioning": {"enabled": True}, "lifecycle": {"prevent_destroy": True},
@@ -256,18 +254,8 @@ def test_computed_names_are_not_judged():
 
 @pytest.fixture()
 def small(tmp_path):
-    """A throwaway app + stack with the provider, the label aspect and the guardrails."""
-    from cdktn import App, Aspects, TerraformStack
-    from cdktn_provider_google.provider import GoogleProvider
-
-    from dataplatform.guardrails import attach_guardrails
-    from dataplatform.labels import StampLabels
-
-    app = App(outdir=str(tmp_path / "out"))
-    stack = TerraformStack(app, "s")
-    GoogleProvider(stack, "google", project="p", region="europe-west1")
-    attach_guardrails(stack)  # before the label aspect on purpose: order must not matter
-    Aspects.of(stack).add(StampLabels(LABELS))
+    """A throwaway app + stack with the provider, the guardrails and then the label aspect."""
+    app, (stack,) = guarded_app(tmp_path, "s")  # guardrails before the label aspect on purpose: order must not matter
     return app, stack
 
 
@@ -283,10 +271,6 @@ def refusal(app) -> str:
     with pytest.raises(GuardrailError, match=r"\(error\) at ") as info:
         synth(app)
     return str(info.value)
-
-
-def report(app) -> dict:
-    return json.loads((Path(app.outdir) / "guardrails" / "report.json").read_text())
 
 
 def test_synth_sees_labels_stamped_by_an_aspect_added_later(small):

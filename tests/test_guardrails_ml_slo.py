@@ -10,7 +10,7 @@ import json
 import pytest
 
 from dataplatform.guardrails import RULES_BY_ID
-from tests.support import fired, with_
+from tests.support import fired, guarded_app, with_
 
 SA = "acme-prod-ml-workbench@acme-data-prod.iam.gserviceaccount.com"
 DEFAULT_SA = "123456789012-compute@developer.gserviceaccount.com"
@@ -168,20 +168,13 @@ def test_rules_ignore_what_they_do_not_govern():
 
 def test_rule_breaking_ml_and_slo_resources_refuse_synth(tmp_path):
     """Raw provider resources added to a small guarded stack are refused at synth, by path and rule."""
-    from cdktn import App, Aspects, TerraformStack
     from cdktn_provider_google.monitoring_slo import MonitoringSlo
-    from cdktn_provider_google.provider import GoogleProvider
     from cdktn_provider_google.workbench_instance import WorkbenchInstance, WorkbenchInstanceGceSetup
     from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
 
-    from dataplatform.guardrails import GuardrailError, attach_guardrails, synth
-    from dataplatform.labels import StampLabels
+    from dataplatform.guardrails import GuardrailError, synth
 
-    app = App(outdir=str(tmp_path / "out"))
-    stack = TerraformStack(app, "s")
-    GoogleProvider(stack, "google", project="acme-test", region="europe-west1")
-    Aspects.of(stack).add(StampLabels({"owner": "o", "cost_center": "c", "env": "dev", "managed_by": "cdktn"}))
-    attach_guardrails(stack)
+    app, (stack,) = guarded_app(tmp_path, "s", labels_first=True)
     WorkbenchInstance(stack, "open-notebook", name="nb", location="europe-west1-b",
                       gce_setup=WorkbenchInstanceGceSetup(machine_type="n2-standard-32"))
     WorkflowsWorkflow(stack, "anonymous-workflow", name="wf", region="europe-west1", source_contents="main: {steps: []}")
