@@ -168,3 +168,16 @@ def guarded_app(tmp_path: Path, *stack_ids: str, outdir: str = "out", labels_fir
 def report(app) -> dict:
     """The guardrails report (report.json) of an app's last synth."""
     return json.loads((Path(app.outdir) / "guardrails" / "report.json").read_text())
+
+
+def fake_synth_out(outdir: Path, stacks: dict[str, dict], findings: list[dict] = ()) -> None:
+    """What a synth leaves in `outdir`, made by hand: the manifest, each stack's cdk.tf.json (name ->
+    Terraform JSON) and a guardrails report listing `findings`."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    manifest = {"stacks": {name: {"synthesizedStackPath": f"stacks/{name}/cdk.tf.json"} for name in stacks}}
+    (outdir / "manifest.json").write_text(json.dumps(manifest))
+    for name, body in stacks.items():
+        (outdir / "stacks" / name).mkdir(parents=True, exist_ok=True)
+        (outdir / "stacks" / name / "cdk.tf.json").write_text(json.dumps(body))
+    (outdir / "guardrails").mkdir(exist_ok=True)
+    (outdir / "guardrails" / "report.json").write_text(json.dumps({"findings": list(findings)}))

@@ -3,25 +3,19 @@ summary from the manifest, and DP_ENVIRONMENTS (contract C4)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import main
-from tests.support import environment_names
+from tests.support import environment_names, fake_synth_out
 
 ENVS = environment_names()
 
 
-def _fake_synth(outdir, stacks):
-    for stack in stacks:
-        (outdir / "stacks" / stack).mkdir(parents=True, exist_ok=True)
-        (outdir / "stacks" / stack / "cdk.tf.json").write_text(json.dumps({"resource": {"t": {"a": {}, "b": {}}}}))
-    manifest = {name: {"synthesizedStackPath": f"stacks/{name}/cdk.tf.json"} for name in stacks}
-    (outdir / "manifest.json").write_text(json.dumps({"stacks": manifest}))
+TWO_RESOURCES = {"resource": {"t": {"a": {}, "b": {}}}}
 
 
 def test_prune_removes_only_stacks_of_environments_that_no_longer_exist(tmp_path):
-    _fake_synth(tmp_path, ["dev-bootstrap", "dev-platform"])
+    fake_synth_out(tmp_path, {"dev-bootstrap": TWO_RESOURCES, "dev-platform": TWO_RESOURCES})
     for leftover in ("gone-bootstrap", "gone-platform", "prod-platform"):
         (tmp_path / "stacks" / leftover).mkdir()
     assert main.prune(tmp_path, declared={"prod"}) == ["gone-bootstrap", "gone-platform"]
@@ -29,7 +23,7 @@ def test_prune_removes_only_stacks_of_environments_that_no_longer_exist(tmp_path
 
 
 def test_summary_comes_from_the_manifest_not_the_directory(tmp_path):
-    _fake_synth(tmp_path, ["dev-platform"])
+    fake_synth_out(tmp_path, {"dev-platform": TWO_RESOURCES})
     (tmp_path / "stacks" / "gone-platform").mkdir()
     (tmp_path / "stacks" / "gone-platform" / "cdk.tf.json").write_text("{}")
     assert main.stack_summary(tmp_path) == [("dev-platform", 2)]

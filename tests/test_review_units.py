@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dataplatform.tools import review
+from tests.support import fake_synth_out
 
 
 def res(path: str, rtype: str, logical_id: str | None = None, **body) -> tuple[str, str, dict]:
@@ -419,28 +420,17 @@ def test_the_synth_runs_the_tree_with_its_outdir_and_every_environment(tmp_path,
                                                           "ENVIRONMENTS_DIR": None, "cwd": str(tree)}
 
 
-def _synth_out(outdir: Path, stacks: dict[str, dict], findings: list[dict] = ()) -> None:
-    outdir.mkdir(parents=True, exist_ok=True)
-    manifest = {"stacks": {name: {"synthesizedStackPath": f"stacks/{name}/cdk.tf.json"} for name in stacks}}
-    (outdir / "manifest.json").write_text(json.dumps(manifest))
-    for name, body in stacks.items():
-        (outdir / "stacks" / name).mkdir(parents=True, exist_ok=True)
-        (outdir / "stacks" / name / "cdk.tf.json").write_text(json.dumps(body))
-    (outdir / "guardrails").mkdir(exist_ok=True)
-    (outdir / "guardrails" / "report.json").write_text(json.dumps({"findings": list(findings)}))
-
-
 OLD_FINDING = {"stack": "s", "rule": "GR-NET-007", "path": "fw", "message": "no log_config"}
 NEW_FINDING = {"stack": "s", "rule": "GR-SLO-001", "path": "slo", "message": "goal"}
 
 
 def test_review_compares_the_base_synth_with_the_head_and_lists_new_findings(tmp_path, monkeypatch):
     head = tmp_path / "head"
-    _synth_out(head, {"s": stack(res("b", BUCKET, name="b2")), "t": stack()}, [OLD_FINDING, NEW_FINDING])
+    fake_synth_out(head, {"s": stack(res("b", BUCKET, name="b2")), "t": stack()}, [OLD_FINDING, NEW_FINDING])
 
     def synth_ref(ref, outdir):
         assert ref == "origin/main"
-        _synth_out(outdir, {"s": stack(res("b", BUCKET, name="b1")), "gone": stack()}, [OLD_FINDING])
+        fake_synth_out(outdir, {"s": stack(res("b", BUCKET, name="b1")), "gone": stack()}, [OLD_FINDING])
 
     monkeypatch.setattr(review, "synth_ref", synth_ref)
     scans = {"head": {"CKV_1 `s/b`: a", "CKV_2 `s/b`: b"}, "base": {"CKV_1 `s/b`: a"}}
@@ -458,10 +448,10 @@ def test_review_synthesizes_the_working_tree_when_there_is_no_head_output(tmp_pa
 
     def synth(tree, outdir, what):
         calls.append((tree, outdir, what))
-        _synth_out(outdir, {"s": stack()})
+        fake_synth_out(outdir, {"s": stack()})
 
     monkeypatch.setattr(review, "_synth", synth)
-    monkeypatch.setattr(review, "synth_ref", lambda ref, outdir: _synth_out(outdir, {"s": stack()}))
+    monkeypatch.setattr(review, "synth_ref", lambda ref, outdir: fake_synth_out(outdir, {"s": stack()}))
     diffs, text = review.review("b", tmp_path / "head", scan=False)
     assert calls == [(review.REPO, tmp_path / "head", "the working tree")]
     assert text.endswith("No infrastructure change in any environment.\n")
