@@ -15,17 +15,18 @@ from sqlglot import exp
 from workloads.ml import pipeline, sql
 
 REPO = Path(__file__).resolve().parents[3]
+# Every environments/*.yaml, parsed once: file stem -> data.
+ENVIRONMENTS = {path.stem: yaml.safe_load(path.read_text()) for path in sorted((REPO / "environments").glob("*.yaml"))}
 
 
 def _environment_models() -> list[tuple[str, sql.ModelSql]]:
     """ModelSql for each model of each environments/*.yaml, named like the platform names them."""
     out = []
-    for path in sorted((REPO / "environments").glob("*.yaml")):
-        env = yaml.safe_load(path.read_text())
+    for stem, env in ENVIRONMENTS.items():
         base = f"{env['name_prefix']}_{env['name']}".replace("-", "_")
         for model in (env.get("ml") or {}).get("models", []):
             schema = {c["name"]: c for p in env["pipelines"] if p["name"] == model["pipeline"] for c in p["schema"]}
-            out.append((f"{path.stem}:{model['name']}", sql.ModelSql(
+            out.append((f"{stem}:{model['name']}", sql.ModelSql(
                 project=env["project_id"], source_dataset=f"{base}_warehouse", source_table=model["pipeline"],
                 ml_dataset=f"{base}_ml", model=model["name"], model_type=model["model_type"], label=model["label"],
                 label_type=schema[model["label"]]["type"], features=tuple(model["features"]), key=model["key"],
@@ -46,8 +47,7 @@ def parse(statement: str) -> exp.Expression:
 def test_every_environment_declaring_models_is_covered():
     """The parametrised tests below run for the models of every environment file that declares some
     (the shipped files all do; none is named here)."""
-    declared = {p.stem for p in (REPO / "environments").glob("*.yaml")
-                if (yaml.safe_load(p.read_text()).get("ml") or {}).get("models")}
+    declared = {stem for stem, env in ENVIRONMENTS.items() if (env.get("ml") or {}).get("models")}
     assert declared and {name.split(":")[0] for name in IDS} == declared
 
 
@@ -194,8 +194,7 @@ def test_statements_select_the_right_rows_of_demo_data(model):
     """Run the training query's SELECT and the prediction's source SELECT with sqlglot's executor."""
     from sqlglot.executor import execute
 
-    env = next(yaml.safe_load(p.read_text()) for p in (REPO / "environments").glob("*.yaml")
-               if yaml.safe_load(p.read_text())["project_id"] == model.project)
+    env = next(env for env in ENVIRONMENTS.values() if env["project_id"] == model.project)
     schema = {c["name"]: c for p in env["pipelines"] if p["name"] == model.source_table for c in p["schema"]}
     rows = _demo_rows(schema)
     for i, row in enumerate(rows):
