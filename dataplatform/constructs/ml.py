@@ -92,9 +92,9 @@ class MlPlatformSpec:
     bigquery_location: str
     dataset_id: str
     models: tuple[MlModelSpec, ...]
-    source_tables: dict[str, str]
-    """pipeline -> `<dataset>.<table>` token pair source of each model (read-only grants)."""
-    source_dataset: str
+    source_tables: Mapping[str, BigqueryTable]
+    """pipeline -> its warehouse table (Warehouse.tables): the models' sources, read-only grants on each.
+    The grants reference the table, so Terraform creates them after it (BigQuery answers 404 before)."""
     identities: Mapping[str, WorkloadIdentityRef]
     """The ML accounts (ml-runner, ml-trigger; managed: ml-pipeline, ml-workbench), created with their
     project roles and actAs grants by the bootstrap stack (workload_identities.ML_WORKLOADS)."""
@@ -170,16 +170,19 @@ class Notebook(Construct, ResourceIam):
 
 
 class SourceTable(Construct, ResourceIam):
-    """A warehouse table a model reads: read access on that one table, not the dataset."""
+    """A warehouse table a model reads: read access on that one table, not the dataset.
+
+    The members reference the table's own attributes (never plain names), so Terraform creates
+    them after the table: granting on a table that does not exist yet is a 404."""
 
     _iam_member_class = BigqueryTableIamMember
 
-    def __init__(self, scope: Construct, id_: str, *, dataset_id: str, table_id: str):
+    def __init__(self, scope: Construct, id_: str, *, table: BigqueryTable):
         super().__init__(scope, id_)
-        self._target = {"dataset_id": dataset_id, "table_id": table_id}
+        self._table = table
 
     def _iam_target(self):
-        return dict(self._target)
+        return {"dataset_id": self._table.dataset_id, "table_id": self._table.table_id}
 
     def grant_read(self, principal: Principal) -> None:
         self.bind("roles/bigquery.dataViewer", principal)
@@ -234,7 +237,7 @@ class MlPlatform(Construct):
         for m in spec.models:
             table = m.sql.source_table
             if table not in self.sources:
-                self.sources[table] = SourceTable(self, f"source-{table}", dataset_id=spec.source_dataset, table_id=spec.source_tables[table])
+                self.sources[table] = SourceTable(self, f"source-{table}", table=spec.source_tables[table])
                 self.sources[table].grant_read(self.runner.principal)
 
         self.workflow = WorkflowsWorkflow(

@@ -384,8 +384,8 @@ class PlatformStack(EnvironmentStack):
                 subnet=self.network.subnet.id, users=Principal.group("data-scientists", env.ml.data_scientists_group))
         self.ml = MlPlatform(self, "ml", MlPlatformSpec(
             namer=namer, project=env.project_id, region=env.region, bigquery_location=env.bigquery_location,
-            dataset_id=dataset, models=tuple(models), source_tables={t: t for t in {m.sql.source_table for m in models}},
-            source_dataset=self.warehouse.dataset_id, identities=self.identities.by_key, artifacts=self.buckets.artifacts,
+            dataset_id=dataset, models=tuple(models), source_tables=self.warehouse.tables,
+            identities=self.identities.by_key, artifacts=self.buckets.artifacts,
             temp=self.buckets.temp, vertex=managed, workbench=workbench, labels=env.all_labels))
         self.alerts.add(AlertSpec("ml-jobs-failed", "ML jobs failed", RUNBOOK_ML, {"condition_matched_log": {"filter": (
             f'resource.type="workflows.googleapis.com/Workflow" AND resource.labels.workflow_id="{namer.resource("ml-jobs")}" '
