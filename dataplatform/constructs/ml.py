@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Mapping
 
 from cdktn import TerraformResourceLifecycle
-from cdktn_provider_google.bigquery_dataset import BigqueryDataset
-from cdktn_provider_google.bigquery_dataset_iam_member import BigqueryDatasetIamMember
 from cdktn_provider_google.bigquery_table import BigqueryTable, BigqueryTableTimePartitioning
 from cdktn_provider_google.bigquery_table_iam_member import BigqueryTableIamMember
 from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob
@@ -51,6 +49,7 @@ from dataplatform.constructs.assets import upload
 from dataplatform.constructs.iam import Principal, ResourceIam
 from dataplatform.constructs.lake_bucket import LakeBucket
 from dataplatform.constructs.service_account import WorkloadIdentityRef
+from dataplatform.constructs.warehouse import Warehouse, WarehouseSettings
 from dataplatform.naming import Namer
 from workloads.ml import sql
 from workloads.ml.sql import ModelSql
@@ -105,19 +104,15 @@ class MlPlatformSpec:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-class MlDataset(Construct, ResourceIam):
+class MlDataset(Warehouse):
     """The ML dataset: models and predictions tables, apart from the warehouse, so the ML
-    identities write here and only read the warehouse's tables."""
-
-    _iam_member_class = BigqueryDatasetIamMember
+    identities write here and only read the warehouse's tables. A warehouse without pipelines
+    (same dataset settings, same grants: `grant_write` is dataEditor on this dataset only, to
+    create/replace models and merge predictions); `tables` holds the predictions table of each model."""
 
     def __init__(self, scope: Construct, id_: str, *, dataset_id: str, location: str, models: tuple[MlModelSpec, ...]):
-        super().__init__(scope, id_)
-        self.dataset = BigqueryDataset(self, "dataset", dataset_id=dataset_id, location=location,
-                                       description="BigQuery ML models and their predictions", delete_contents_on_destroy=False,
-                                       max_time_travel_hours="168", lifecycle=TerraformResourceLifecycle(prevent_destroy=True))
-        self.dataset_id = dataset_id
-        self.tables: dict[str, BigqueryTable] = {}
+        super().__init__(scope, id_, WarehouseSettings(dataset_id=dataset_id, location=location, pipelines=(),
+                                                       description="BigQuery ML models and their predictions"))
         for m in models:
             self.tables[m.sql.model] = BigqueryTable(
                 self, f"predictions-{m.sql.model}", dataset_id=self.dataset.dataset_id, table_id=m.sql.predictions_table,
@@ -125,13 +120,6 @@ class MlDataset(Construct, ResourceIam):
                 schema=json.dumps(sql.predictions_schema(m.sql, m.key_type)),
                 time_partitioning=BigqueryTableTimePartitioning(type="DAY", field="predicted_at"),
                 clustering=[m.sql.key], deletion_protection=True, lifecycle=TerraformResourceLifecycle(prevent_destroy=True))
-
-    def _iam_target(self):
-        return {"dataset_id": self.dataset.dataset_id}
-
-    def grant_write(self, principal: Principal) -> None:
-        """Create/replace models, merge predictions (dataEditor on this dataset only)."""
-        self.bind("roles/bigquery.dataEditor", principal)
 
 
 class EventTopic(Construct, ResourceIam):
