@@ -28,3 +28,21 @@ def test_table_grants_reference_their_table(stacks, env_name):
             logical_id = value.removeprefix("${google_bigquery_table.").split(".")[0]
             assert logical_id in tables, (member.path, value)
         assert tables[logical_id]["table_id"] in sources, member.path
+
+
+def test_folder_grants_refuse_basic_roles_and_are_recorded_like_every_grant():
+    """Managed-folder grants go through the one IAM helper: basic roles refused, the member in the ledger."""
+    from dataplatform.constructs.iam import GrantLedger, Principal
+    from dataplatform.constructs.lake_bucket import BucketKind, LakeBucket, LakeBucketSettings
+    from tests.support import new_stack
+
+    stack = new_stack()
+    stack.grant_ledger = ledger = GrantLedger()
+    lake = LakeBucket(stack, "b", LakeBucketSettings(name="acme-test-b", location="europe-west1", kind=BucketKind.DATA,
+                                                     purpose="test", folders=("orders",)))
+    alice = Principal("alice", "serviceAccount:alice@p.iam.gserviceaccount.com")
+    with pytest.raises(ValueError, match="basic role roles/owner is never granted"):
+        lake._grant_in("orders", "roles/owner", alice)
+    member = lake.grant_read_write_in("orders", alice)
+    assert member is not None
+    assert [(g.member, g.resource, g.on_owner) for g in ledger.grants] == [(alice.member, member, True)]
