@@ -19,7 +19,7 @@ from dataplatform.constructs.observability import (
     Alerts, AlertSpec, ChannelsSpec, NotificationChannels, absent, quarantine_metric, threshold,
 )
 from dataplatform.constructs.orchestration import AirflowVm, AirflowVmSpec, Composer, ComposerSpec
-from dataplatform.constructs.followups import FollowUpQueue, FollowUpQueueProps
+from dataplatform.constructs.followups import FollowUpQueue, FollowUpQueueProps, queue_path
 from dataplatform.constructs.processing.image_repository import ImageRepository
 from dataplatform.constructs.processing.launch_contract import etl_launch_config
 from dataplatform.constructs.processing.launcher import Launcher, LauncherSpec
@@ -159,6 +159,10 @@ class PlatformStack(EnvironmentStack):
         self.images.grant_push(ids["build"].principal)
         self.images.grant_pull(ids["etl-worker"].principal)
         self.template_spec_uri = b.artifacts.url("templates/etl.json")
+        # The queue's path, known before the queue (which targets the launcher's URL): the one value the
+        # launcher, the ETL's parameters and the Scheduler jobs are given.
+        followup_name = namer.resource("etl-followups")
+        self.followup_queue = followup_queue = queue_path(env.project_id, env.region, followup_name)
         self.launch_configs = {p.name: etl_launch_config(p, parameters=self._etl_parameters(p), environment={
             "serviceAccountEmail": self.service_account_email("etl-worker"),
             "subnetwork": self.network.subnet_path,
@@ -167,7 +171,6 @@ class PlatformStack(EnvironmentStack):
             "stagingLocation": b.temp.url("dataflow/staging"),
             "additionalUserLabels": env.all_labels,
         }) for p in env.pipelines}
-        followup_queue = f"projects/{env.project_id}/locations/{env.region}/queues/{namer.resource('etl-followups')}"
         # Every pipeline is in the launcher's config: arrivals route only to on_arrival ones, but
         # every run request (schedule, backlog, deferral) of any pipeline is decided there.
         self.launcher = Launcher(self, "launcher", LauncherSpec(
@@ -178,12 +181,10 @@ class PlatformStack(EnvironmentStack):
             followup_queue=followup_queue, max_active_jobs=env.processing.max_concurrent_jobs,
         ))
         self.followups = FollowUpQueue(self, "followups", FollowUpQueueProps(
-            name=namer.resource("etl-followups"), project=env.project_id, region=env.region,
+            name=followup_name, project=env.project_id, region=env.region,
             target_uri=self.launcher.uri, invoker=ids["launcher"],
             max_concurrent_dispatches=env.processing.launcher_max_instances,
         ))
-        if self.followups.path != followup_queue:
-            raise ValueError(f"the follow-up queue is {self.followups.path}, the launcher was told {followup_queue}")
         self.followups.grant_enqueue(ids["launcher"].principal)  # deferrals, arrival follow-ups, Scheduler ticks
         self.followups.grant_enqueue(ids["etl-worker"].principal)  # a run that leaves work asks for the next
         if env.orchestration.scheduled_by is ScheduledBy.airflow:
@@ -228,7 +229,7 @@ class PlatformStack(EnvironmentStack):
             "max_bytes_per_run": str(pipeline.max_bytes_per_run),
             "max_file_attempts": str(pipeline.max_file_attempts),
             "max_loads_per_day": str(pipeline.max_loads_per_day),
-            "followup_queue": f"projects/{env.project_id}/locations/{env.region}/queues/{self.namer.resource('etl-followups')}",
+            "followup_queue": self.followup_queue,
         }
 
     # --------------------------------------------------------------- orchestration
