@@ -49,6 +49,7 @@ from dataplatform.constructs.assets import upload
 from dataplatform.constructs.iam import Principal, ResourceIam
 from dataplatform.constructs.lake_bucket import LakeBucket
 from dataplatform.constructs.service_account import WorkloadIdentityRef
+from dataplatform.constructs.service_levels import LOADED_OUTCOMES, run_summary_filter
 from dataplatform.constructs.warehouse import Warehouse, WarehouseSettings
 from dataplatform.naming import Namer
 from workloads.ml import sql
@@ -56,8 +57,6 @@ from workloads.ml.sql import ModelSql
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_SPEC = REPO_ROOT / "workloads" / "ml" / "compiled" / "train_and_predict.yaml"
-ETL_SUMMARY_LOG = "etl_run_summary"
-LOADED_OUTCOMES = ("succeeded", "partial")  # C1: partial runs committed some files
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 WORKBENCH_IMAGE = {"project": "cloud-notebooks-managed", "family": "workbench-instances"}
 
@@ -263,7 +262,7 @@ class MlPlatform(Construct):
         self.sink = LoggingProjectSink(
             self, "runs-sink", name=namer.resource("ml-etl-runs"), destination=f"pubsub.googleapis.com/{self.topic.id}",
             description="ETL runs that loaded rows of a pipeline with a model: start its predictions",
-            filter=(f'logName="projects/{spec.project}/logs/{ETL_SUMMARY_LOG}" AND jsonPayload.event="{ETL_SUMMARY_LOG}" '
+            filter=(f"{run_summary_filter(spec.project)} "
                     f"AND jsonPayload.pipeline=({names}) AND jsonPayload.outcome=({outcomes}) AND jsonPayload.loaded_rows>0"),
             unique_writer_identity=True)
         self.topic.grant_publish(Principal("runs-sink", self.sink.writer_identity))  # the sink's own writer identity
