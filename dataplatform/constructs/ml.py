@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping
 
 from cdktn import TerraformResourceLifecycle
@@ -45,6 +44,7 @@ from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
 from constructs import Construct
 
 from dataplatform import tfjson
+from dataplatform.config import REPO_ROOT
 from dataplatform.constructs.assets import upload
 from dataplatform.constructs.iam import Principal, ResourceIam
 from dataplatform.constructs.lake_bucket import LakeBucket
@@ -55,7 +55,6 @@ from dataplatform.naming import Namer
 from workloads.ml import sql
 from workloads.ml.sql import ModelSql
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_SPEC = REPO_ROOT / "workloads" / "ml" / "compiled" / "train_and_predict.yaml"
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 WORKBENCH_IMAGE = {"project": "cloud-notebooks-managed", "family": "workbench-instances"}
@@ -219,13 +218,12 @@ class MlPlatform(Construct):
 
         self.runner = spec.identities["ml-runner"]
         self.trigger_identity = spec.identities["ml-trigger"]
-        self.dataset.grant_write(self.runner.principal)
         self.sources: dict[str, SourceTable] = {}
         for m in spec.models:
             table = m.sql.source_table
             if table not in self.sources:
                 self.sources[table] = SourceTable(self, f"source-{table}", table=spec.source_tables[table])
-                self.sources[table].grant_read(self.runner.principal)
+        self.grant_data(self.runner.principal)
 
         self.workflow = WorkflowsWorkflow(
             self, "workflow", name=namer.resource("ml-jobs"), region=spec.region,
@@ -252,6 +250,12 @@ class MlPlatform(Construct):
         if spec.workbench is not None:
             self._workbench(spec, spec.workbench)
 
+    def grant_data(self, principal: Principal) -> None:
+        """What an identity running ML jobs needs on data: write the ML dataset, read each model's source table."""
+        self.dataset.grant_write(principal)
+        for source in self.sources.values():
+            source.grant_read(principal)
+
     def _after_each_load(self, spec: MlPlatformSpec) -> None:
         """ETL run summary (C1) of a pipeline with a model -> Pub/Sub -> Eventarc -> the workflow."""
         namer = spec.namer
@@ -276,9 +280,7 @@ class MlPlatform(Construct):
         """Vertex AI pipeline runs on each model's retrain cron, as their own identity."""
         namer = spec.namer
         self.pipeline_identity = pipeline_sa = spec.identities["ml-pipeline"]
-        self.dataset.grant_write(pipeline_sa.principal)
-        for source in self.sources.values():
-            source.grant_read(pipeline_sa.principal)
+        self.grant_data(pipeline_sa.principal)
         spec.temp.grant_read_write(pipeline_sa.principal)  # pipeline root (run artifacts)
         spec.artifacts.grant_read(pipeline_sa.principal)  # the compiled pipeline spec
         # The request bodies are base64: they may hold no Terraform references, only plain strings.
@@ -312,9 +314,7 @@ class MlPlatform(Construct):
         """A notebook VM in the platform subnet: no public IP, Shielded VM, stops when idle,
         its own identity; only the data scientists' group may use it."""
         self.workbench_identity = sa = spec.identities["ml-workbench"]  # the users' actAs on it: bootstrap
-        self.dataset.grant_write(sa.principal)
-        for source in self.sources.values():
-            source.grant_read(sa.principal)
+        self.grant_data(sa.principal)
         self.workbench = Notebook(
             self, "workbench", name=wb.name, zone=wb.zone, disable_proxy_access=False, enable_third_party_identity=False,
             gce_setup=WorkbenchInstanceGceSetup(  # typed structs: jsii drops lists nested in plain dicts
