@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from cdktn import Fn, GcsBackend, TerraformOutput
 from constructs import Construct
@@ -40,38 +40,31 @@ from workloads.launcher.launch_request import PIPELINE_LABEL, pipeline_label
 
 ARCHIVE_FOLDER = "_archive"  # landing/_archive/<pipeline>/: loaded files (no pipeline name starts with "_")
 
-LAKE_BUCKETS: dict[str, tuple[BucketKind, str]] = {
-    "landing": (BucketKind.DATA, "raw Parquet arrivals, one managed folder per pipeline; loaded files move to _archive/"),
-    "curated": (BucketKind.DATA, "validated rows as Parquet"),
-    "quarantine": (BucketKind.DATA, "rejected rows with their reason"),
-    "control": (BucketKind.CONTROL, "ETL checkpoints per pipeline (written by the ETL, never by Terraform)"),
-    "temp": (BucketKind.TEMP, "Dataflow/Dataproc temp and staging files"),
-    "artifacts": (BucketKind.ARTIFACTS, "function sources, Flex Template specs, DAGs"),
-    # Kept and versioned: the cluster only stops when idle, and notebooks are people's work.
-    "notebooks": (BucketKind.CONTROL, "Jupyter notebooks (notebooks/jupyter) and Dataproc staging files"),
-}
+
+def _bucket(kind: BucketKind, purpose: str):
+    """A LakeBuckets field: the bucket's kind (how it is protected and aged) and what it holds."""
+    return field(metadata={"kind": kind, "purpose": purpose})
 
 
 @dataclass(frozen=True)
 class LakeBuckets:
-    """The environment's buckets by role (LAKE_BUCKETS says each one's kind and purpose): wiring
-    reads `buckets.landing`, never a string key."""
+    """The environment's buckets by role, each field's metadata saying its kind and purpose (the one
+    list: the stack creates one bucket per field, in this order): wiring reads `buckets.landing`,
+    never a string key."""
 
-    landing: LakeBucket
-    curated: LakeBucket
-    quarantine: LakeBucket
-    control: LakeBucket
-    temp: LakeBucket
-    artifacts: LakeBucket
-    notebooks: LakeBucket
+    landing: LakeBucket = _bucket(BucketKind.DATA, "raw Parquet arrivals, one managed folder per pipeline; loaded files move to _archive/")
+    curated: LakeBucket = _bucket(BucketKind.DATA, "validated rows as Parquet")
+    quarantine: LakeBucket = _bucket(BucketKind.DATA, "rejected rows with their reason")
+    control: LakeBucket = _bucket(BucketKind.CONTROL, "ETL checkpoints per pipeline (written by the ETL, never by Terraform)")
+    temp: LakeBucket = _bucket(BucketKind.TEMP, "Dataflow/Dataproc temp and staging files")
+    artifacts: LakeBucket = _bucket(BucketKind.ARTIFACTS, "function sources, Flex Template specs, DAGs")
+    # Kept and versioned: the cluster only stops when idle, and notebooks are people's work.
+    notebooks: LakeBucket = _bucket(BucketKind.CONTROL, "Jupyter notebooks (notebooks/jupyter) and Dataproc staging files")
 
     def items(self) -> list[tuple[str, LakeBucket]]:
-        """(role, bucket) in LAKE_BUCKETS order: one output per bucket."""
+        """(role, bucket) in field order: one output per bucket."""
         return [(f.name, getattr(self, f.name)) for f in fields(self)]
 
-
-if [f.name for f in fields(LakeBuckets)] != list(LAKE_BUCKETS):
-    raise RuntimeError("LakeBuckets and LAKE_BUCKETS must name the same buckets, in the same order")
 
 FUNCTION_IMAGES_REPOSITORY = "gcf-artifacts"
 """Where Cloud Functions gen2 pushes the images it builds (created by the service on first deploy)."""
@@ -97,9 +90,10 @@ class PlatformStack(EnvironmentStack):
         ))
 
         self.buckets = b = LakeBuckets(**{
-            key: LakeBucket(self, key, self._bucket_settings(key, kind, purpose,
-                                                             folders=(*pipelines, ARCHIVE_FOLDER) if key == "landing" else ()))
-            for key, (kind, purpose) in LAKE_BUCKETS.items()
+            f.name: LakeBucket(self, f.name, self._bucket_settings(
+                f.name, f.metadata["kind"], f.metadata["purpose"],
+                folders=(*pipelines, ARCHIVE_FOLDER) if f.name == "landing" else ()))
+            for f in fields(LakeBuckets)
         })
         self.warehouse = Warehouse(self, "warehouse", WarehouseSettings(
             dataset_id=namer.dataset("warehouse"), location=env.bigquery_location, pipelines=tuple(env.pipelines),
