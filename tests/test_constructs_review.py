@@ -39,7 +39,7 @@ def test_folder_grants_refuse_basic_roles_and_are_recorded_like_every_grant():
     stack = new_stack()
     stack.grant_ledger = ledger = GrantLedger()
     lake = LakeBucket(stack, "b", LakeBucketSettings(name="acme-test-b", location="europe-west1", kind=BucketKind.DATA,
-                                                     purpose="test", folders=("orders",)))
+                                                     folders=("orders",)))
     alice = Principal("alice", "serviceAccount:alice@p.iam.gserviceaccount.com")
     with pytest.raises(ValueError, match="basic role roles/owner is never granted"):
         lake._grant_in("orders", "roles/owner", alice)

@@ -40,7 +40,6 @@ class LakeBucketSettings:
     name: str
     location: str
     kind: BucketKind
-    purpose: str
     nearline_after_days: int = 90
     coldline_after_days: int = 365
     noncurrent_version_days: int = 30

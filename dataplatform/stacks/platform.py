@@ -41,25 +41,27 @@ from workloads.launcher.launch_request import PIPELINE_LABEL, pipeline_label
 ARCHIVE_FOLDER = "_archive"  # landing/_archive/<pipeline>/: loaded files (no pipeline name starts with "_")
 
 
-def _bucket(kind: BucketKind, purpose: str):
-    """A LakeBuckets field: the bucket's kind (how it is protected and aged) and what it holds."""
-    return field(metadata={"kind": kind, "purpose": purpose})
+def _bucket(kind: BucketKind):
+    """A LakeBuckets field: the bucket's kind (how it is protected and aged)."""
+    return field(metadata={"kind": kind})
 
 
 @dataclass(frozen=True)
 class LakeBuckets:
-    """The environment's buckets by role, each field's metadata saying its kind and purpose (the one
-    list: the stack creates one bucket per field, in this order): wiring reads `buckets.landing`,
-    never a string key."""
+    """The environment's buckets by role, each field's metadata saying its kind (the one list: the
+    stack creates one bucket per field, in this order): wiring reads `buckets.landing`, never a
+    string key."""
 
-    landing: LakeBucket = _bucket(BucketKind.DATA, "raw Parquet arrivals, one managed folder per pipeline; loaded files move to _archive/")
-    curated: LakeBucket = _bucket(BucketKind.DATA, "validated rows as Parquet")
-    quarantine: LakeBucket = _bucket(BucketKind.DATA, "rejected rows with their reason")
-    control: LakeBucket = _bucket(BucketKind.CONTROL, "ETL checkpoints per pipeline (written by the ETL, never by Terraform)")
-    temp: LakeBucket = _bucket(BucketKind.TEMP, "Dataflow/Dataproc temp and staging files")
-    artifacts: LakeBucket = _bucket(BucketKind.ARTIFACTS, "function sources, Flex Template specs, DAGs")
-    # Kept and versioned: the cluster only stops when idle, and notebooks are people's work.
-    notebooks: LakeBucket = _bucket(BucketKind.CONTROL, "Jupyter notebooks (notebooks/jupyter) and Dataproc staging files")
+    # Raw Parquet arrivals, one managed folder per pipeline; loaded files move to _archive/.
+    landing: LakeBucket = _bucket(BucketKind.DATA)
+    curated: LakeBucket = _bucket(BucketKind.DATA)  # validated rows as Parquet
+    quarantine: LakeBucket = _bucket(BucketKind.DATA)  # rejected rows with their reason
+    control: LakeBucket = _bucket(BucketKind.CONTROL)  # ETL checkpoints per pipeline (written by the ETL, never by Terraform)
+    temp: LakeBucket = _bucket(BucketKind.TEMP)  # Dataflow/Dataproc temp and staging files
+    artifacts: LakeBucket = _bucket(BucketKind.ARTIFACTS)  # function sources, Flex Template specs, DAGs
+    # Jupyter notebooks (notebooks/jupyter) and Dataproc staging files. Kept and versioned: the
+    # cluster only stops when idle, and notebooks are people's work.
+    notebooks: LakeBucket = _bucket(BucketKind.CONTROL)
 
     def items(self) -> list[tuple[str, LakeBucket]]:
         """(role, bucket) in field order: one output per bucket."""
@@ -91,7 +93,7 @@ class PlatformStack(EnvironmentStack):
 
         self.buckets = b = LakeBuckets(**{
             f.name: LakeBucket(self, f.name, self._bucket_settings(
-                f.name, f.metadata["kind"], f.metadata["purpose"],
+                f.name, f.metadata["kind"],
                 folders=(*pipelines, ARCHIVE_FOLDER) if f.name == "landing" else ()))
             for f in fields(LakeBuckets)
         })
@@ -386,14 +388,13 @@ class PlatformStack(EnvironmentStack):
             f'resource.type="workflows.googleapis.com/Workflow" AND resource.labels.workflow_id="{namer.resource("ml-jobs")}" '
             'AND severity>=ERROR')}}, log_based=True))
 
-    def _bucket_settings(self, key: str, kind: BucketKind, purpose: str, folders: tuple[str, ...]) -> LakeBucketSettings:
+    def _bucket_settings(self, key: str, kind: BucketKind, folders: tuple[str, ...]) -> LakeBucketSettings:
         env, storage = self.env, self.env.storage
         dual = key == "landing" and env.sla_tier == SlaTier.high
         return LakeBucketSettings(
             name=self.namer.bucket(key),
             location=storage.dual_region if dual else env.region,
             kind=kind,
-            purpose=purpose,
             nearline_after_days=storage.nearline_after_days,
             coldline_after_days=storage.coldline_after_days,
             noncurrent_version_days=storage.noncurrent_version_days,
