@@ -18,7 +18,6 @@ pass through Airflow, and the lean profile's Airflow VM may be stopped): README,
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -27,7 +26,6 @@ from cdktn import TerraformResourceLifecycle
 from cdktn_provider_google.bigquery_table import BigqueryTable, BigqueryTableTimePartitioning
 from cdktn_provider_google.bigquery_table_iam_member import BigqueryTableIamMember
 from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob
-from cdktn_provider_google.eventarc_trigger import EventarcTrigger, EventarcTriggerMatchingCriteria
 from cdktn_provider_google.logging_project_sink import LoggingProjectSink
 from cdktn_provider_google.pubsub_topic import PubsubTopic
 from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
@@ -46,6 +44,7 @@ from constructs import Construct
 from dataplatform import tfjson
 from dataplatform.config import REPO_ROOT
 from dataplatform.constructs.assets import upload
+from dataplatform.constructs.events import api_call, pubsub_to_workflow
 from dataplatform.constructs.iam import Principal, ResourceIam
 from dataplatform.constructs.lake_bucket import LakeBucket
 from dataplatform.constructs.service_account import WorkloadIdentityRef
@@ -56,7 +55,6 @@ from workloads.ml import sql
 from workloads.ml.sql import ModelSql
 
 PIPELINE_SPEC = REPO_ROOT / "workloads" / "ml" / "compiled" / "train_and_predict.yaml"
-PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 WORKBENCH_IMAGE = {"project": "cloud-notebooks-managed", "family": "workbench-instances"}
 
 
@@ -236,15 +234,12 @@ class MlPlatform(Construct):
         for m in spec.models:
             runs = [("catchup", m.catchup_cron, "predict")] + ([] if spec.vertex else [("train", m.retrain_cron, "train")])
             for kind, cron, step in runs:
-                body = {"argument": json.dumps({"step": step, "model": m.sql.model}), "callLogLevel": "LOG_ERRORS_ONLY"}
                 self.schedules[f"{kind}-{m.sql.model}"] = CloudSchedulerJob(
                     self, f"{kind}-{m.sql.model}", name=namer.pipeline_resource(m.sql.model, kind), region=spec.region,
                     schedule=cron, time_zone="Etc/UTC", description=f"{kind} of model {m.sql.model} (ML jobs workflow)",
                     attempt_deadline="60s", retry_config={"retry_count": 2, "min_backoff_duration": "60s"},
-                    http_target={"uri": executions, "http_method": "POST", "headers": {"Content-Type": "application/json"},
-                                 "body": base64.b64encode(json.dumps(body, sort_keys=True).encode()).decode(),
-                                 "oauth_token": {"service_account_email": self.trigger_identity.email,
-                                                 "scope": "https://www.googleapis.com/auth/cloud-platform"}})
+                    http_target=api_call(executions, {"argument": json.dumps({"step": step, "model": m.sql.model}),
+                                                      "callLogLevel": "LOG_ERRORS_ONLY"}, self.trigger_identity.email))
         if spec.vertex:
             self._vertex(spec)
         if spec.workbench is not None:
@@ -270,11 +265,9 @@ class MlPlatform(Construct):
                     f"AND jsonPayload.pipeline=({names}) AND jsonPayload.outcome=({outcomes}) AND jsonPayload.loaded_rows>0"),
             unique_writer_identity=True)
         self.topic.grant_publish(Principal("runs-sink", self.sink.writer_identity))  # the sink's own writer identity
-        self.trigger = EventarcTrigger(
-            self, "runs-trigger", name=namer.resource("ml-etl-runs"), location=spec.region,
-            matching_criteria=[EventarcTriggerMatchingCriteria(attribute="type", value=PUBSUB_PUBLISHED)],
-            transport={"pubsub": {"topic": self.topic.id}}, destination={"workflow": self.workflow.id},
-            service_account=self.trigger_identity.email)
+        self.trigger = pubsub_to_workflow(
+            self, "runs-trigger", name=namer.resource("ml-etl-runs"), location=spec.region, topic_id=self.topic.id,
+            workflow_id=self.workflow.id, service_account=self.trigger_identity.email)
 
     def _vertex(self, spec: MlPlatformSpec) -> None:
         """Vertex AI pipeline runs on each model's retrain cron, as their own identity."""
@@ -305,10 +298,7 @@ class MlPlatform(Construct):
                 self, f"pipeline-{m.sql.model}", name=namer.pipeline_resource(m.sql.model, "pipeline"), region=spec.region,
                 schedule=m.retrain_cron, time_zone="Etc/UTC", description=f"Vertex AI train-and-predict run of model {m.sql.model}",
                 attempt_deadline="60s", retry_config={"retry_count": 1, "min_backoff_duration": "300s"},
-                http_target={"uri": uri, "http_method": "POST", "headers": {"Content-Type": "application/json"},
-                             "body": base64.b64encode(json.dumps(job, sort_keys=True).encode()).decode(),
-                             "oauth_token": {"service_account_email": pipeline_sa.email,
-                                             "scope": "https://www.googleapis.com/auth/cloud-platform"}})
+                http_target=api_call(uri, job, pipeline_sa.email))
 
     def _workbench(self, spec: MlPlatformSpec, wb: WorkbenchSpec) -> None:
         """A notebook VM in the platform subnet: no public IP, Shielded VM, stops when idle,
