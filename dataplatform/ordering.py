@@ -171,9 +171,6 @@ class DependencyPlan:
             if address != entry.address and address not in entry.deps:
                 entry.deps.append(address)
 
-    def address(self, resource: TerraformResource) -> str:
-        return self.entry(resource).address
-
     def apply(self) -> None:
         overrides = ((self.doc.get("//") or {}).get("metadata") or {}).get("overrides") or {}
         overridden = {rtype for rtype, keys in overrides.items() if "depends_on" in keys}

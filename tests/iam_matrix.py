@@ -74,7 +74,8 @@ def resource_key(r: tfjson.SynthesizedResource, index, env: Environment) -> str:
         dataset = _referenced(body["dataset_id"], index)
         return f"dataset:{_component(dataset.relative_path) if dataset else body['dataset_id']}"
     if r.type == "google_bigquery_table_iam_member":
-        return f"table:{body['table_id']}"
+        table = _referenced(body["table_id"], index)
+        return f"table:{table.body['table_id'] if table else body['table_id']}"
     if r.type == "google_storage_managed_folder_iam_member":
         folder = _referenced(body["managed_folder"], index)
         return f"folder:{folder.relative_path.split('/')[0]}/{folder.body['name'].rstrip('/')}"

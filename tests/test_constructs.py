@@ -27,7 +27,7 @@ ALICE = Principal("alice", "serviceAccount:alice@p.iam.gserviceaccount.com")
 
 def bucket(kind: BucketKind, folders=()) -> tuple[TerraformStack, LakeBucket]:
     stack = new_stack()
-    lake = LakeBucket(stack, "b", LakeBucketSettings(name="acme-test-b", location="europe-west1", kind=kind, purpose="test", folders=folders))
+    lake = LakeBucket(stack, "b", LakeBucketSettings(name="acme-test-b", location="europe-west1", kind=kind, folders=folders))
     return stack, lake
 
 
@@ -192,7 +192,7 @@ class TestWarehouse:
 class TestSecret:
     def test_secret_has_no_value_stays_in_region_and_has_one_accessor(self):
         stack = new_stack()
-        Secret(stack, "s", SecretSettings(secret_id="acme-test-key", purpose="test", region="europe-west1")).grant_access(ALICE)
+        Secret(stack, "s", SecretSettings(secret_id="acme-test-key", region="europe-west1")).grant_access(ALICE)
         out = synth(stack)
         assert "google_secret_manager_secret_version" not in out["resource"]
         secret = only(out, "google_secret_manager_secret")
@@ -213,7 +213,7 @@ class TestGithubCi:
     @pytest.fixture(scope="class")
     def out(self):
         stack = new_stack()
-        state = LakeBucket(stack, "state", LakeBucketSettings(name="acme-test-tfstate", location="eu", kind=BucketKind.STATE, purpose="state"))
+        state = LakeBucket(stack, "state", LakeBucketSettings(name="acme-test-tfstate", location="eu", kind=BucketKind.STATE))
         GithubCiIdentities(stack, "ci", GithubCiSettings(
             namer=NAMER, project="acme-test", billing_account="000000-000000-000000", repository="acme/repo",
             repository_id=111, owner_id=222, deploy_branch="main", github_environment="test", state_bucket=state,

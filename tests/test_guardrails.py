@@ -262,7 +262,7 @@ def small(tmp_path):
 def lake_bucket(scope, id_: str):
     from dataplatform.constructs.lake_bucket import BucketKind, LakeBucket, LakeBucketSettings
 
-    return LakeBucket(scope, id_, LakeBucketSettings(name=f"acme-dev-{id_}", location="europe-west1", kind=BucketKind.DATA, purpose="test"))
+    return LakeBucket(scope, id_, LakeBucketSettings(name=f"acme-dev-{id_}", location="europe-west1", kind=BucketKind.DATA))
 
 
 def refusal(app) -> str:

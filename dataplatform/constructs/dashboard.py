@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cdktn_provider_google.eventarc_trigger import EventarcTrigger, EventarcTriggerMatchingCriteria
 from cdktn_provider_google.monitoring_dashboard import MonitoringDashboard
 from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
 from constructs import Construct
 
 from dataplatform import tfjson
-from dataplatform.constructs.ml import PUBSUB_PUBLISHED
+from dataplatform.constructs.events import pubsub_to_workflow
 from dataplatform.constructs.service_account import WorkloadIdentityRef
 from dataplatform.naming import Namer
 
@@ -63,10 +62,8 @@ class BudgetRelay(Construct):
                                           description="Writes each budget notification's cost and budget as a gauge metric",
                                           service_account=self.identity.resource_id, call_log_level="LOG_ERRORS_ONLY",
                                           source_contents=tfjson.literal(json.dumps(source, indent=1)))
-        EventarcTrigger(self, "trigger", name=namer.resource("budget-relay"), location=spec.region,
-                        matching_criteria=[EventarcTriggerMatchingCriteria(attribute="type", value=PUBSUB_PUBLISHED)],
-                        transport={"pubsub": {"topic": spec.topic_id}}, destination={"workflow": self.workflow.id},
-                        service_account=self.identity.email)
+        pubsub_to_workflow(self, "trigger", name=namer.resource("budget-relay"), location=spec.region, topic_id=spec.topic_id,
+                           workflow_id=self.workflow.id, service_account=self.identity.email)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,12 @@ MIN_BACKOFF = "30s"
 MAX_BACKOFF = "300s"
 
 
+def queue_path(project: str, region: str, name: str) -> str:
+    """`projects/<p>/locations/<l>/queues/<q>`: built from names, so the launcher's environment and the
+    ETL's parameters can hold it before the queue exists (the queue depends on the launcher's URL)."""
+    return f"projects/{project}/locations/{region}/queues/{name}"
+
+
 @dataclass(frozen=True)
 class FollowUpQueueProps:
     name: str
@@ -85,9 +91,7 @@ class FollowUpQueue(Construct, ResourceIam):
             stackdriver_logging_config=CloudTasksQueueStackdriverLoggingConfig(sampling_ratio=1.0),
         )
         self._region = props.region
-        # projects/<p>/locations/<l>/queues/<q>: built from names, so the launcher's environment
-        # can hold it without depending on the queue (which depends on the launcher's URL).
-        self.path = f"projects/{props.project}/locations/{props.region}/queues/{props.name}"
+        self.path = queue_path(props.project, props.region, props.name)
 
     def _iam_target(self):
         return {"name": self.queue.name, "location": self._region}

@@ -29,10 +29,9 @@ from cdktn_provider_google.iam_workload_identity_pool_provider import (
     IamWorkloadIdentityPoolProviderOidc,
 )
 from cdktn_provider_google.project_iam_custom_role import ProjectIamCustomRole
-from cdktn_provider_google.project_iam_member import ProjectIamMember
 from constructs import Construct
 
-from dataplatform.constructs.iam import Principal, grant_project_role_if, grant_project_roles, ledger_of
+from dataplatform.constructs.iam import Principal, grant_project_member, grant_project_role_if, grant_project_roles
 from dataplatform.constructs.lake_bucket import LakeBucket
 from dataplatform.constructs.service_account import WorkloadIdentity, WorkloadIdentitySettings
 from dataplatform.constructs.workload_identities import ALL_WORKLOADS
@@ -220,17 +219,10 @@ class GithubCiIdentities(Construct):
         project = self._project
         role = ProjectIamCustomRole(self, id_, role_id=role_id, title=title, description=reason,
                                     permissions=sorted(permissions), project=project)
-        member = ProjectIamMember(self, f"{id_}-{principal.key}", project=project, role=role.name, member=principal.member)
-        member.add_override("//.project_scope_reason", reason)
-        self._record(principal, member)
+        grant_project_member(self, f"{id_}-{principal.key}", project, principal, role.name, reason)
 
     def _conditional(self, principal: Principal, role: str, title: str, expression: str, reason: str) -> None:
         grant_project_role_if(self, self._project, principal, role, title=title, expression=expression, reason=reason)
-
-    def _record(self, principal: Principal, member) -> None:
-        ledger = ledger_of(self)
-        if ledger is not None:
-            ledger.record(principal.member, member)
 
     @property
     def provider_name(self) -> str:

@@ -85,6 +85,19 @@ def _slug(role: str) -> str:
     return re.sub(r"[^a-zA-Z0-9]+", "-", role.rsplit("/", 1)[-1]).strip("-").lower()
 
 
+def grant_member(scope: Construct, member_class: Callable[..., Any], construct_id: str, role: str, principal: Principal, *,
+                 on_owner: bool = False, **target: Any) -> Any:
+    """The one way an IAM member is made: refuse basic roles, create `member_class` under `scope`
+    (`target`: the kwargs naming what it grants on), record it in the stack's grant ledger.
+    `on_owner`: `scope` is the construct the grant is made on (a resource-level grant)."""
+    _refuse_basic(role)
+    member = member_class(scope, construct_id, role=role, member=principal.member, **target)
+    ledger = ledger_of(scope)
+    if ledger is not None:
+        ledger.record(principal.member, member, on_owner=on_owner)
+    return member
+
+
 class ResourceIam:
     """Mixin for constructs owning a resource that takes resource-level IAM members.
 
@@ -101,15 +114,25 @@ class ResourceIam:
         _refuse_basic(role)
         if not isinstance(self, Construct):
             raise TypeError(f"ResourceIam is a mixin for constructs, not {type(self).__name__}")
-        construct_id = f"iam-{_slug(role)}-{principal.key}{scope_suffix}"
         target = self.__dict__.get("_iam_target_kwargs")
         if target is None:  # tokens of the resource, read once per construct (each read is a jsii round trip)
             target = self.__dict__["_iam_target_kwargs"] = self._iam_target()
-        member = self._iam_member_class(self, construct_id, role=role, member=principal.member, **target)
-        ledger = ledger_of(self)
-        if ledger is not None:
-            ledger.record(principal.member, member, on_owner=True)
-        return member
+        return grant_member(self, self._iam_member_class, f"iam-{_slug(role)}-{principal.key}{scope_suffix}", role, principal,
+                            on_owner=True, **target)
+
+
+def grant_project_member(scope: Construct, construct_id: str, project: str, principal: Principal, role: str, reason: str,
+                         **extra: Any) -> TerraformResource:
+    """One project-level member (`extra`: e.g. its condition), with the reason it cannot be resource-scoped
+    kept as a "//" comment in cdk.tf.json: reviewers, checkov mapping and the guardrails all read it there."""
+    from cdktn_provider_google.project_iam_member import ProjectIamMember
+
+    _refuse_basic(role)  # before the reason: a basic role is refused whatever the reason
+    if not reason:
+        raise ValueError(f"project-level grant of {role} to {principal.key} needs a reason")
+    member = grant_member(scope, ProjectIamMember, construct_id, role, principal, project=project, **extra)
+    member.add_override("//.project_scope_reason", reason)
+    return member
 
 
 def grant_project_roles(scope: Construct, project: str, principal: Principal, roles: dict[str, str]) -> list[TerraformResource]:
@@ -118,38 +141,17 @@ def grant_project_roles(scope: Construct, project: str, principal: Principal, ro
     `roles` maps role -> why it cannot be resource-scoped; the reason is kept as the
     construct's metadata so reviewers and the guardrail report can read it.
     """
-    from cdktn_provider_google.project_iam_member import ProjectIamMember
-
-    made = []
-    ledger = ledger_of(scope) if roles else None
-    for role, reason in roles.items():
-        _refuse_basic(role)
-        if not reason:
-            raise ValueError(f"project-level grant of {role} to {principal.key} needs a reason")
-        member = ProjectIamMember(scope, f"project-{_slug(role)}-{principal.key}", project=project, role=role, member=principal.member)
-        # A "//" comment in cdk.tf.json: reviewers, checkov mapping and the guardrails all read it there.
-        member.add_override("//.project_scope_reason", reason)
-        if ledger is not None:
-            ledger.record(principal.member, member)
-        made.append(member)
-    return made
+    return [grant_project_member(scope, f"project-{_slug(role)}-{principal.key}", project, principal, role, reason)
+            for role, reason in roles.items()]
 
 
 def grant_project_role_if(scope: Construct, project: str, principal: Principal, role: str, *, title: str,
                           expression: str, reason: str) -> TerraformResource:
     """A project-level role under an IAM condition (e.g. only on resources whose name starts with ...)."""
-    from cdktn_provider_google.project_iam_member import ProjectIamMember, ProjectIamMemberCondition
+    from cdktn_provider_google.project_iam_member import ProjectIamMemberCondition
 
-    _refuse_basic(role)
-    if not reason:
-        raise ValueError(f"project-level grant of {role} to {principal.key} needs a reason")
-    member = ProjectIamMember(scope, f"{title}-{principal.key}", project=project, role=role, member=principal.member,
-                              condition=ProjectIamMemberCondition(title=title, expression=expression, description=reason[:256]))
-    member.add_override("//.project_scope_reason", reason)
-    ledger = ledger_of(scope)
-    if ledger is not None:
-        ledger.record(principal.member, member)
-    return member
+    return grant_project_member(scope, f"{title}-{principal.key}", project, principal, role, reason,
+                                condition=ProjectIamMemberCondition(title=title, expression=expression, description=reason[:256]))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from cdktn_provider_google.storage_managed_folder import StorageManagedFolder
 from cdktn_provider_google.storage_managed_folder_iam_member import StorageManagedFolderIamMember
 from constructs import Construct
 
-from dataplatform.constructs.iam import Principal, ResourceIam, ledger_of
+from dataplatform.constructs.iam import Principal, ResourceIam, grant_member
 
 
 class BucketKind(Enum):
@@ -40,7 +40,6 @@ class LakeBucketSettings:
     name: str
     location: str
     kind: BucketKind
-    purpose: str
     nearline_after_days: int = 90
     coldline_after_days: int = 365
     noncurrent_version_days: int = 30
@@ -122,26 +121,16 @@ class LakeBucket(Construct, ResourceIam):
         """Read, create, overwrite and delete objects (not bucket settings or IAM)."""
         return self.bind("roles/storage.objectUser", principal)
 
-    def grant_create_in(self, folder: str, principal: Principal) -> None:
+    def grant_create_in(self, folder: str, principal: Principal):
         """Create objects under one managed folder only: the per-folder 'ACL' under uniform access."""
-        self._grant_in(folder, "roles/storage.objectCreator", principal)
+        return self._grant_in(folder, "roles/storage.objectCreator", principal)
 
-    def grant_read_write_in(self, folder: str, principal: Principal) -> None:
+    def grant_read_write_in(self, folder: str, principal: Principal):
         """Read, create, overwrite and delete objects under one managed folder only."""
-        self._grant_in(folder, "roles/storage.objectUser", principal)
+        return self._grant_in(folder, "roles/storage.objectUser", principal)
 
-    def _grant_in(self, folder: str, role: str, principal: Principal) -> None:
+    def _grant_in(self, folder: str, role: str, principal: Principal):
         if folder not in self._folders:
             raise KeyError(f"{self.node.path} has no managed folder {folder!r}; declare it in folders")
-        member = StorageManagedFolderIamMember(
-            self,
-            f"iam-{role.rsplit('.', 1)[-1].lower()}-{principal.key}-in-{folder}",
-            bucket=self.name,
-            managed_folder=self._folders[folder].name,
-            role=role,
-            member=principal.member,
-        )
-        ledger = ledger_of(self)
-        if ledger is not None:
-            ledger.record(principal.member, member, on_owner=True)
-        return member
+        return grant_member(self, StorageManagedFolderIamMember, f"iam-{role.rsplit('.', 1)[-1].lower()}-{principal.key}-in-{folder}",
+                            role, principal, on_owner=True, bucket=self.name, managed_folder=self._folders[folder].name)

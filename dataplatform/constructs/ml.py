@@ -18,19 +18,14 @@ pass through Airflow, and the lean profile's Airflow VM may be stopped): README,
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping
 
 from cdktn import TerraformResourceLifecycle
-from cdktn_provider_google.bigquery_dataset import BigqueryDataset
-from cdktn_provider_google.bigquery_dataset_iam_member import BigqueryDatasetIamMember
 from cdktn_provider_google.bigquery_table import BigqueryTable, BigqueryTableTimePartitioning
 from cdktn_provider_google.bigquery_table_iam_member import BigqueryTableIamMember
 from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob
-from cdktn_provider_google.eventarc_trigger import EventarcTrigger, EventarcTriggerMatchingCriteria
 from cdktn_provider_google.logging_project_sink import LoggingProjectSink
 from cdktn_provider_google.pubsub_topic import PubsubTopic
 from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
@@ -47,19 +42,19 @@ from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
 from constructs import Construct
 
 from dataplatform import tfjson
+from dataplatform.config import REPO_ROOT
 from dataplatform.constructs.assets import upload
+from dataplatform.constructs.events import api_call, pubsub_to_workflow
 from dataplatform.constructs.iam import Principal, ResourceIam
 from dataplatform.constructs.lake_bucket import LakeBucket
 from dataplatform.constructs.service_account import WorkloadIdentityRef
+from dataplatform.constructs.service_levels import LOADED_OUTCOMES, run_summary_filter
+from dataplatform.constructs.warehouse import Warehouse, WarehouseSettings
 from dataplatform.naming import Namer
 from workloads.ml import sql
 from workloads.ml.sql import ModelSql
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_SPEC = REPO_ROOT / "workloads" / "ml" / "compiled" / "train_and_predict.yaml"
-ETL_SUMMARY_LOG = "etl_run_summary"
-LOADED_OUTCOMES = ("succeeded", "partial")  # C1: partial runs committed some files
-PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 WORKBENCH_IMAGE = {"project": "cloud-notebooks-managed", "family": "workbench-instances"}
 
 
@@ -92,9 +87,9 @@ class MlPlatformSpec:
     bigquery_location: str
     dataset_id: str
     models: tuple[MlModelSpec, ...]
-    source_tables: dict[str, str]
-    """pipeline -> `<dataset>.<table>` token pair source of each model (read-only grants)."""
-    source_dataset: str
+    source_tables: Mapping[str, BigqueryTable]
+    """pipeline -> its warehouse table (Warehouse.tables): the models' sources, read-only grants on each.
+    The grants reference the table, so Terraform creates them after it (BigQuery answers 404 before)."""
     identities: Mapping[str, WorkloadIdentityRef]
     """The ML accounts (ml-runner, ml-trigger; managed: ml-pipeline, ml-workbench), created with their
     project roles and actAs grants by the bootstrap stack (workload_identities.ML_WORKLOADS)."""
@@ -105,19 +100,15 @@ class MlPlatformSpec:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-class MlDataset(Construct, ResourceIam):
+class MlDataset(Warehouse):
     """The ML dataset: models and predictions tables, apart from the warehouse, so the ML
-    identities write here and only read the warehouse's tables."""
-
-    _iam_member_class = BigqueryDatasetIamMember
+    identities write here and only read the warehouse's tables. A warehouse without pipelines
+    (same dataset settings, same grants: `grant_write` is dataEditor on this dataset only, to
+    create/replace models and merge predictions); `tables` holds the predictions table of each model."""
 
     def __init__(self, scope: Construct, id_: str, *, dataset_id: str, location: str, models: tuple[MlModelSpec, ...]):
-        super().__init__(scope, id_)
-        self.dataset = BigqueryDataset(self, "dataset", dataset_id=dataset_id, location=location,
-                                       description="BigQuery ML models and their predictions", delete_contents_on_destroy=False,
-                                       max_time_travel_hours="168", lifecycle=TerraformResourceLifecycle(prevent_destroy=True))
-        self.dataset_id = dataset_id
-        self.tables: dict[str, BigqueryTable] = {}
+        super().__init__(scope, id_, WarehouseSettings(dataset_id=dataset_id, location=location, pipelines=(),
+                                                       description="BigQuery ML models and their predictions"))
         for m in models:
             self.tables[m.sql.model] = BigqueryTable(
                 self, f"predictions-{m.sql.model}", dataset_id=self.dataset.dataset_id, table_id=m.sql.predictions_table,
@@ -125,13 +116,6 @@ class MlDataset(Construct, ResourceIam):
                 schema=json.dumps(sql.predictions_schema(m.sql, m.key_type)),
                 time_partitioning=BigqueryTableTimePartitioning(type="DAY", field="predicted_at"),
                 clustering=[m.sql.key], deletion_protection=True, lifecycle=TerraformResourceLifecycle(prevent_destroy=True))
-
-    def _iam_target(self):
-        return {"dataset_id": self.dataset.dataset_id}
-
-    def grant_write(self, principal: Principal) -> None:
-        """Create/replace models, merge predictions (dataEditor on this dataset only)."""
-        self.bind("roles/bigquery.dataEditor", principal)
 
 
 class EventTopic(Construct, ResourceIam):
@@ -170,16 +154,19 @@ class Notebook(Construct, ResourceIam):
 
 
 class SourceTable(Construct, ResourceIam):
-    """A warehouse table a model reads: read access on that one table, not the dataset."""
+    """A warehouse table a model reads: read access on that one table, not the dataset.
+
+    The members reference the table's own attributes (never plain names), so Terraform creates
+    them after the table: granting on a table that does not exist yet is a 404."""
 
     _iam_member_class = BigqueryTableIamMember
 
-    def __init__(self, scope: Construct, id_: str, *, dataset_id: str, table_id: str):
+    def __init__(self, scope: Construct, id_: str, *, table: BigqueryTable):
         super().__init__(scope, id_)
-        self._target = {"dataset_id": dataset_id, "table_id": table_id}
+        self._table = table
 
     def _iam_target(self):
-        return dict(self._target)
+        return {"dataset_id": self._table.dataset_id, "table_id": self._table.table_id}
 
     def grant_read(self, principal: Principal) -> None:
         self.bind("roles/bigquery.dataViewer", principal)
@@ -229,13 +216,12 @@ class MlPlatform(Construct):
 
         self.runner = spec.identities["ml-runner"]
         self.trigger_identity = spec.identities["ml-trigger"]
-        self.dataset.grant_write(self.runner.principal)
         self.sources: dict[str, SourceTable] = {}
         for m in spec.models:
             table = m.sql.source_table
             if table not in self.sources:
-                self.sources[table] = SourceTable(self, f"source-{table}", dataset_id=spec.source_dataset, table_id=spec.source_tables[table])
-                self.sources[table].grant_read(self.runner.principal)
+                self.sources[table] = SourceTable(self, f"source-{table}", table=spec.source_tables[table])
+        self.grant_data(self.runner.principal)
 
         self.workflow = WorkflowsWorkflow(
             self, "workflow", name=namer.resource("ml-jobs"), region=spec.region,
@@ -248,19 +234,22 @@ class MlPlatform(Construct):
         for m in spec.models:
             runs = [("catchup", m.catchup_cron, "predict")] + ([] if spec.vertex else [("train", m.retrain_cron, "train")])
             for kind, cron, step in runs:
-                body = {"argument": json.dumps({"step": step, "model": m.sql.model}), "callLogLevel": "LOG_ERRORS_ONLY"}
                 self.schedules[f"{kind}-{m.sql.model}"] = CloudSchedulerJob(
                     self, f"{kind}-{m.sql.model}", name=namer.pipeline_resource(m.sql.model, kind), region=spec.region,
                     schedule=cron, time_zone="Etc/UTC", description=f"{kind} of model {m.sql.model} (ML jobs workflow)",
                     attempt_deadline="60s", retry_config={"retry_count": 2, "min_backoff_duration": "60s"},
-                    http_target={"uri": executions, "http_method": "POST", "headers": {"Content-Type": "application/json"},
-                                 "body": base64.b64encode(json.dumps(body, sort_keys=True).encode()).decode(),
-                                 "oauth_token": {"service_account_email": self.trigger_identity.email,
-                                                 "scope": "https://www.googleapis.com/auth/cloud-platform"}})
+                    http_target=api_call(executions, {"argument": json.dumps({"step": step, "model": m.sql.model}),
+                                                      "callLogLevel": "LOG_ERRORS_ONLY"}, self.trigger_identity.email))
         if spec.vertex:
             self._vertex(spec)
         if spec.workbench is not None:
             self._workbench(spec, spec.workbench)
+
+    def grant_data(self, principal: Principal) -> None:
+        """What an identity running ML jobs needs on data: write the ML dataset, read each model's source table."""
+        self.dataset.grant_write(principal)
+        for source in self.sources.values():
+            source.grant_read(principal)
 
     def _after_each_load(self, spec: MlPlatformSpec) -> None:
         """ETL run summary (C1) of a pipeline with a model -> Pub/Sub -> Eventarc -> the workflow."""
@@ -272,23 +261,19 @@ class MlPlatform(Construct):
         self.sink = LoggingProjectSink(
             self, "runs-sink", name=namer.resource("ml-etl-runs"), destination=f"pubsub.googleapis.com/{self.topic.id}",
             description="ETL runs that loaded rows of a pipeline with a model: start its predictions",
-            filter=(f'logName="projects/{spec.project}/logs/{ETL_SUMMARY_LOG}" AND jsonPayload.event="{ETL_SUMMARY_LOG}" '
+            filter=(f"{run_summary_filter(spec.project)} "
                     f"AND jsonPayload.pipeline=({names}) AND jsonPayload.outcome=({outcomes}) AND jsonPayload.loaded_rows>0"),
             unique_writer_identity=True)
         self.topic.grant_publish(Principal("runs-sink", self.sink.writer_identity))  # the sink's own writer identity
-        self.trigger = EventarcTrigger(
-            self, "runs-trigger", name=namer.resource("ml-etl-runs"), location=spec.region,
-            matching_criteria=[EventarcTriggerMatchingCriteria(attribute="type", value=PUBSUB_PUBLISHED)],
-            transport={"pubsub": {"topic": self.topic.id}}, destination={"workflow": self.workflow.id},
-            service_account=self.trigger_identity.email)
+        self.trigger = pubsub_to_workflow(
+            self, "runs-trigger", name=namer.resource("ml-etl-runs"), location=spec.region, topic_id=self.topic.id,
+            workflow_id=self.workflow.id, service_account=self.trigger_identity.email)
 
     def _vertex(self, spec: MlPlatformSpec) -> None:
         """Vertex AI pipeline runs on each model's retrain cron, as their own identity."""
         namer = spec.namer
         self.pipeline_identity = pipeline_sa = spec.identities["ml-pipeline"]
-        self.dataset.grant_write(pipeline_sa.principal)
-        for source in self.sources.values():
-            source.grant_read(pipeline_sa.principal)
+        self.grant_data(pipeline_sa.principal)
         spec.temp.grant_read_write(pipeline_sa.principal)  # pipeline root (run artifacts)
         spec.artifacts.grant_read(pipeline_sa.principal)  # the compiled pipeline spec
         # The request bodies are base64: they may hold no Terraform references, only plain strings.
@@ -313,18 +298,13 @@ class MlPlatform(Construct):
                 self, f"pipeline-{m.sql.model}", name=namer.pipeline_resource(m.sql.model, "pipeline"), region=spec.region,
                 schedule=m.retrain_cron, time_zone="Etc/UTC", description=f"Vertex AI train-and-predict run of model {m.sql.model}",
                 attempt_deadline="60s", retry_config={"retry_count": 1, "min_backoff_duration": "300s"},
-                http_target={"uri": uri, "http_method": "POST", "headers": {"Content-Type": "application/json"},
-                             "body": base64.b64encode(json.dumps(job, sort_keys=True).encode()).decode(),
-                             "oauth_token": {"service_account_email": pipeline_sa.email,
-                                             "scope": "https://www.googleapis.com/auth/cloud-platform"}})
+                http_target=api_call(uri, job, pipeline_sa.email))
 
     def _workbench(self, spec: MlPlatformSpec, wb: WorkbenchSpec) -> None:
         """A notebook VM in the platform subnet: no public IP, Shielded VM, stops when idle,
         its own identity; only the data scientists' group may use it."""
         self.workbench_identity = sa = spec.identities["ml-workbench"]  # the users' actAs on it: bootstrap
-        self.dataset.grant_write(sa.principal)
-        for source in self.sources.values():
-            source.grant_read(sa.principal)
+        self.grant_data(sa.principal)
         self.workbench = Notebook(
             self, "workbench", name=wb.name, zone=wb.zone, disable_proxy_access=False, enable_third_party_identity=False,
             gce_setup=WorkbenchInstanceGceSetup(  # typed structs: jsii drops lists nested in plain dicts

@@ -19,7 +19,9 @@ from cdktn_provider_google.logging_metric import LoggingMetricMetricDescriptorLa
 from cdktn_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
 from constructs import Construct
 
-QUARANTINE_LOG_FILTER = 'jsonPayload.event="etl_run_summary" AND jsonPayload.quarantined_rows>0'
+from workloads.etl.reporting import SUMMARY_EVENT  # C1 (stdlib-only)
+
+QUARANTINE_LOG_FILTER = f'jsonPayload.event="{SUMMARY_EVENT}" AND jsonPayload.quarantined_rows>0'
 """Matches the ETL's one structured summary line per run (see workloads/etl)."""
 
 

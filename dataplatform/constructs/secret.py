@@ -27,7 +27,6 @@ from dataplatform.handfilled import HAND_FILLED_SECRETS, HandFilledSecret, secre
 @dataclass(frozen=True)
 class SecretSettings:
     secret_id: str
-    purpose: str
     region: str
     """Replicas stay in the platform's region (user-managed replication): automatic replication
     stores the value in any region, which a resource-location org policy refuses."""
@@ -49,7 +48,6 @@ class Secret(Construct, ResourceIam):
             deletion_protection=True,
         )
         self.secret_id = settings.secret_id
-        self.purpose = settings.purpose
 
     def _iam_target(self):
         return {"secret_id": self.secret.id}

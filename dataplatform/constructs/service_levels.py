@@ -23,10 +23,9 @@ from cdktn_provider_google.monitoring_slo import MonitoringSlo
 from constructs import Construct
 
 from dataplatform.constructs.observability import AlertSpec, Alerts, burn_rate, fewer_than
+from workloads.etl.reporting import FILE_EVENT, FILE_LOG_NAME, LOG_NAME, OUTCOMES, SUMMARY_EVENT  # C1, stdlib-only
 
-RUN_SUMMARY_LOG = "etl_run_summary"
-FILE_LOADED_LOG = "etl_file_loaded"
-OUTCOMES = ("succeeded", "partial", "failed")
+LOADED_OUTCOMES = tuple(o for o in OUTCOMES if o != "failed")  # C1: a partial run committed some files too
 COMPLIANCE_DAYS = 28
 # (key, lookback, share of the 28-day error budget that may burn in it, severity): SRE workbook pairs
 BURN_WINDOWS = (("fast", 3600, 0.02, "CRITICAL"), ("slow", 6 * 3600, 0.05, "WARNING"))
@@ -57,8 +56,18 @@ class ServiceLevelsSpec:
     pipelines: tuple[PipelineLevels, ...]
 
 
-def _log(project: str, log_id: str) -> str:
-    return f'logName="projects/{project}/logs/{log_id}" AND jsonPayload.event="{log_id}"'
+def _log(project: str, log_name: str, event: str) -> str:
+    return f'logName="projects/{project}/logs/{log_name}" AND jsonPayload.event="{event}"'
+
+
+def run_summary_filter(project: str) -> str:
+    """The ETL's `etl_run_summary` entries (C1), one per run."""
+    return _log(project, LOG_NAME, SUMMARY_EVENT)
+
+
+def file_loaded_filter(project: str) -> str:
+    """The ETL's `etl_file_loaded` entries (C1), one per committed file."""
+    return _log(project, FILE_LOG_NAME, FILE_EVENT)
 
 
 def _metric_filter(metric_id: str, pipeline: str, extra: str = "") -> str:
@@ -73,14 +82,14 @@ class ServiceLevels(Construct):
         pipeline_label = LoggingMetricMetricDescriptorLabels(key="pipeline", value_type="STRING", description="pipeline name")
         self.metrics = {
             "runs": LoggingMetric(
-                self, "runs", name=ids["runs"], filter=_log(project, RUN_SUMMARY_LOG),
+                self, "runs", name=ids["runs"], filter=run_summary_filter(project),
                 description="ETL runs by pipeline and outcome (etl_run_summary)",
                 metric_descriptor={"metric_kind": "DELTA", "value_type": "INT64", "unit": "1", "labels": [
                     pipeline_label, LoggingMetricMetricDescriptorLabels(key="outcome", value_type="STRING",
-                                                                         description="succeeded | partial | failed")]},
+                                                                         description=" | ".join(OUTCOMES))]},
                 label_extractors={"pipeline": "EXTRACT(jsonPayload.pipeline)", "outcome": "EXTRACT(jsonPayload.outcome)"}),
             "arrival_to_load": LoggingMetric(
-                self, "arrival-to-load", name=ids["arrival_to_load"], filter=_log(project, FILE_LOADED_LOG),
+                self, "arrival-to-load", name=ids["arrival_to_load"], filter=file_loaded_filter(project),
                 description="Seconds from a file landing to its rows being loaded (etl_file_loaded)",
                 metric_descriptor={"metric_kind": "DELTA", "value_type": "DISTRIBUTION", "unit": "s", "labels": [pipeline_label]},
                 value_extractor="EXTRACT(jsonPayload.arrival_to_load_seconds)",
@@ -89,7 +98,7 @@ class ServiceLevels(Construct):
         }
         for key, field in (("loaded_rows", "loaded_rows"), ("quarantined_rows", "quarantined_rows")):
             self.metrics[key] = LoggingMetric(
-                self, key.replace("_", "-"), name=ids[key], filter=_log(project, RUN_SUMMARY_LOG),
+                self, key.replace("_", "-"), name=ids[key], filter=run_summary_filter(project),
                 description=f"Rows per ETL run: {field} (etl_run_summary)",
                 metric_descriptor={"metric_kind": "DELTA", "value_type": "DISTRIBUTION", "unit": "1", "labels": [pipeline_label]},
                 value_extractor=f"EXTRACT(jsonPayload.{field})", label_extractors={"pipeline": "EXTRACT(jsonPayload.pipeline)"},
@@ -127,7 +136,8 @@ class ServiceLevels(Construct):
                     burn_rate(slo.name, lookback_seconds=lookback, rate=rate), severity=severity))
         if p.alert_after_hours_without_success:
             hours = p.alert_after_hours_without_success
-            good = runs + ' AND metric.label.outcome=one_of("succeeded", "partial")'
+            loaded = ", ".join(f'"{o}"' for o in LOADED_OUTCOMES)
+            good = runs + f" AND metric.label.outcome=one_of({loaded})"
             alerts.add(AlertSpec(f"no-success-{p.pipeline}", f"ETL {p.pipeline}: no successful run for {hours} h",
                                  RUNBOOK_NO_SUCCESS.format(pipeline=p.pipeline, hours=hours),
                                  fewer_than(good, 1, window_seconds=hours * 3600)))

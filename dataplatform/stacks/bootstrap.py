@@ -48,9 +48,9 @@ class BootstrapStack(EnvironmentStack):
         self.apis = ProjectApis(self, "apis", ProjectApisSettings(project=project))
         self.agents = ServiceAgents(self, "service-agents", ServiceAgentsSettings(
             project=project, project_number=env.project_number, apis=self.apis))
+        # Terraform state of the bootstrap and platform stacks.
         self.state_bucket = LakeBucket(self, "state", LakeBucketSettings(
             name=state_bucket_name(env), location=env.region, kind=BucketKind.STATE,
-            purpose="Terraform state of the bootstrap and platform stacks",
             noncurrent_version_days=env.storage.noncurrent_version_days, soft_delete_days=env.storage.soft_delete_days,
         ))
         AuditLogs(self, "audit", AuditLogsSettings(project=project))
@@ -76,8 +76,8 @@ class BootstrapStack(EnvironmentStack):
         ))
 
         self.secrets = {
-            key: Secret(self, key, SecretSettings(secret_id=secret_id(namer, key), purpose=spec.purpose, region=env.region))
-            for key, spec in HAND_FILLED_SECRETS.items()
+            key: Secret(self, key, SecretSettings(secret_id=secret_id(namer, key), region=env.region))
+            for key in HAND_FILLED_SECRETS  # what each holds: dataplatform/handfilled.py
         }
         self.secrets["mail-api-key"].grant_access(self.identities["etl-worker"].principal)
         self.secrets["github-oauth-token"].grant_access(service_agent("cloudbuild", env.project_number))

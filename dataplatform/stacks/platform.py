@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from cdktn import Fn, GcsBackend, TerraformOutput
 from constructs import Construct
@@ -19,7 +19,7 @@ from dataplatform.constructs.observability import (
     Alerts, AlertSpec, ChannelsSpec, NotificationChannels, absent, quarantine_metric, threshold,
 )
 from dataplatform.constructs.orchestration import AirflowVm, AirflowVmSpec, Composer, ComposerSpec
-from dataplatform.constructs.followups import FollowUpQueue, FollowUpQueueProps
+from dataplatform.constructs.followups import FollowUpQueue, FollowUpQueueProps, queue_path
 from dataplatform.constructs.processing.image_repository import ImageRepository
 from dataplatform.constructs.processing.launch_contract import etl_launch_config
 from dataplatform.constructs.processing.launcher import Launcher, LauncherSpec
@@ -40,38 +40,33 @@ from workloads.launcher.launch_request import PIPELINE_LABEL, pipeline_label
 
 ARCHIVE_FOLDER = "_archive"  # landing/_archive/<pipeline>/: loaded files (no pipeline name starts with "_")
 
-LAKE_BUCKETS: dict[str, tuple[BucketKind, str]] = {
-    "landing": (BucketKind.DATA, "raw Parquet arrivals, one managed folder per pipeline; loaded files move to _archive/"),
-    "curated": (BucketKind.DATA, "validated rows as Parquet"),
-    "quarantine": (BucketKind.DATA, "rejected rows with their reason"),
-    "control": (BucketKind.CONTROL, "ETL checkpoints per pipeline (written by the ETL, never by Terraform)"),
-    "temp": (BucketKind.TEMP, "Dataflow/Dataproc temp and staging files"),
-    "artifacts": (BucketKind.ARTIFACTS, "function sources, Flex Template specs, DAGs"),
-    # Kept and versioned: the cluster only stops when idle, and notebooks are people's work.
-    "notebooks": (BucketKind.CONTROL, "Jupyter notebooks (notebooks/jupyter) and Dataproc staging files"),
-}
+
+def _bucket(kind: BucketKind):
+    """A LakeBuckets field: the bucket's kind (how it is protected and aged)."""
+    return field(metadata={"kind": kind})
 
 
 @dataclass(frozen=True)
 class LakeBuckets:
-    """The environment's buckets by role (LAKE_BUCKETS says each one's kind and purpose): wiring
-    reads `buckets.landing`, never a string key."""
+    """The environment's buckets by role, each field's metadata saying its kind (the one list: the
+    stack creates one bucket per field, in this order): wiring reads `buckets.landing`, never a
+    string key."""
 
-    landing: LakeBucket
-    curated: LakeBucket
-    quarantine: LakeBucket
-    control: LakeBucket
-    temp: LakeBucket
-    artifacts: LakeBucket
-    notebooks: LakeBucket
+    # Raw Parquet arrivals, one managed folder per pipeline; loaded files move to _archive/.
+    landing: LakeBucket = _bucket(BucketKind.DATA)
+    curated: LakeBucket = _bucket(BucketKind.DATA)  # validated rows as Parquet
+    quarantine: LakeBucket = _bucket(BucketKind.DATA)  # rejected rows with their reason
+    control: LakeBucket = _bucket(BucketKind.CONTROL)  # ETL checkpoints per pipeline (written by the ETL, never by Terraform)
+    temp: LakeBucket = _bucket(BucketKind.TEMP)  # Dataflow/Dataproc temp and staging files
+    artifacts: LakeBucket = _bucket(BucketKind.ARTIFACTS)  # function sources, Flex Template specs, DAGs
+    # Jupyter notebooks (notebooks/jupyter) and Dataproc staging files. Kept and versioned: the
+    # cluster only stops when idle, and notebooks are people's work.
+    notebooks: LakeBucket = _bucket(BucketKind.CONTROL)
 
     def items(self) -> list[tuple[str, LakeBucket]]:
-        """(role, bucket) in LAKE_BUCKETS order: one output per bucket."""
+        """(role, bucket) in field order: one output per bucket."""
         return [(f.name, getattr(self, f.name)) for f in fields(self)]
 
-
-if [f.name for f in fields(LakeBuckets)] != list(LAKE_BUCKETS):
-    raise RuntimeError("LakeBuckets and LAKE_BUCKETS must name the same buckets, in the same order")
 
 FUNCTION_IMAGES_REPOSITORY = "gcf-artifacts"
 """Where Cloud Functions gen2 pushes the images it builds (created by the service on first deploy)."""
@@ -97,9 +92,10 @@ class PlatformStack(EnvironmentStack):
         ))
 
         self.buckets = b = LakeBuckets(**{
-            key: LakeBucket(self, key, self._bucket_settings(key, kind, purpose,
-                                                             folders=(*pipelines, ARCHIVE_FOLDER) if key == "landing" else ()))
-            for key, (kind, purpose) in LAKE_BUCKETS.items()
+            f.name: LakeBucket(self, f.name, self._bucket_settings(
+                f.name, f.metadata["kind"],
+                folders=(*pipelines, ARCHIVE_FOLDER) if f.name == "landing" else ()))
+            for f in fields(LakeBuckets)
         })
         self.warehouse = Warehouse(self, "warehouse", WarehouseSettings(
             dataset_id=namer.dataset("warehouse"), location=env.bigquery_location, pipelines=tuple(env.pipelines),
@@ -159,6 +155,10 @@ class PlatformStack(EnvironmentStack):
         self.images.grant_push(ids["build"].principal)
         self.images.grant_pull(ids["etl-worker"].principal)
         self.template_spec_uri = b.artifacts.url("templates/etl.json")
+        # The queue's path, known before the queue (which targets the launcher's URL): the one value the
+        # launcher, the ETL's parameters and the Scheduler jobs are given.
+        followup_name = namer.resource("etl-followups")
+        self.followup_queue = followup_queue = queue_path(env.project_id, env.region, followup_name)
         self.launch_configs = {p.name: etl_launch_config(p, parameters=self._etl_parameters(p), environment={
             "serviceAccountEmail": self.service_account_email("etl-worker"),
             "subnetwork": self.network.subnet_path,
@@ -167,7 +167,6 @@ class PlatformStack(EnvironmentStack):
             "stagingLocation": b.temp.url("dataflow/staging"),
             "additionalUserLabels": env.all_labels,
         }) for p in env.pipelines}
-        followup_queue = f"projects/{env.project_id}/locations/{env.region}/queues/{namer.resource('etl-followups')}"
         # Every pipeline is in the launcher's config: arrivals route only to on_arrival ones, but
         # every run request (schedule, backlog, deferral) of any pipeline is decided there.
         self.launcher = Launcher(self, "launcher", LauncherSpec(
@@ -178,12 +177,10 @@ class PlatformStack(EnvironmentStack):
             followup_queue=followup_queue, max_active_jobs=env.processing.max_concurrent_jobs,
         ))
         self.followups = FollowUpQueue(self, "followups", FollowUpQueueProps(
-            name=namer.resource("etl-followups"), project=env.project_id, region=env.region,
+            name=followup_name, project=env.project_id, region=env.region,
             target_uri=self.launcher.uri, invoker=ids["launcher"],
             max_concurrent_dispatches=env.processing.launcher_max_instances,
         ))
-        if self.followups.path != followup_queue:
-            raise ValueError(f"the follow-up queue is {self.followups.path}, the launcher was told {followup_queue}")
         self.followups.grant_enqueue(ids["launcher"].principal)  # deferrals, arrival follow-ups, Scheduler ticks
         self.followups.grant_enqueue(ids["etl-worker"].principal)  # a run that leaves work asks for the next
         if env.orchestration.scheduled_by is ScheduledBy.airflow:
@@ -228,7 +225,7 @@ class PlatformStack(EnvironmentStack):
             "max_bytes_per_run": str(pipeline.max_bytes_per_run),
             "max_file_attempts": str(pipeline.max_file_attempts),
             "max_loads_per_day": str(pipeline.max_loads_per_day),
-            "followup_queue": f"projects/{env.project_id}/locations/{env.region}/queues/{self.namer.resource('etl-followups')}",
+            "followup_queue": self.followup_queue,
         }
 
     # --------------------------------------------------------------- orchestration
@@ -384,21 +381,20 @@ class PlatformStack(EnvironmentStack):
                 subnet=self.network.subnet.id, users=Principal.group("data-scientists", env.ml.data_scientists_group))
         self.ml = MlPlatform(self, "ml", MlPlatformSpec(
             namer=namer, project=env.project_id, region=env.region, bigquery_location=env.bigquery_location,
-            dataset_id=dataset, models=tuple(models), source_tables={t: t for t in {m.sql.source_table for m in models}},
-            source_dataset=self.warehouse.dataset_id, identities=self.identities.by_key, artifacts=self.buckets.artifacts,
+            dataset_id=dataset, models=tuple(models), source_tables=self.warehouse.tables,
+            identities=self.identities.by_key, artifacts=self.buckets.artifacts,
             temp=self.buckets.temp, vertex=managed, workbench=workbench, labels=env.all_labels))
         self.alerts.add(AlertSpec("ml-jobs-failed", "ML jobs failed", RUNBOOK_ML, {"condition_matched_log": {"filter": (
             f'resource.type="workflows.googleapis.com/Workflow" AND resource.labels.workflow_id="{namer.resource("ml-jobs")}" '
             'AND severity>=ERROR')}}, log_based=True))
 
-    def _bucket_settings(self, key: str, kind: BucketKind, purpose: str, folders: tuple[str, ...]) -> LakeBucketSettings:
+    def _bucket_settings(self, key: str, kind: BucketKind, folders: tuple[str, ...]) -> LakeBucketSettings:
         env, storage = self.env, self.env.storage
         dual = key == "landing" and env.sla_tier == SlaTier.high
         return LakeBucketSettings(
             name=self.namer.bucket(key),
             location=storage.dual_region if dual else env.region,
             kind=kind,
-            purpose=purpose,
             nearline_after_days=storage.nearline_after_days,
             coldline_after_days=storage.coldline_after_days,
             noncurrent_version_days=storage.noncurrent_version_days,

@@ -14,11 +14,7 @@ PIPELINES_JSON holds the launch settings, so no second copy can drift.
 
 from dataplatform.constructs.processing.image_repository import ImageRepository
 from dataplatform.constructs.processing.launch_contract import etl_launch_config
-from dataplatform.constructs.processing.launcher import FINALIZED, Launcher, LauncherSpec
-from dataplatform.constructs.processing.launcher_package import LAUNCHER_SOURCE, REPO_ROOT, packaged_launcher_source
+from dataplatform.constructs.processing.launcher import Launcher, LauncherSpec
 from dataplatform.constructs.processing.scheduled_launches import ScheduledLaunches, ScheduledLaunchSpec
 
-_packaged_launcher_source = packaged_launcher_source  # its name before the split
-
-__all__ = ["FINALIZED", "LAUNCHER_SOURCE", "REPO_ROOT", "ImageRepository", "Launcher", "LauncherSpec", "ScheduledLaunchSpec",
-           "ScheduledLaunches", "etl_launch_config", "packaged_launcher_source"]
+__all__ = ["ImageRepository", "Launcher", "LauncherSpec", "ScheduledLaunchSpec", "ScheduledLaunches", "etl_launch_config"]

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from dataplatform.config import REPO_ROOT
 LAUNCHER_SOURCE = REPO_ROOT / "workloads" / "launcher"
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 
 from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob
 from constructs import Construct
 
+from dataplatform.constructs.events import api_call
 from dataplatform.constructs.service_account import WorkloadIdentity
 from workloads.launcher.launch_request import create_task_request, run_request
 
@@ -48,12 +47,5 @@ class ScheduledLaunches(Construct):
                 description=f"Scheduled ETL run of pipeline {pipeline}",
                 attempt_deadline="60s",
                 retry_config={"retry_count": 2, "min_backoff_duration": "30s"},
-                http_target={
-                    "uri": uri,
-                    "http_method": "POST",
-                    "headers": {"Content-Type": "application/json"},
-                    "body": base64.b64encode(json.dumps(request, sort_keys=True).encode()).decode(),
-                    "oauth_token": {"service_account_email": spec.identity.email,
-                                    "scope": "https://www.googleapis.com/auth/cloud-platform"},
-                },
+                http_target=api_call(uri, request, spec.identity.email),
             )
