@@ -973,3 +973,15 @@ def test_vertex_pipeline_schedules_name_their_identity(uri, body, message):
 def test_vertex_pipeline_body_not_base64_is_unreadable():
     job = {"http_target": {"uri": PIPELINE_JOBS_URI, "body": "not base64!"}}
     assert check("GR-ML-006", "google_cloud_scheduler_job", job) == "the pipelineJobs request body is not readable JSON"
+
+
+@pytest.mark.parametrize("bindings, message", [
+    ([{"role": "roles/notebooks.runner", "members": ["group:ds@example.com", "serviceAccount:" + ML_SA]}], None),
+    ([{"role": "roles/notebooks.runner", "members": ["group:ds@example.com", "user:alice@example.com"]},
+      {"role": "roles/notebooks.viewer", "members": ["domain:example.com"]}],
+     "members ['user:alice@example.com', 'domain:example.com'] are not groups or service accounts"),
+])
+def test_notebook_members_of_a_policy_are_read_from_policy_data(bindings, message):
+    """An *_iam_policy grants through policy_data, not member/members: a user or domain there is refused too."""
+    attrs = {"name": "wb", "policy_data": json.dumps({"bindings": bindings})}
+    assert check("GR-ML-004", "google_workbench_instance_iam_policy", attrs) == message

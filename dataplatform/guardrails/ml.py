@@ -11,6 +11,7 @@ import json
 import re
 
 from dataplatform.guardrails.compute import DEFAULT_COMPUTE_SA
+from dataplatform.guardrails.iam import grants
 from dataplatform.guardrails.rule import ERROR, Target, block, blocks, computed, expect, get, is_true, rule
 
 IDLE_RANGE_S = (600, 86_400)  # Workbench idle shutdown: 10 to 1,440 minutes
@@ -64,9 +65,8 @@ def workbench_identity_and_size(t: Target):
 @rule("GR-ML-004", ERROR, "Notebook access is granted to groups (from config) or service accounts, never to single users or domains.",
       "grant the data scientists' group (ml.data_scientists_group), not user:/domain: members", "google_workbench_instance_iam_*")
 def workbench_members(t: Target):
-    member = t.attrs.get("member")
-    members = [member] if isinstance(member, str) else list(t.attrs.get("members") or [])
-    bad = [m for m in members if isinstance(m, str) and not computed(m) and not m.startswith(ALLOWED_NOTEBOOK_MEMBERS)]
+    granted = [m for _, ms in grants(t) for m in ms]  # member, members, or the bindings of a literal policy_data
+    bad = [m for m in granted if isinstance(m, str) and not computed(m) and not m.startswith(ALLOWED_NOTEBOOK_MEMBERS)]
     return f"members {bad} are not groups or service accounts" if bad else None
 
 
