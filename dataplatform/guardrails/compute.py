@@ -6,13 +6,13 @@ environment sets its own, lower values in config. Raising a cap is a reviewed ch
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 
 from dataplatform.config import MIN_MAINTENANCE_SLOT_HOURS, MIN_MAINTENANCE_WEEKLY_HOURS, maintenance_days_per_week
 from dataplatform.guardrails.network import INSTANCES
-from dataplatform.guardrails.rule import ERROR, WARNING, Target, Unverified, as_int, block, blocks, computed, expect, get, is_true, rule
+from dataplatform.guardrails.rule import (ERROR, WARNING, Target, Unverified, as_int, block, blocks, computed, expect, get, is_true,
+                                         request_body, request_uri, rule)
 
 
 @dataclass(frozen=True)
@@ -159,15 +159,12 @@ def _launch_environments(t: Target) -> list[tuple[str, dict]]:
     if t.type in ("google_dataflow_job", "google_dataflow_flex_template_job"):
         return [("job", {"maxWorkers": t.attrs.get("max_workers"), "ipConfiguration": t.attrs.get("ip_configuration")})]
     if t.type == "google_cloud_scheduler_job":
-        target = block(t.attrs.get("http_target"))
-        if "dataflow.googleapis.com" not in str(target.get("uri", "")):
+        if "dataflow.googleapis.com" not in request_uri(t):
             return []
-        body = target.get("body", "")
-        if computed(body):  # built at apply time: every field unknown
-            return [("launch request", {"maxWorkers": body, "ipConfiguration": body})]
-        try:
-            request = json.loads(base64.b64decode(str(body)))
-        except ValueError:
+        request = request_body(t)
+        if isinstance(request, str):  # built at apply time: every field unknown
+            return [("launch request", {"maxWorkers": request, "ipConfiguration": request})]
+        if request is None:
             return [("launch request", {})]
         return [("launch request", block(block(request.get("launchParameter")).get("environment") or request.get("environment")))]
     pipelines = get(t.attrs, "service_config.environment_variables.PIPELINES_JSON")

@@ -6,13 +6,11 @@ Each rule quotes the documented behaviour it guards against.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 
 from dataplatform.guardrails.compute import DEFAULT_COMPUTE_SA
 from dataplatform.guardrails.iam import grants
-from dataplatform.guardrails.rule import ERROR, Target, block, blocks, computed, expect, get, is_true, rule
+from dataplatform.guardrails.rule import ERROR, Target, block, blocks, computed, expect, get, is_true, request_body, request_uri, rule
 
 IDLE_RANGE_S = (600, 86_400)  # Workbench idle shutdown: 10 to 1,440 minutes
 MAX_WORKBENCH_VCPUS = 16  # cost cap; raise by review
@@ -79,22 +77,13 @@ def workflow_identity(t: Target):
     return f"runs as the default compute SA {account}" if str(account).endswith(DEFAULT_COMPUTE_SA) else None
 
 
-def _request(t: Target) -> tuple[str, dict | None]:
-    target = block(t.attrs.get("http_target"))
-    body = target.get("body")
-    try:
-        return str(target.get("uri", "")), json.loads(base64.b64decode(str(body))) if body and not computed(body) else None
-    except ValueError:
-        return str(target.get("uri", "")), None
-
-
 @rule("GR-ML-006", ERROR, "Scheduled Vertex AI pipeline runs name their service account (unset, Vertex AI runs the pipeline as the Compute Engine default SA).",
       "put serviceAccount (the pipeline's own SA) in the pipelineJobs request body", "google_cloud_scheduler_job")
 def vertex_pipeline_identity(t: Target):
-    uri, request = _request(t)
+    uri, request = request_uri(t), request_body(t)
     if "aiplatform.googleapis.com" not in uri or not uri.endswith("/pipelineJobs"):
         return None
-    if request is None:
+    if not isinstance(request, dict):  # absent, computed, or not base64 JSON of an object
         return "the pipelineJobs request body is not readable JSON"
     account = request.get("serviceAccount")
     if not account:
@@ -106,10 +95,9 @@ def vertex_pipeline_identity(t: Target):
       "set http_target.oauth_token.service_account_email (OIDC tokens are for Cloud Run/functions, not googleapis.com)",
       "google_cloud_scheduler_job")
 def scheduler_oauth(t: Target):
-    target = block(t.attrs.get("http_target"))
-    if ".googleapis.com/" not in str(target.get("uri", "")):
+    if ".googleapis.com/" not in request_uri(t):
         return None
-    return None if get(target, "oauth_token.service_account_email") else "calls a Google API without oauth_token.service_account_email"
+    return None if get(t.attrs, "http_target.oauth_token.service_account_email") else "calls a Google API without oauth_token.service_account_email"
 
 
 @rule("GR-ML-008", ERROR, "Scheduled queries run as a service account (a federated identity, like the CI deployer, can only create transfers that name one).",

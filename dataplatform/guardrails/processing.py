@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from dataplatform.guardrails.rule import ERROR, Target, Unverified, as_int, block, computed, get, rule
+from dataplatform.guardrails.rule import ERROR, Target, Unverified, as_int, block, computed, get, request_uri, rule
 
 DATAFLOW_CONCURRENT_JOBS = 25
 MAX_LOADS_PER_DAY = 1000
@@ -76,7 +76,7 @@ def daily_load_budget(t: Target):
       "point the Scheduler job at the Cloud Tasks queue (ScheduledLaunches does): the launcher decides every launch",
       "google_cloud_scheduler_job")
 def scheduler_through_queue(t: Target):
-    uri = str(get(t.attrs, "http_target.uri") or "")
+    uri = request_uri(t)
     if "dataflow.googleapis.com" in uri and ("flexTemplates" in uri or "templates" in uri or uri.endswith("/jobs")):
         return f"Cloud Scheduler calls Dataflow directly ({uri})"
     return None
