@@ -997,3 +997,11 @@ def test_scheduler_bodies_that_are_json_but_not_an_object_are_refused_not_crashe
     launch = {"http_target": {"uri": "https://dataflow.googleapis.com/v1b3/projects/p/locations/r/flexTemplates:launch", "body": body}}
     assert check("GR-CMP-010", "google_cloud_scheduler_job", launch) == "launch request maxWorkers is not set (unbounded)"
     assert check("GR-CMP-011", "google_cloud_scheduler_job", launch) == "launch request ipConfiguration is None, not WORKER_IP_PRIVATE"
+
+
+@pytest.mark.parametrize("written", ["not json", json.dumps([{"environment": {"maxWorkers": 51}}]), json.dumps("orders")])
+def test_pipelines_json_that_is_not_an_object_is_refused_not_crashed(written):
+    """PIPELINES_JSON is {pipeline: config}; anything else is refused by GR-PRC-002 (the caps find no launch in it)."""
+    function = {"service_config": {"max_instance_count": 2, "environment_variables": {"MAX_ACTIVE_JOBS": "15", "PIPELINES_JSON": written}}}
+    assert check("GR-PRC-002", "google_cloudfunctions2_function", function) == "PIPELINES_JSON is not a JSON object (pipeline: config)"
+    assert check("GR-CMP-010", "google_cloudfunctions2_function", function) is None

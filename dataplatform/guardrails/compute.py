@@ -6,13 +6,12 @@ environment sets its own, lower values in config. Raising a cap is a reviewed ch
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from dataplatform.config import MIN_MAINTENANCE_SLOT_HOURS, MIN_MAINTENANCE_WEEKLY_HOURS, maintenance_days_per_week
 from dataplatform.guardrails.network import INSTANCES
 from dataplatform.guardrails.rule import (ERROR, WARNING, Target, Unverified, as_int, block, blocks, computed, expect, get, is_true,
-                                         request_body, request_uri, rule)
+                                         pipelines_json, request_body, request_uri, rule)
 
 
 @dataclass(frozen=True)
@@ -167,13 +166,9 @@ def _launch_environments(t: Target) -> list[tuple[str, dict]]:
         if request is None:
             return [("launch request", {})]
         return [("launch request", block(block(request.get("launchParameter")).get("environment") or request.get("environment")))]
-    pipelines = get(t.attrs, "service_config.environment_variables.PIPELINES_JSON")
-    if not isinstance(pipelines, str):
-        return []
-    try:  # a literal JSON holding a "${...}" reference (a subnet's self_link) still parses: check what it says
-        configs = json.loads(pipelines)
-    except ValueError:  # built at apply time (jsonencode(...)): every field unknown
-        return [("PIPELINES_JSON", {"maxWorkers": pipelines, "ipConfiguration": pipelines})] if computed(pipelines) else []
+    configs = pipelines_json(t)
+    if not isinstance(configs, dict):  # built at apply time (jsonencode(...)): every field unknown
+        return [("PIPELINES_JSON", {"maxWorkers": configs, "ipConfiguration": configs})] if computed(configs) else []
     return [(f"PIPELINES_JSON[{name}]", block(block(cfg).get("environment"))) for name, cfg in sorted(configs.items())]
 
 

@@ -13,9 +13,7 @@
 
 from __future__ import annotations
 
-import json
-
-from dataplatform.guardrails.rule import ERROR, Target, Unverified, as_int, block, computed, get, request_uri, rule
+from dataplatform.guardrails.rule import ERROR, Target, Unverified, as_int, block, computed, get, pipelines_json, request_uri, rule
 
 DATAFLOW_CONCURRENT_JOBS = 25
 MAX_LOADS_PER_DAY = 1000
@@ -57,12 +55,11 @@ def daily_load_budget(t: Target):
     env = _launcher_env(t)
     if env is None:
         return None
-    try:  # a literal JSON holding a "${...}" reference still parses: check what it says
-        pipelines = json.loads(env["PIPELINES_JSON"])
-    except ValueError:
-        if computed(env["PIPELINES_JSON"]):
+    pipelines = pipelines_json(t)
+    if not isinstance(pipelines, dict):
+        if computed(pipelines):
             return Unverified("PIPELINES_JSON is computed; cannot check max_loads_per_day")
-        return "PIPELINES_JSON is not JSON"
+        return "PIPELINES_JSON is not a JSON object (pipeline: config)"
     problems = []
     for name, config in sorted(pipelines.items()):
         value = block(block(config).get("parameters")).get("max_loads_per_day")

@@ -136,6 +136,20 @@ def request_body(t: Target) -> dict[str, Any] | str | None:
     return request if isinstance(request, dict) else None
 
 
+def pipelines_json(t: Target) -> Any:
+    """A function's PIPELINES_JSON (the launcher's contract, workloads/launcher) as {pipeline: config};
+    the value as written when it is not a JSON object (computed() tells one built at apply time,
+    jsonencode(...)); None when the function has none."""
+    value = get(t.attrs, "service_config.environment_variables.PIPELINES_JSON")
+    if not isinstance(value, str):
+        return value
+    try:  # a literal JSON holding a "${...}" reference (a subnet's self_link) still parses: check what it says
+        configs = json.loads(value)
+    except ValueError:
+        return value
+    return configs if isinstance(configs, dict) else value
+
+
 def as_int(value: Any) -> int | None:
     """An integer attribute (Terraform JSON accepts numbers as strings), None if unknown."""
     if isinstance(value, bool):
