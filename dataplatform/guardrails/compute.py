@@ -27,6 +27,11 @@ CAPS = Caps()
 DEFAULT_COMPUTE_SA = "-compute@developer.gserviceaccount.com"
 
 
+def is_default_compute_sa(account) -> bool:
+    """True for the Compute Engine default service account (<number>-compute@..., Editor on the project)."""
+    return str(account).endswith(DEFAULT_COMPUTE_SA)
+
+
 def _metadata(t: Target) -> dict:
     return block(t.attrs.get("metadata"))
 
@@ -76,7 +81,7 @@ def own_service_account(t: Target):
     email = get(t.attrs, _IDENTITY[t.type])
     if not email:
         return f"{_IDENTITY[t.type]} is not set: the default compute service account would be used"
-    return f"runs as the default compute service account {email}" if str(email).endswith(DEFAULT_COMPUTE_SA) else None
+    return f"runs as the default compute service account {email}" if is_default_compute_sa(email) else None
 
 
 @rule("GR-CMP-006", ERROR, "Dataproc nodes have internal IPs only.",

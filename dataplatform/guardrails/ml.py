@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from dataplatform.guardrails.compute import DEFAULT_COMPUTE_SA
+from dataplatform.guardrails.compute import is_default_compute_sa
 from dataplatform.guardrails.iam import grants
 from dataplatform.guardrails.rule import ERROR, Target, block, blocks, computed, expect, get, is_true, request_body, request_uri, rule
 
@@ -49,7 +49,7 @@ def workbench_identity_and_size(t: Target):
     emails = [a.get("email") for a in blocks(gce.get("service_accounts"))]
     if not emails or not emails[0]:
         problems.append("no gce_setup.service_accounts: the Compute Engine default SA (Editor) would be used")
-    elif str(emails[0]).endswith(DEFAULT_COMPUTE_SA):
+    elif is_default_compute_sa(emails[0]):
         problems.append(f"runs as the default compute SA {emails[0]}")
     machine = gce.get("machine_type")
     match = re.fullmatch(r"[a-z0-9]+-[a-z]+-(\d+)", str(machine or ""))
@@ -74,7 +74,7 @@ def workflow_identity(t: Target):
     account = t.attrs.get("service_account")
     if not account:
         return "service_account is not set"
-    return f"runs as the default compute SA {account}" if str(account).endswith(DEFAULT_COMPUTE_SA) else None
+    return f"runs as the default compute SA {account}" if is_default_compute_sa(account) else None
 
 
 @rule("GR-ML-006", ERROR, "Scheduled Vertex AI pipeline runs name their service account (unset, Vertex AI runs the pipeline as the Compute Engine default SA).",
@@ -88,7 +88,7 @@ def vertex_pipeline_identity(t: Target):
     account = request.get("serviceAccount")
     if not account:
         return "pipelineJobs request without serviceAccount"
-    return f"pipeline runs as the default compute SA {account}" if str(account).endswith(DEFAULT_COMPUTE_SA) else None
+    return f"pipeline runs as the default compute SA {account}" if is_default_compute_sa(account) else None
 
 
 @rule("GR-ML-007", ERROR, "Google API calls from Cloud Scheduler authenticate with an OAuth token of a named service account.",
