@@ -390,7 +390,7 @@ class ProcessingSettings(_Model):
     launcher_memory: str = Field("256M", pattern=r"^\d+[MG]i?$", description="Launcher function memory.")
     max_concurrent_jobs: int = Field(15, ge=1, le=DATAFLOW_CONCURRENT_JOBS_QUOTA, description=(
         "The launcher starts no Dataflow job while the project runs this many; with launcher_max_instances - 1 "
-        "launches racing past the check, the sum stays within Dataflow's 25 concurrent jobs per project."))
+        f"launches racing past the check, the sum stays within Dataflow's {DATAFLOW_CONCURRENT_JOBS_QUOTA} concurrent jobs per project."))
 
     @model_validator(mode="after")
     def _within_dataflow_quota(self) -> "ProcessingSettings":
