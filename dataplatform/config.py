@@ -636,12 +636,10 @@ class Environment(_Model):
         """The pipeline's `slo:` with every unset value defaulted from sla_tier and its schedule."""
         slo, tier = pipeline.slo, self.sla_tier
         gap = cron.max_gap_minutes(pipeline.schedule) if pipeline.scheduled and pipeline.schedule else None
-        if pipeline.on_arrival:  # a file landing mid-run waits for that run and the follow-up run
-            freshness = 2 * pipeline.max_runtime_minutes
-        else:
-            freshness = (gap if gap is not None else 7 * 1440) + pipeline.max_runtime_minutes
+        wait = (gap if gap is not None else 7 * 1440) + pipeline.max_runtime_minutes  # the longest wait for a scheduled run's rows
+        # a file landing mid-run waits for that run and the follow-up run
+        freshness = 2 * pipeline.max_runtime_minutes if pipeline.on_arrival else wait
         if pipeline.scheduled:
-            wait = (gap if gap is not None else 7 * 1440) + pipeline.max_runtime_minutes
             alert_hours = -(-wait // 60) + TIER_GRACE_HOURS[tier]
         else:
             alert_hours = TIER_ARRIVAL_ONLY_ALERT_HOURS[tier]
