@@ -390,7 +390,7 @@ class ProcessingSettings(_Model):
     launcher_memory: str = Field("256M", pattern=r"^\d+[MG]i?$", description="Launcher function memory.")
     max_concurrent_jobs: int = Field(15, ge=1, le=DATAFLOW_CONCURRENT_JOBS_QUOTA, description=(
         "The launcher starts no Dataflow job while the project runs this many; with launcher_max_instances - 1 "
-        "launches racing past the check, the sum stays within Dataflow's 25 concurrent jobs per project."))
+        f"launches racing past the check, the sum stays within Dataflow's {DATAFLOW_CONCURRENT_JOBS_QUOTA} concurrent jobs per project."))
 
     @model_validator(mode="after")
     def _within_dataflow_quota(self) -> "ProcessingSettings":
@@ -636,12 +636,10 @@ class Environment(_Model):
         """The pipeline's `slo:` with every unset value defaulted from sla_tier and its schedule."""
         slo, tier = pipeline.slo, self.sla_tier
         gap = cron.max_gap_minutes(pipeline.schedule) if pipeline.scheduled and pipeline.schedule else None
-        if pipeline.on_arrival:  # a file landing mid-run waits for that run and the follow-up run
-            freshness = 2 * pipeline.max_runtime_minutes
-        else:
-            freshness = (gap if gap is not None else 7 * 1440) + pipeline.max_runtime_minutes
+        wait = (gap if gap is not None else 7 * 1440) + pipeline.max_runtime_minutes  # the longest wait for a scheduled run's rows
+        # a file landing mid-run waits for that run and the follow-up run
+        freshness = 2 * pipeline.max_runtime_minutes if pipeline.on_arrival else wait
         if pipeline.scheduled:
-            wait = (gap if gap is not None else 7 * 1440) + pipeline.max_runtime_minutes
             alert_hours = -(-wait // 60) + TIER_GRACE_HOURS[tier]
         else:
             alert_hours = TIER_ARRIVAL_ONLY_ALERT_HOURS[tier]
@@ -675,8 +673,16 @@ class ConfigError(Exception):
 # so the models above stay the only thing in this file. These names remain importable here.
 
 
+def _not_a_column(column: str, pipeline: Pipeline) -> str:
+    return f"{column!r} is not a column of pipeline {pipeline.name!r} (columns: {', '.join(f.name for f in pipeline.schema_)})"
+
+
 def contract_problems(env: Environment) -> list[tuple[tuple[Any, ...], str]]:
-    """Cross-field rules of `ml:` and `slo:` against the pipelines they name: (field path, problem)."""
+    """Cross-field rules of `ml:` and `slo:` against the pipelines they name: (field path, problem).
+
+    Reads env.pipelines, env.profile and env.ml only (attributes, no method of Environment), so the loader
+    runs it on the sections that validated too (config_loader._contracts).
+    Model names are unique only by this rule (MlSettings has no validator for it)."""
     problems: list[tuple[tuple[Any, ...], str]] = []
     for i, pipeline in enumerate(env.pipelines):
         slo = pipeline.slo
@@ -699,32 +705,28 @@ def contract_problems(env: Environment) -> list[tuple[tuple[Any, ...], str]]:
         if model.predictions_table.lower() in taken_tables:
             problems.append(((*at, "predictions_table"), f"{model.predictions_table!r} is already a pipeline table or another model's predictions table"))
         taken_tables.add(model.predictions_table.lower())
-        pipeline = env.pipeline(model.pipeline)
+        # not env.pipeline(): the loader also runs these rules on the sections that validated, without an Environment
+        pipeline = next((p for p in env.pipelines if p.name == model.pipeline), None)
         if pipeline is None:
             problems.append(((*at, "pipeline"), f"no pipeline named {model.pipeline!r} (have: {', '.join(p.name for p in env.pipelines)})"))
             continue
-        columns = ", ".join(f.name for f in pipeline.schema_)
-
-        def unknown(column: str, pipeline: Pipeline = pipeline, columns: str = columns) -> str:
-            return f"{column!r} is not a column of pipeline {pipeline.name!r} (columns: {columns})"
-
         label = pipeline.column(model.label)
         if label is None:
-            problems.append(((*at, "label"), unknown(model.label)))
+            problems.append(((*at, "label"), _not_a_column(model.label, pipeline)))
         elif model.regressor and label.type not in NUMERIC_TYPES:
             problems.append(((*at, "label"), f"{model.model_type.value} predicts a number; {label.name!r} is {label.type.value}"))
         elif not model.regressor and label.type not in CLASSIFIER_LABEL_TYPES:
             problems.append(((*at, "label"), f"{model.model_type.value} predicts a class (STRING, BOOLEAN or INTEGER); {label.name!r} is {label.type.value}"))
         key = pipeline.column(model.key)
         if key is None:
-            problems.append(((*at, "key"), unknown(model.key)))
+            problems.append(((*at, "key"), _not_a_column(model.key, pipeline)))
         elif key.mode is not FieldMode.REQUIRED:
             problems.append(((*at, "key"), f"{key.name!r} is NULLABLE; the key identifies a row, so it must be REQUIRED"))
         elif key.name.lower() == model.label.lower():
             problems.append(((*at, "key"), "the key cannot also be the label"))
         for j, feature in enumerate(model.features):
             if pipeline.column(feature) is None:
-                problems.append(((*at, "features", j), unknown(feature)))
+                problems.append(((*at, "features", j), _not_a_column(feature, pipeline)))
             elif feature.lower() in (model.label.lower(), model.key.lower()):
                 problems.append(((*at, "features", j), f"{feature!r} is the {'label' if feature.lower() == model.label.lower() else 'key'}; a feature must be neither"))
     return problems

@@ -303,7 +303,8 @@ def _partial(model: type[BaseModel], data: Any, loc: Loc, errors: list[dict]) ->
                     part, more = _partial(item, entry, here + (index,), errors)
                     items.append(part)
                     found += more
-                values[name] = items
+                if not any(tuple(e["loc"]) == here for e in errors):  # a list that failed itself (too short, a duplicate) did not validate
+                    values[name] = items
                 found += _rerun_field_checks(model, name, items, here, errors)
     namespace = types.SimpleNamespace(**values)
     if not any(tuple(e["loc"]) == loc and e["type"] != "missing" for e in errors):
@@ -345,10 +346,11 @@ def validate(data: Any, doc: Document | None = None) -> tuple[Environment | None
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
     else:  # the models hold; now the rules that relate sections (ml:, slo: against the pipelines they name)
-        found = [Problem(doc.line(loc), render_loc(loc), message) for loc, message in contract_problems(env)]
+        found = _contracts(env, doc)
         return (None if found else env), found
-    _, extra = _partial(Environment, plain, (), errors)
+    validated, extra = _partial(Environment, plain, (), errors)
     errors += extra
+    contracts = _contracts(validated, doc)
     unknown = {}
     for err in errors:
         if err["type"] == "extra_forbidden":
@@ -365,7 +367,16 @@ def validate(data: Any, doc: Document | None = None) -> tuple[Environment | None
         field = _mentioned_field(loc, message) if err["type"] == "value_error" else None
         line = doc.line(loc + field) if field and loc + field in doc.lines else doc.line(loc)
         problems.append(Problem(line, render_loc(loc + field if field and not loc else loc), message))
-    return None, problems
+    return None, problems + contracts
+
+
+def _contracts(env: Any, doc: Document) -> list[Problem]:
+    """contract_problems on an Environment, or on _partial's namespace of the sections that validated:
+    like a model's after-checks there, the rules are skipped when they read a section that failed
+    (that failure is reported already), so a bad label and an unrelated type error are both reported."""
+    found: list[tuple[Loc, str]] = []
+    _call(lambda: found.extend(contract_problems(env)), ())
+    return [Problem(doc.line(loc), render_loc(loc), message) for loc, message in found]
 
 
 def _mentioned_field(loc: Loc, message: str) -> Loc | None:

@@ -973,3 +973,35 @@ def test_vertex_pipeline_schedules_name_their_identity(uri, body, message):
 def test_vertex_pipeline_body_not_base64_is_unreadable():
     job = {"http_target": {"uri": PIPELINE_JOBS_URI, "body": "not base64!"}}
     assert check("GR-ML-006", "google_cloud_scheduler_job", job) == "the pipelineJobs request body is not readable JSON"
+
+
+@pytest.mark.parametrize("bindings, message", [
+    ([{"role": "roles/notebooks.runner", "members": ["group:ds@example.com", "serviceAccount:" + ML_SA]}], None),
+    ([{"role": "roles/notebooks.runner", "members": ["group:ds@example.com", "user:alice@example.com"]},
+      {"role": "roles/notebooks.viewer", "members": ["domain:example.com"]}],
+     "members ['user:alice@example.com', 'domain:example.com'] are not groups or service accounts"),
+])
+def test_notebook_members_of_a_policy_are_read_from_policy_data(bindings, message):
+    """An *_iam_policy grants through policy_data, not member/members: a user or domain there is refused too."""
+    attrs = {"name": "wb", "policy_data": json.dumps({"bindings": bindings})}
+    assert check("GR-ML-004", "google_workbench_instance_iam_policy", attrs) == message
+
+
+@pytest.mark.parametrize("decoded", [b"[1, 2]", b'"launch"', b"42", b"null"])
+def test_scheduler_bodies_that_are_json_but_not_an_object_are_refused_not_crashed(decoded):
+    """A base64 body decoding to a JSON list (or string, number, null) is no request: GR-ML-006 calls it
+    unreadable and the Dataflow caps find nothing set, instead of synth dying with AttributeError."""
+    body = base64.b64encode(decoded).decode()
+    assert check("GR-ML-006", "google_cloud_scheduler_job", {"http_target": {"uri": PIPELINE_JOBS_URI, "body": body}}) == \
+        "the pipelineJobs request body is not readable JSON"
+    launch = {"http_target": {"uri": "https://dataflow.googleapis.com/v1b3/projects/p/locations/r/flexTemplates:launch", "body": body}}
+    assert check("GR-CMP-010", "google_cloud_scheduler_job", launch) == "launch request maxWorkers is not set (unbounded)"
+    assert check("GR-CMP-011", "google_cloud_scheduler_job", launch) == "launch request ipConfiguration is None, not WORKER_IP_PRIVATE"
+
+
+@pytest.mark.parametrize("written", ["not json", json.dumps([{"environment": {"maxWorkers": 51}}]), json.dumps("orders")])
+def test_pipelines_json_that_is_not_an_object_is_refused_not_crashed(written):
+    """PIPELINES_JSON is {pipeline: config}; anything else is refused by GR-PRC-002 (the caps find no launch in it)."""
+    function = {"service_config": {"max_instance_count": 2, "environment_variables": {"MAX_ACTIVE_JOBS": "15", "PIPELINES_JSON": written}}}
+    assert check("GR-PRC-002", "google_cloudfunctions2_function", function) == "PIPELINES_JSON is not a JSON object (pipeline: config)"
+    assert check("GR-CMP-010", "google_cloudfunctions2_function", function) is None

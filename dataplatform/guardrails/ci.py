@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from dataplatform.guardrails.compute import is_default_compute_sa
 from dataplatform.guardrails.rule import ERROR, Target, computed, get, rule
 
 _PINNED_VERSION = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/\d+$")
@@ -33,7 +34,7 @@ def trigger_service_account(t: Target):
     account = t.attrs.get("service_account")
     if not account:
         return "no service_account: the build runs as a default account"
-    return "runs as the Compute Engine default account" if str(account).endswith("-compute@developer.gserviceaccount.com") else None
+    return "runs as the Compute Engine default account" if is_default_compute_sa(account) else None
 
 
 RULES = [connection_token_exists, trigger_service_account]

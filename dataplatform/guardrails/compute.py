@@ -6,13 +6,12 @@ environment sets its own, lower values in config. Raising a cap is a reviewed ch
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 
 from dataplatform.config import MIN_MAINTENANCE_SLOT_HOURS, MIN_MAINTENANCE_WEEKLY_HOURS, maintenance_days_per_week
 from dataplatform.guardrails.network import INSTANCES
-from dataplatform.guardrails.rule import ERROR, WARNING, Target, Unverified, as_int, block, blocks, computed, expect, get, is_true, rule
+from dataplatform.guardrails.rule import (ERROR, WARNING, Target, Unverified, as_int, block, blocks, computed, expect, get, is_true,
+                                         pipelines_json, request_body, request_uri, rule)
 
 
 @dataclass(frozen=True)
@@ -26,6 +25,11 @@ class Caps:
 CAPS = Caps()
 
 DEFAULT_COMPUTE_SA = "-compute@developer.gserviceaccount.com"
+
+
+def is_default_compute_sa(account) -> bool:
+    """True for the Compute Engine default service account (<number>-compute@..., Editor on the project)."""
+    return str(account).endswith(DEFAULT_COMPUTE_SA)
 
 
 def _metadata(t: Target) -> dict:
@@ -77,7 +81,7 @@ def own_service_account(t: Target):
     email = get(t.attrs, _IDENTITY[t.type])
     if not email:
         return f"{_IDENTITY[t.type]} is not set: the default compute service account would be used"
-    return f"runs as the default compute service account {email}" if str(email).endswith(DEFAULT_COMPUTE_SA) else None
+    return f"runs as the default compute service account {email}" if is_default_compute_sa(email) else None
 
 
 @rule("GR-CMP-006", ERROR, "Dataproc nodes have internal IPs only.",
@@ -159,24 +163,17 @@ def _launch_environments(t: Target) -> list[tuple[str, dict]]:
     if t.type in ("google_dataflow_job", "google_dataflow_flex_template_job"):
         return [("job", {"maxWorkers": t.attrs.get("max_workers"), "ipConfiguration": t.attrs.get("ip_configuration")})]
     if t.type == "google_cloud_scheduler_job":
-        target = block(t.attrs.get("http_target"))
-        if "dataflow.googleapis.com" not in str(target.get("uri", "")):
+        if "dataflow.googleapis.com" not in request_uri(t):
             return []
-        body = target.get("body", "")
-        if computed(body):  # built at apply time: every field unknown
-            return [("launch request", {"maxWorkers": body, "ipConfiguration": body})]
-        try:
-            request = json.loads(base64.b64decode(str(body)))
-        except ValueError:
+        request = request_body(t)
+        if isinstance(request, str):  # built at apply time: every field unknown
+            return [("launch request", {"maxWorkers": request, "ipConfiguration": request})]
+        if request is None:
             return [("launch request", {})]
         return [("launch request", block(block(request.get("launchParameter")).get("environment") or request.get("environment")))]
-    pipelines = get(t.attrs, "service_config.environment_variables.PIPELINES_JSON")
-    if not isinstance(pipelines, str):
-        return []
-    try:  # a literal JSON holding a "${...}" reference (a subnet's self_link) still parses: check what it says
-        configs = json.loads(pipelines)
-    except ValueError:  # built at apply time (jsonencode(...)): every field unknown
-        return [("PIPELINES_JSON", {"maxWorkers": pipelines, "ipConfiguration": pipelines})] if computed(pipelines) else []
+    configs = pipelines_json(t)
+    if not isinstance(configs, dict):  # built at apply time (jsonencode(...)): every field unknown
+        return [("PIPELINES_JSON", {"maxWorkers": configs, "ipConfiguration": configs})] if computed(configs) else []
     return [(f"PIPELINES_JSON[{name}]", block(block(cfg).get("environment"))) for name, cfg in sorted(configs.items())]
 
 

@@ -122,11 +122,10 @@ class StackResult:
         return [f for f in self.findings if f.severity is WARNING]
 
 
-def stack_resources(stack: TerraformStack, doc: dict | None = None) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
+def stack_resources(doc: dict) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
     """Construct path -> (type, body, "//" comments) of every resource exactly as cdk.tf.json
-    will hold it: overrides merged, tokens resolved to "${...}" (one jsii call for the whole stack,
-    unless the caller has that document already)."""
-    return {r.path: (r.type, r.body, r.comments) for r in tfjson.resources(stack.to_terraform() if doc is None else doc)}
+    will hold it (`doc`: the stack's to_terraform(): overrides merged, tokens resolved to "${...}")."""
+    return {r.path: (r.type, r.body, r.comments) for r in tfjson.resources(doc)}
 
 
 def check_target(target: Target, rules: Iterable[Rule]) -> tuple[list[Finding], int]:
@@ -144,15 +143,15 @@ def check_target(target: Target, rules: Iterable[Rule]) -> tuple[list[Finding], 
     return findings, applied
 
 
-def evaluate_stack(stack: TerraformStack, rules: list[Rule], doc: dict | None = None) -> StackResult:
-    """The rules' findings on every resource of `stack`; `doc`: its `to_terraform()`, if already read."""
+def evaluate_stack(stack: TerraformStack, rules: list[Rule], doc: dict) -> StackResult:
+    """The rules' findings on every resource of `stack`; `doc`: its `to_terraform()` (as prepared for cdk.tf.json)."""
     result = StackResult(stack.node.id)
     known = {r.id for r in rules}
     result.suppressions = suppressions_in(stack)
     # The output is the truth (a moved resource is absent). Label attributes are known per type
     # once the label Aspect has seen a class; only unknown types cost a walk of the tree.
-    result.document = stack.to_terraform() if doc is None else doc
-    resources = stack_resources(stack, result.document)
+    result.document = doc
+    resources = stack_resources(doc)
     if any(rtype not in LABEL_ATTRIBUTE_BY_TYPE for rtype, _, _ in resources.values()):
         for node in stack.node.find_all():
             if isinstance(node, TerraformResource):

@@ -23,10 +23,10 @@ GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
 
 def grants(t: Target) -> Iterator[tuple[str, list[str]]]:
-    """(role, members) of an IAM resource; a literal policy_data JSON is read too."""
+    """(role, members) of an IAM resource; a literal policy_data JSON is read too (a member without a role reads as role "")."""
     a = t.attrs
-    if isinstance(a.get("role"), str):
-        yield a["role"], list(members(a))
+    if isinstance(a.get("role"), str) or "member" in a or "members" in a:
+        yield a["role"] if isinstance(a.get("role"), str) else "", list(members(a))
     policy = a.get("policy_data")
     if isinstance(policy, str) and not computed(policy):
         try:

@@ -6,12 +6,11 @@ Each rule quotes the documented behaviour it guards against.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 
-from dataplatform.guardrails.compute import DEFAULT_COMPUTE_SA
-from dataplatform.guardrails.rule import ERROR, Target, block, blocks, computed, expect, get, is_true, rule
+from dataplatform.guardrails.compute import is_default_compute_sa
+from dataplatform.guardrails.iam import grants
+from dataplatform.guardrails.rule import ERROR, Target, block, blocks, computed, expect, get, is_true, request_body, request_uri, rule
 
 IDLE_RANGE_S = (600, 86_400)  # Workbench idle shutdown: 10 to 1,440 minutes
 MAX_WORKBENCH_VCPUS = 16  # cost cap; raise by review
@@ -50,7 +49,7 @@ def workbench_identity_and_size(t: Target):
     emails = [a.get("email") for a in blocks(gce.get("service_accounts"))]
     if not emails or not emails[0]:
         problems.append("no gce_setup.service_accounts: the Compute Engine default SA (Editor) would be used")
-    elif str(emails[0]).endswith(DEFAULT_COMPUTE_SA):
+    elif is_default_compute_sa(emails[0]):
         problems.append(f"runs as the default compute SA {emails[0]}")
     machine = gce.get("machine_type")
     match = re.fullmatch(r"[a-z0-9]+-[a-z]+-(\d+)", str(machine or ""))
@@ -64,9 +63,8 @@ def workbench_identity_and_size(t: Target):
 @rule("GR-ML-004", ERROR, "Notebook access is granted to groups (from config) or service accounts, never to single users or domains.",
       "grant the data scientists' group (ml.data_scientists_group), not user:/domain: members", "google_workbench_instance_iam_*")
 def workbench_members(t: Target):
-    member = t.attrs.get("member")
-    members = [member] if isinstance(member, str) else list(t.attrs.get("members") or [])
-    bad = [m for m in members if isinstance(m, str) and not computed(m) and not m.startswith(ALLOWED_NOTEBOOK_MEMBERS)]
+    granted = [m for _, ms in grants(t) for m in ms]  # member, members, or the bindings of a literal policy_data
+    bad = [m for m in granted if isinstance(m, str) and not computed(m) and not m.startswith(ALLOWED_NOTEBOOK_MEMBERS)]
     return f"members {bad} are not groups or service accounts" if bad else None
 
 
@@ -76,40 +74,30 @@ def workflow_identity(t: Target):
     account = t.attrs.get("service_account")
     if not account:
         return "service_account is not set"
-    return f"runs as the default compute SA {account}" if str(account).endswith(DEFAULT_COMPUTE_SA) else None
-
-
-def _request(t: Target) -> tuple[str, dict | None]:
-    target = block(t.attrs.get("http_target"))
-    body = target.get("body")
-    try:
-        return str(target.get("uri", "")), json.loads(base64.b64decode(str(body))) if body and not computed(body) else None
-    except ValueError:
-        return str(target.get("uri", "")), None
+    return f"runs as the default compute SA {account}" if is_default_compute_sa(account) else None
 
 
 @rule("GR-ML-006", ERROR, "Scheduled Vertex AI pipeline runs name their service account (unset, Vertex AI runs the pipeline as the Compute Engine default SA).",
       "put serviceAccount (the pipeline's own SA) in the pipelineJobs request body", "google_cloud_scheduler_job")
 def vertex_pipeline_identity(t: Target):
-    uri, request = _request(t)
+    uri, request = request_uri(t), request_body(t)
     if "aiplatform.googleapis.com" not in uri or not uri.endswith("/pipelineJobs"):
         return None
-    if request is None:
+    if not isinstance(request, dict):  # absent, computed, or not base64 JSON of an object
         return "the pipelineJobs request body is not readable JSON"
     account = request.get("serviceAccount")
     if not account:
         return "pipelineJobs request without serviceAccount"
-    return f"pipeline runs as the default compute SA {account}" if str(account).endswith(DEFAULT_COMPUTE_SA) else None
+    return f"pipeline runs as the default compute SA {account}" if is_default_compute_sa(account) else None
 
 
 @rule("GR-ML-007", ERROR, "Google API calls from Cloud Scheduler authenticate with an OAuth token of a named service account.",
       "set http_target.oauth_token.service_account_email (OIDC tokens are for Cloud Run/functions, not googleapis.com)",
       "google_cloud_scheduler_job")
 def scheduler_oauth(t: Target):
-    target = block(t.attrs.get("http_target"))
-    if ".googleapis.com/" not in str(target.get("uri", "")):
+    if ".googleapis.com/" not in request_uri(t):
         return None
-    return None if get(target, "oauth_token.service_account_email") else "calls a Google API without oauth_token.service_account_email"
+    return None if get(t.attrs, "http_target.oauth_token.service_account_email") else "calls a Google API without oauth_token.service_account_email"
 
 
 @rule("GR-ML-008", ERROR, "Scheduled queries run as a service account (a federated identity, like the CI deployer, can only create transfers that name one).",

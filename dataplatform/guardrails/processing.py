@@ -1,6 +1,6 @@
 """Processing: the limits the ETL's launch design relies on (workloads/launcher, workloads/etl).
 
-* Dataflow runs at most 25 concurrent jobs per project (default quota). The launcher starts no
+* Dataflow runs at most 25 concurrent jobs per project (default quota, config.DATAFLOW_CONCURRENT_JOBS_QUOTA). The launcher starts no
   job while MAX_ACTIVE_JOBS run; up to max_instance_count - 1 other instances may pass the same
   check at the same moment, so MAX_ACTIVE_JOBS + max_instance_count - 1 must stay within 25.
 * BigQuery allows 1,500 table modifications per table per day, failed load jobs included. The
@@ -13,11 +13,9 @@
 
 from __future__ import annotations
 
-import json
+from dataplatform.config import DATAFLOW_CONCURRENT_JOBS_QUOTA
+from dataplatform.guardrails.rule import ERROR, Target, Unverified, as_int, block, computed, get, pipelines_json, request_uri, rule
 
-from dataplatform.guardrails.rule import ERROR, Target, Unverified, as_int, block, computed, get, rule
-
-DATAFLOW_CONCURRENT_JOBS = 25
 MAX_LOADS_PER_DAY = 1000
 
 
@@ -27,10 +25,10 @@ def _launcher_env(t: Target) -> dict | None:
     return env if "PIPELINES_JSON" in env else None
 
 
-@rule("GR-PRC-001", ERROR, f"The ETL launcher keeps Dataflow within {DATAFLOW_CONCURRENT_JOBS} concurrent jobs per project "
+@rule("GR-PRC-001", ERROR, f"The ETL launcher keeps Dataflow within {DATAFLOW_CONCURRENT_JOBS_QUOTA} concurrent jobs per project "
       "(MAX_ACTIVE_JOBS + max_instance_count - 1).",
       "set processing.max_concurrent_jobs (MAX_ACTIVE_JOBS) and processing.launcher_max_instances so that "
-      f"max_concurrent_jobs + launcher_max_instances - 1 <= {DATAFLOW_CONCURRENT_JOBS}",
+      f"max_concurrent_jobs + launcher_max_instances - 1 <= {DATAFLOW_CONCURRENT_JOBS_QUOTA}",
       "google_cloudfunctions2_function")
 def launcher_job_budget(t: Target):
     env = _launcher_env(t)
@@ -45,8 +43,8 @@ def launcher_job_budget(t: Target):
     if budget_n is None or budget_n < 1 or instances_n is None:
         return f"MAX_ACTIVE_JOBS {budget!r} and max_instance_count {instances!r} must be positive integers"
     worst = budget_n + instances_n - 1
-    if worst > DATAFLOW_CONCURRENT_JOBS:
-        return f"MAX_ACTIVE_JOBS {budget_n} + max_instance_count {instances_n} - 1 = {worst} > {DATAFLOW_CONCURRENT_JOBS}"
+    if worst > DATAFLOW_CONCURRENT_JOBS_QUOTA:
+        return f"MAX_ACTIVE_JOBS {budget_n} + max_instance_count {instances_n} - 1 = {worst} > {DATAFLOW_CONCURRENT_JOBS_QUOTA}"
     return None
 
 
@@ -57,12 +55,11 @@ def daily_load_budget(t: Target):
     env = _launcher_env(t)
     if env is None:
         return None
-    try:  # a literal JSON holding a "${...}" reference still parses: check what it says
-        pipelines = json.loads(env["PIPELINES_JSON"])
-    except ValueError:
-        if computed(env["PIPELINES_JSON"]):
+    pipelines = pipelines_json(t)
+    if not isinstance(pipelines, dict):
+        if computed(pipelines):
             return Unverified("PIPELINES_JSON is computed; cannot check max_loads_per_day")
-        return "PIPELINES_JSON is not JSON"
+        return "PIPELINES_JSON is not a JSON object (pipeline: config)"
     problems = []
     for name, config in sorted(pipelines.items()):
         value = block(block(config).get("parameters")).get("max_loads_per_day")
@@ -76,7 +73,7 @@ def daily_load_budget(t: Target):
       "point the Scheduler job at the Cloud Tasks queue (ScheduledLaunches does): the launcher decides every launch",
       "google_cloud_scheduler_job")
 def scheduler_through_queue(t: Target):
-    uri = str(get(t.attrs, "http_target.uri") or "")
+    uri = request_uri(t)
     if "dataflow.googleapis.com" in uri and ("flexTemplates" in uri or "templates" in uri or uri.endswith("/jobs")):
         return f"Cloud Scheduler calls Dataflow directly ({uri})"
     return None

@@ -27,9 +27,9 @@ class GuardrailError(Exception):
 class _Run:
     app: App
     rules: list[Rule]
-    results: dict[str, StackResult] = field(default_factory=dict)
-    stacks: list[str] = field(default_factory=list)
+    stacks: list[str]
     """The app's stacks, in synth order (read once: the tree does not change while it synthesizes)."""
+    results: dict[str, StackResult] = field(default_factory=dict)
 
 
 _RUNS: dict[str, _Run] = {}  # by output directory
@@ -51,7 +51,7 @@ def record(stack: TerraformStack, result: StackResult, rules: list[Rule]) -> Non
     key = str(Path(app.outdir).resolve())
     run = _RUNS.get(key)
     if run is None or run.app is not app:
-        run = _RUNS[key] = _Run(app, rules, stacks=_stacks(app))
+        run = _RUNS[key] = _Run(app, rules, _stacks(app))
     run.results[stack.node.id] = result
     write_report(app)
 
@@ -69,7 +69,7 @@ def _stacks(app: App) -> list[str]:
 def report_data(app: App) -> dict:
     run = _RUNS[str(Path(app.outdir).resolve())]
     stacks = {}
-    for name in run.stacks or _stacks(app):
+    for name in run.stacks:
         res = run.results.get(name)
         if res is None:
             stacks[name] = {"status": "not evaluated (an earlier stack refused synth)"}

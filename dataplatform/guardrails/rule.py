@@ -7,8 +7,10 @@ None when the resource is fine, or a message saying what is wrong.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import functools
+import json
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Iterator, Mapping
@@ -114,6 +116,38 @@ def members(attrs: dict[str, Any]) -> Iterator[str]:
         yield attrs["member"]
     if isinstance(attrs.get("members"), list):
         yield from (m for m in attrs["members"] if isinstance(m, str))
+
+
+def request_uri(t: Target) -> str:
+    """The URI a Cloud Scheduler job calls (http_target.uri), "" if none."""
+    return str(get(t.attrs, "http_target.uri") or "")
+
+
+def request_body(t: Target) -> dict[str, Any] | str | None:
+    """The JSON object a Cloud Scheduler job sends (http_target.body, base64): the dict; the "${...}"
+    expression itself when it is built at apply time; None when absent or not base64 JSON of an object."""
+    body = get(t.attrs, "http_target.body")
+    if computed(body):
+        return body
+    try:
+        request = json.loads(base64.b64decode(str(body))) if body else None
+    except ValueError:  # not base64 (binascii.Error), not UTF-8, not JSON
+        return None
+    return request if isinstance(request, dict) else None
+
+
+def pipelines_json(t: Target) -> Any:
+    """A function's PIPELINES_JSON (the launcher's contract, workloads/launcher) as {pipeline: config};
+    the value as written when it is not a JSON object (computed() tells one built at apply time,
+    jsonencode(...)); None when the function has none."""
+    value = get(t.attrs, "service_config.environment_variables.PIPELINES_JSON")
+    if not isinstance(value, str):
+        return value
+    try:  # a literal JSON holding a "${...}" reference (a subnet's self_link) still parses: check what it says
+        configs = json.loads(value)
+    except ValueError:
+        return value
+    return configs if isinstance(configs, dict) else value
 
 
 def as_int(value: Any) -> int | None:

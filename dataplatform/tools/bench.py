@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [(run(floor_cmd), run(MAKE + ["synth"], synth_env)) for _ in range(args.runs)]
         result["floor"] = summarize("provider import (floor)", [a for a, _ in pairs])
         result["synth_all"] = summarize("make synth (all envs)", [b for _, b in pairs])
-        result["main_py"] = synth("python -O main.py (all envs)")
+        result["main_py"] = synth(f"{' '.join(['python', *SYNTH_FLAGS, 'main.py'])} (all envs)")
         result["pipelines"] = [{"n": n, **synth(f"1 env, {n} pipelines", 1, n)} for n in map(int, args.pipelines.split(","))]
         result["environments"] = [{"n": n, **synth(f"{n} envs, 1 pipeline", n)} for n in map(int, args.environments.split(","))]
         if not args.skip_tests:

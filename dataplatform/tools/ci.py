@@ -25,17 +25,12 @@ from collections.abc import Collection
 SETUP = "README: Setting up the CI identities"
 
 
-def protected_environments() -> list[str]:
-    """Environments that promote deliberately (cicd.promotion: approval), read from environments/."""
+def protected_environments(envs: list | None = None) -> list[str]:
+    """Environments that promote deliberately (cicd.promotion: approval); `envs`: the loaded environments
+    (read from environments/ when not given)."""
     from dataplatform.config import Promotion, load_environments
 
-    return [e.name for e in load_environments() if e.cicd.promotion is Promotion.approval]
-
-
-def environments() -> list[str]:
-    from dataplatform.config import load_environments
-
-    return [e.name for e in load_environments()]
+    return [e.name for e in (load_environments() if envs is None else envs) if e.cicd.promotion is Promotion.approval]
 
 
 def matrix(names: list[str], identities: str, protected: Collection[str]) -> tuple[dict[str, list[str]], list[str]]:
@@ -84,7 +79,10 @@ def reviewers_problem(env: str, api_response: str) -> str | None:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["matrix"]:
-        outputs, notices = matrix(environments(), os.environ.get("CI_IDENTITIES", ""), protected_environments())
+        from dataplatform.config import load_environments
+
+        envs = load_environments()  # once: every file is read and validated
+        outputs, notices = matrix([e.name for e in envs], os.environ.get("CI_IDENTITIES", ""), protected_environments(envs))
         for notice in notices:
             print(notice)
         lines = "".join(f"{k}={json.dumps(v)}\n" for k, v in outputs.items())

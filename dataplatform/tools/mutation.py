@@ -40,10 +40,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dataplatform.tools.mutation_trace import IMPORT  # the trace's context of lines run while no test runs
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "tests" / "mutation.toml"
 OUT = REPO / "cdktf.out" / "mutation"
-IMPORT = "<import>"
 # Files the scratch copies need besides the tracked ones (the venvs are used in place).
 LINKED = ("node_modules",)
 
@@ -115,20 +116,23 @@ class Config:
     timeout_floor: float = 30.0
 
 
+def _as_tuple(value) -> tuple:
+    """A TOML value that is one string or a list of them, as a tuple."""
+    return tuple(value) if isinstance(value, list) else (value,)
+
+
 def load_config(path: Path = CONFIG) -> Config:
     raw = tomllib.loads(path.read_text())
     groups = [Group(name=g["name"], python=g["python"], tests=tuple(g["tests"]), modules=tuple(g["modules"]),
                     skip_fixtures=tuple(g.get("skip_fixtures", ())), exclude_tests=tuple(g.get("exclude_tests", ())),
                     max_test_seconds=float(g.get("max_test_seconds", 0.0)), preload=tuple(g.get("preload", ())))
               for g in raw["group"]]
-    equivalents = [Equivalent(e["module"], e["line"].strip(), e["operator"], e["reason"],
-                              tuple([e["mutated"]] if isinstance(e.get("mutated"), str) else e.get("mutated", ())))
+    equivalents = [Equivalent(e["module"], e["line"].strip(), e["operator"], e["reason"], _as_tuple(e["mutated"]) if "mutated" in e else ())
                    for e in raw.get("equivalent", [])]
     for e in equivalents:
         if not e.reason.strip():
             raise SystemExit(f"tests/mutation.toml: equivalent {e.module} {e.line!r} has no reason")
-    as_tuple = lambda v: tuple(v) if isinstance(v, list) else (v,)  # noqa: E731
-    hand = [HandMutant(**(h | {"old": as_tuple(h["old"]), "new": as_tuple(h["new"])})) for h in raw.get("hand_mutant", [])]
+    hand = [HandMutant(**(h | {"old": _as_tuple(h["old"]), "new": _as_tuple(h["new"])})) for h in raw.get("hand_mutant", [])]
     return Config(operators=raw["operators"], groups=groups, equivalents=equivalents, hand_mutants=hand,
                   timeout_factor=raw.get("timeout_factor", 3.0), timeout_floor=raw.get("timeout_floor", 30.0))
 
@@ -242,14 +246,14 @@ def scratch_copy(name: str) -> Path:
         shutil.rmtree(dest)
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
                            check=True).stdout.decode().split("\0")
-    for name in filter(None, files):
-        src = REPO / name
+    for file in filter(None, files):
+        src = REPO / file
         if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    for name in LINKED:
-        if (REPO / name).exists():
-            (dest / name).symlink_to(REPO / name)
+            (dest / file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / file)
+    for linked in LINKED:
+        if (REPO / linked).exists():
+            (dest / linked).symlink_to(REPO / linked)
     return dest
 
 
@@ -329,8 +333,7 @@ class Worker:
         self.proc.wait(timeout=30)
 
 
-def run_mutant(group: Group, cfg: Config, worker: Worker, source: str, mutant: Mutant, selected: list[str],
-               durations: dict[str, float]) -> None:
+def run_mutant(cfg: Config, worker: Worker, source: str, mutant: Mutant, selected: list[str], durations: dict[str, float]) -> None:
     try:
         mutated = mutate(source, mutant)
     except Exception as exc:  # cosmic-ray cannot apply it (e.g. ExceptionReplacer on `except (a.B, C)`)
@@ -516,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
                 with lock:
                     worker = free.pop()
                 try:
-                    run_mutant(group, cfg, worker, sources[mu.module], mu, select_tests(group, data, mu, spans[mu.module]), durations)
+                    run_mutant(cfg, worker, sources[mu.module], mu, select_tests(group, data, mu, spans[mu.module]), durations)
                 finally:
                     with lock:
                         free.append(worker)

@@ -6,7 +6,7 @@ separated, absolute), MUTATION_TRACE_OUT the JSON written at the end, and
 MUTATION_SKIP_FIXTURES (comma separated) deselects the tests using those fixtures:
 
     {"lines": {file: {line: [nodeid | "<import>", ...]}},
-     "tests": {nodeid: {"seconds": s, "fixtures": [...], "passed": bool}}}
+     "tests": {nodeid: {"seconds": s, "passed": bool}}}
 
 Lines run while no test runs (module bodies, class bodies, decorators, defaults) belong to
 "<import>": a mutant there runs every test of its group. The tool runs each mutant against
@@ -87,8 +87,7 @@ def pytest_collection_modifyitems(session, config, items):
 def pytest_runtest_protocol(item, nextitem):
     if _TRACER is not None:
         _TRACER.context = item.nodeid
-        _TESTS[item.nodeid] = {"seconds": 0.0, "fixtures": sorted(getattr(item, "fixturenames", ())), "passed": True,
-                               "_start": time.perf_counter()}
+        _TESTS[item.nodeid] = {"seconds": 0.0, "passed": True, "_start": time.perf_counter()}
 
 
 def pytest_runtest_logreport(report):
