@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from dataplatform import config_loader
 from dataplatform.config import ConfigError, Environment, Pipeline, load_environment, load_environments
 from dataplatform.config_loader import check_text, environment_files
-from tests.support import ENVIRONMENTS, environment_names
+from tests.support import ENVIRONMENTS, environment_names, line_of
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = sorted(ENVIRONMENTS.glob("*.yaml"))[0]  # any shipped file serves as a known-good base
@@ -40,11 +40,6 @@ def problems_of(text: str, expected_name: str = NAME) -> list[str]:
 
 def dump(data) -> str:
     return yaml.safe_dump(data, sort_keys=False)
-
-
-def line_of(text: str, fragment: str) -> int:
-    """1-based line of the first line containing `fragment`."""
-    return next(i for i, line in enumerate(text.splitlines(), 1) if fragment in line)
 
 
 @pytest.mark.parametrize("name", environment_names())

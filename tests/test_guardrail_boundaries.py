@@ -13,6 +13,7 @@ import pytest
 from dataplatform.guardrails import RULES_BY_ID, Target
 from dataplatform.guardrails.compute import CAPS
 from dataplatform.guardrails.rule import Unverified
+from tests.support import IAP, LABELS
 
 
 def check(rule_id: str, rtype: str, attrs: dict, **extra) -> str | None:
@@ -134,9 +135,6 @@ def test_composer_worker_cap_at_the_limit_passes_one_past_fails():
 
 
 # ---------------------------------------------------------------- network: odd encodings
-
-IAP = "35.235.240.0/20"
-
 
 def firewall(allow, **attrs) -> dict:
     return {"direction": "INGRESS", "allow": allow, **attrs}
@@ -500,7 +498,6 @@ def test_patterns_of_other_rules_match_whole_values():
 
 # ---------------------------------------------------------------- labels, audit logs, CI
 
-REQUIRED = {"owner": "data-platform", "cost_center": "cc-1", "env": "dev", "managed_by": "cdktn"}
 
 
 def labelled(labels) -> Target:
@@ -516,13 +513,13 @@ def labelled(labels) -> Target:
     ({"${var.k}": "${var.v}"}, None),
 ])
 def test_label_limits(extra, problem):
-    message = RULES_BY_ID["GR-LBL-002"].check(labelled({**REQUIRED, **extra}))
+    message = RULES_BY_ID["GR-LBL-002"].check(labelled({**LABELS, **extra}))
     assert message == (f"invalid labels: {problem}" if problem else None)
 
 
 def test_required_labels():
     rule = RULES_BY_ID["GR-LBL-001"]
-    assert rule.check(labelled(REQUIRED)) is None
+    assert rule.check(labelled(LABELS)) is None
     assert rule.check(labelled({"owner": "a"})) == "labels lacks cost_center, env, managed_by"
     assert rule.check(labelled(None)) == "labels lacks owner, cost_center, env, managed_by"
     computed_labels = rule.check(labelled("${var.labels}"))
