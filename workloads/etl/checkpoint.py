@@ -5,7 +5,7 @@ generation, write with ``ifGenerationMatch``; 0 = must not exist)::
 
     {"version": 2, "pipeline": "orders",
      "files":    {uri: {"generation": "G", "status": "loaded|rejected", "committed_at": ts}},
-     "attempts": {uri: {"generation": "G", "count": 2, "error": "...", "last_at": ts}},
+     "attempts": {uri: {"generation": "G", "count": 2, "error": "...", "last_at": ts, "runs": [run_id, ...]}},
      "loads":    {run_id: {"job_id": "...", "started_at": ts, "files": [outcome, ...]}},
      "last_load_at": ts | null}
 
@@ -19,7 +19,8 @@ generation, write with ``ifGenerationMatch``; 0 = must not exist)::
   in landing with a committed entry is a file whose archive step was interrupted; the next run
   archives it.
 * ``attempts`` counts failed attempts per file version (read/parse failures, and load failures
-  BigQuery blames on the file); at ``max_file_attempts`` the file is quarantined whole.
+  BigQuery blames on the file), at most one per run (``runs``: a retried step of a run counts
+  nothing twice); at ``max_file_attempts`` the file is quarantined whole.
 * ``loads`` is a write-ahead record: a run claims its batch and names its load job here
   *before* creating the job. Whoever finds a record (a retried bundle, the next run after a
   crash) resolves it by that job id: done -> the files are committed; failed -> the record is
@@ -162,11 +163,22 @@ def commit(
     return update(store, uri, pipeline, lambda state: add_committed(state, outcomes, stamp))
 
 
-def count_failure(state: dict[str, Any], uri: str, generation: str, error: str, stamp: str) -> int:
-    """One more failed attempt for this file version; returns the count (a new version starts at 1)."""
+def count_failure(state: dict[str, Any], uri: str, generation: str, error: str, stamp: str, run_id: str) -> int:
+    """One more failed attempt for this file version by run ``run_id``; returns the count (a new version starts at 1).
+
+    The entry keeps the ids of the runs it counted, so counting the same run again (a retried
+    step of that run, which settles the same outcomes once more) changes nothing: a file is
+    quarantined after ``max_file_attempts`` real attempts, never fewer. The list stays as short
+    as the count, which quarantine bounds.
+    """
     entry = state["attempts"].get(uri)
-    count = int(entry["count"]) + 1 if entry and entry.get("generation") == str(generation) else 1
-    state["attempts"][uri] = {"generation": str(generation), "count": count, "error": error[:1000], "last_at": stamp}
+    same_version = bool(entry) and entry.get("generation") == str(generation)
+    runs = list(entry.get("runs", [])) if same_version else []
+    if run_id in runs:
+        return int(entry["count"])
+    count = int(entry["count"]) + 1 if same_version else 1
+    state["attempts"][uri] = {"generation": str(generation), "count": count, "error": error[:1000], "last_at": stamp,
+                              "runs": runs + [run_id]}
     return count
 
 

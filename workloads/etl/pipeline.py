@@ -358,7 +358,8 @@ def resolve_recorded_load(cfg: EtlConfig, run_id: str, record: Mapping[str, Any]
     """Settle one recorded load batch in the state, given its finished job; returns the files this call committed.
 
     Also commits ``extra`` (files with nothing to load: all rows quarantined, or rejected whole)
-    and counts one attempt for each of ``failed`` and for each file the failed job blames.
+    and counts one attempt for each of ``failed`` and for each file the failed job blames, under
+    ``run_id``: settling the same run again (a retried step) counts nothing twice.
     """
     stamp = checkpoint.now_iso()
     by_curated = {f["curated_uri"]: f for f in record.get("files", [])}
@@ -373,10 +374,11 @@ def resolve_recorded_load(cfg: EtlConfig, run_id: str, record: Mapping[str, Any]
             else:
                 for curated in result.sources_blamed(list(by_curated)):
                     f = by_curated[curated]
-                    checkpoint.count_failure(state, f["uri"], f["generation"], f"load failed: {result.error_text}", stamp)
+                    checkpoint.count_failure(state, f["uri"], f["generation"], f"load failed: {result.error_text}",
+                                             stamp, run_id)
         added += checkpoint.add_committed(state, extra, stamp)
         for o in failed:
-            checkpoint.count_failure(state, o["uri"], o["generation"], o["error"] or "failed", stamp)
+            checkpoint.count_failure(state, o["uri"], o["generation"], o["error"] or "failed", stamp, run_id)
         return added
 
     return checkpoint.update(store_for(cfg.checkpoint_uri), cfg.checkpoint_uri, cfg.pipeline, settle)

@@ -139,6 +139,44 @@ def test_unreadable_file_is_retried_then_quarantined_whole_and_the_rest_commits(
     assert project.checkpoint()["attempts"] == {}
 
 
+def plan_and_process(cfg):
+    """PlanRun and ProcessFile of one run, called directly: (plan, outcomes) as CommitRun receives them."""
+    from apache_beam.pvalue import TaggedOutput
+
+    planned = list(pipeline.PlanRun(cfg).process(None))
+    (plan,) = [o.value for o in planned if isinstance(o, TaggedOutput)]
+    refs = [o for o in planned if not isinstance(o, TaggedOutput)]
+    return plan, [outcome for ref in refs for outcome in pipeline.ProcessFile(cfg).process(ref, plan)]
+
+
+def test_a_retried_commit_step_counts_a_failed_file_once(project):
+    """The commit step's state update counted the unreadable file, then the step failed (archive
+    raised, the worker died); Dataflow retries the bundle with the same run id and outcomes. The
+    retry must not count the file again, or it is quarantined after fewer real attempts than allowed."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    project.write("good.parquet", good_rows(1, 2))
+    (project.landing / "broken.parquet").write_bytes(b"this is not parquet")
+    args = project.args(max_file_attempts="3")
+    cfg = EtlConfig.from_options(PipelineOptions(args))
+    plan, outcomes = plan_and_process(cfg)
+    commit = pipeline.CommitRun(cfg)
+    with mock.patch.object(pipeline, "archive", side_effect=RuntimeError("worker lost")):
+        with pytest.raises(RuntimeError, match="worker lost"):
+            list(commit.process(outcomes, plan))
+    (retried,) = commit.process(outcomes, plan)  # the retried bundle: same run, same outcomes
+    assert retried["processed_files"] == 0 and retried["backlog_files"] == 1  # committed by the first attempt
+    broken = str(project.landing / "broken.parquet")
+    assert project.checkpoint()["attempts"][broken]["count"] == 1
+
+    run(args)  # the second real attempt
+    assert project.summaries()[-1]["rejected_files"] == 0 and project.checkpoint()["attempts"][broken]["count"] == 2
+    run(args)  # the third: quarantined whole
+    assert project.summaries()[-1]["rejected_files"] == 1
+    (error,) = (project.root / "quarantine").rglob("broken.*.error.json")
+    assert json.loads(error.read_text())["attempts"] == 3
+
+
 def test_with_one_attempt_an_unreadable_file_is_quarantined_at_once(project):
     project.write("good.parquet", good_rows(1, 2))
     (project.landing / "broken.parquet").write_bytes(b"this is not parquet")

@@ -130,12 +130,22 @@ def test_a_version_1_checkpoint_is_read_as_committed_files(tmp_path):
 
 def test_failed_attempts_count_per_generation_and_reset_for_a_new_one():
     state = checkpoint.empty("p")
-    assert checkpoint.count_failure(state, "a", "1", "boom", "t1") == 1
-    assert checkpoint.count_failure(state, "a", "1", "boom", "t2") == 2
+    assert checkpoint.count_failure(state, "a", "1", "boom", "t1", "run-1") == 1
+    assert checkpoint.count_failure(state, "a", "1", "boom", "t2", "run-2") == 2
     assert checkpoint.attempts(state, ObjectRef("a", 1)) == 2 and checkpoint.attempts(state, ObjectRef("a", 2)) == 0
-    assert checkpoint.count_failure(state, "a", "2", "new data", "t3") == 1
+    assert checkpoint.count_failure(state, "a", "2", "new data", "t3", "run-3") == 1
     checkpoint.add_committed(state, [outcome("a", 2)], "t4")
     assert state["attempts"] == {}  # committing a version clears its failures
+
+
+def test_a_run_counts_at_most_one_failed_attempt_per_file_version():
+    """A retried step of a run settles the same outcomes again: counting that run again is a no-op."""
+    state = checkpoint.empty("p")
+    assert checkpoint.count_failure(state, "a", "1", "boom", "t1", "run-1") == 1
+    assert checkpoint.count_failure(state, "a", "1", "boom", "t2", "run-1") == 1
+    assert checkpoint.count_failure(state, "a", "1", "boom", "t3", "run-2") == 2
+    assert checkpoint.count_failure(state, "a", "2", "new data", "t4", "run-1") == 1  # a new version starts over
+    assert state["attempts"]["a"]["runs"] == ["run-1"]
 
 
 def test_forget_keeps_committed_entries_for_the_tombstone_horizon():
@@ -145,7 +155,7 @@ def test_forget_keeps_committed_entries_for_the_tombstone_horizon():
     at = lambda delta: (t0 + delta).isoformat()  # noqa: E731
     state = checkpoint.empty("p")
     checkpoint.add_committed(state, [outcome("gone", 1), outcome("kept", 1), outcome("archived", 1)], at(dt.timedelta(0)))
-    checkpoint.count_failure(state, "gone-failing", "1", "x", at(dt.timedelta(0)))
+    checkpoint.count_failure(state, "gone-failing", "1", "x", at(dt.timedelta(0)), "run-1")
     checkpoint.mark_archived(state, [ObjectRef("archived", 2)], at(dt.timedelta(hours=1)))  # another generation: not this entry
     assert "archived_at" not in state["files"]["archived"]
     checkpoint.mark_archived(state, [ObjectRef("archived", 1)], at(dt.timedelta(hours=1)))
