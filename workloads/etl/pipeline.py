@@ -353,6 +353,15 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def next_load_allowed(cfg: EtlConfig, last_load_at: str | None) -> dt.datetime | None:
+    """When the daily load budget (``max_loads_per_day``) next allows a load after one started at
+    ``last_load_at``; None if it allows one now."""
+    if not cfg.max_loads_per_day or not last_load_at:
+        return None
+    next_load = dt.datetime.fromisoformat(last_load_at) + cfg.load_interval
+    return next_load if _now() < next_load else None
+
+
 def resolve_recorded_load(cfg: EtlConfig, run_id: str, record: Mapping[str, Any], result: LoadResult,
                           extra: list[Mapping[str, Any]] = (), failed: list[Mapping[str, Any]] = ()) -> list[Mapping[str, Any]]:
     """Settle one recorded load batch in the state, given its finished job; returns the files this call committed.
@@ -431,11 +440,7 @@ class PlanRun(beam.DoFn):
                                   lambda s: (checkpoint.forget(s, listed_uris, listed_at, archived), s)[1])
         todo = checkpoint.pending(state, [ref for ref in listing if ref not in set(archived)])
 
-        deferred_until = None
-        if cfg.max_loads_per_day and state.get("last_load_at") and todo:
-            next_load = dt.datetime.fromisoformat(state["last_load_at"]) + cfg.load_interval
-            if _now() < next_load:
-                deferred_until = next_load
+        deferred_until = next_load_allowed(cfg, state.get("last_load_at")) if todo else None
         selected: list[ObjectRef] = []
         if deferred_until is None:
             budget = cfg.max_bytes_per_run * MIB
@@ -631,16 +636,22 @@ class CommitRun(beam.DoFn):
             LOG.exception("could not write the run summary: %s", json.dumps(logged))
         send_summary_alert(cfg.mailer(), summary)
         if backlog:
-            self._follow_up(run_id, plan)
+            # A run that ran a load (loaded or failed: both count against the table's daily
+            # modifications) asks for its follow-up no sooner than the budget allows the next load;
+            # an earlier follow-up would be a whole job that only defers (or, after a failure that
+            # blames no file, retries it at once, run after run).
+            after_load = next_load_allowed(cfg, record["started_at"]) if load is not None else None
+            self._follow_up(run_id, plan, after_load)
         yield summary
 
-    def _follow_up(self, run_id: str, plan: Mapping[str, Any]) -> None:
+    def _follow_up(self, run_id: str, plan: Mapping[str, Any], after_load: dt.datetime | None = None) -> None:
         cfg = self.config
         follow_ups = cfg.follow_ups()
         if follow_ups is None:
             LOG.warning("%s: work left for a later run but no follow-up queue is configured", cfg.pipeline)
             return
-        not_before = dt.datetime.fromisoformat(plan["deferred_until"]) if plan.get("deferred_until") else None
+        deferred = dt.datetime.fromisoformat(plan["deferred_until"]) if plan.get("deferred_until") else None
+        not_before = max(filter(None, [deferred, after_load]), default=None)
         try:
             follow_ups.request(cfg.pipeline, run_id, "deferred" if not_before else "backlog", not_before)
         except Exception:  # noqa: BLE001 - the schedule and the next arrival still pick the backlog up

@@ -14,7 +14,7 @@ from workloads.etl import pipeline
 from workloads.etl.pipeline import EtlConfig, is_landing_file, run
 from workloads.etl.storage import LocalObjectStore
 from workloads.etl.table import LocalJsonlTable
-from workloads.launcher.launch_request import is_landing_object
+from workloads.launcher.launch_request import is_landing_object, parse_time
 
 from .conftest import good_rows
 
@@ -468,6 +468,28 @@ def test_a_global_load_failure_blames_no_file_and_counts_no_attempt(project):
     assert project.checkpoint()["attempts"] == {} and project.checkpoint()["loads"] == {}
     run(project.args())  # BigQuery is back: the file loads, nothing was quarantined
     assert counts(project.summaries()[-1]) == (1, 3, 0) and project.summaries()[-1]["rejected_files"] == 0
+
+
+def test_a_run_whose_load_failed_asks_for_its_follow_up_when_the_budget_allows_the_next_load(project):
+    """A load failure that blames no file (permissions, a deleted table) leaves the batch pending:
+    the follow-up comes when the daily load budget allows the next load, not at once run after run."""
+    import datetime as dt
+
+    from workloads.etl.table import LoadResult
+
+    project.write("a.parquet", good_rows(1, 3))
+    failure = LoadResult("x", False, 0, ({"reason": "accessDenied", "message": "permission denied"},))
+    args = project.args(max_loads_per_day="2", followup_outbox=str(project.root / "followups"))  # one per 12 h
+    before = dt.datetime.now(dt.timezone.utc)
+    with mock.patch.object(LocalJsonlTable, "load", return_value=failure):
+        run(args)
+    (summary,) = project.summaries()
+    assert summary["outcome"] == "failed" and summary["backlog_files"] == 1
+    (task,) = followups(project)
+    due = parse_time(task["task"]["scheduleTime"])
+    assert before + dt.timedelta(hours=12) <= due <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=12)
+    body = json.loads(__import__("base64").b64decode(task["task"]["httpRequest"]["body"]))
+    assert body == {"pipeline": "things", "reason": "deferred"}
 
 
 def test_runs_closer_than_the_daily_load_budget_allows_defer_their_load(project):
