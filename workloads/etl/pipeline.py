@@ -619,9 +619,9 @@ class CommitRun(beam.DoFn):
         load = None
         if record is not None:
             load = table_for(cfg.output_table).load([f["curated_uri"] for f in record["files"]], record["job_id"])
-        committed = list(plan.get("recovered", [])) + resolve_recorded_load(
-            cfg, run_id, record or {}, load or LoadResult("", True), extra=no_load, failed=failed)
-        archive(cfg, committed)
+        newly = resolve_recorded_load(cfg, run_id, record or {}, load or LoadResult("", True), extra=no_load, failed=failed)
+        archive(cfg, newly)  # what PlanRun recovered from earlier runs' records, it archived with the leftovers
+        committed = list(plan.get("recovered", [])) + newly
 
         unloaded = len(record["files"]) if record is not None and load is not None and not load.ok else 0
         backlog = plan["backlog_files"] + len(failed) + unloaded + (len(loadable) if stale else 0)
