@@ -44,7 +44,6 @@ import flask
 import functions_framework
 import launch_request  # deployed next to this file; see launch_request.py
 
-SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 MAX_LIST_PAGES = 20
 MAX_LAUNCH_ROUNDS = 3
@@ -83,7 +82,7 @@ def session():
     import google.auth
     from google.auth.transport.requests import AuthorizedSession
 
-    credentials, _ = google.auth.default(scopes=SCOPES)
+    credentials, _ = google.auth.default(scopes=launch_request.SCOPES)
     return AuthorizedSession(credentials)
 
 
@@ -141,15 +140,8 @@ def active_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
 def request_follow_up(config: dict[str, Any], pipeline: str, after: str, reason: str,
                       schedule_time: dt.datetime | None = None) -> bool:
     """Create the named follow-up task (False if it exists already: the same follow-up)."""
-    url, body = launch_request.create_task_request(
-        config["followup_queue"], launch_request.run_request(pipeline, reason),
-        launch_request.follow_up_task_id(pipeline, after), schedule_time)
-    response = session().post(url, json=body, timeout=30)
-    if response.status_code == 409:
-        return False
-    if response.status_code >= 400:
-        raise RuntimeError(f"creating the follow-up task failed with {response.status_code}: {response.text[:500]}")
-    return True
+    return launch_request.create_task(session().post, config["followup_queue"], launch_request.run_request(pipeline, reason),
+                                      launch_request.follow_up_task_id(pipeline, after), schedule_time)
 
 
 def decide(config: dict[str, Any], pipeline: str, requested_at: dt.datetime, *, queued: bool, context: dict) -> str:
