@@ -55,7 +55,7 @@ from .schema import Field, arrow_schema, jsonable, parse_schema, validate_row
 from .storage import ObjectChanged, ObjectRef, join_uri, store_for
 from .table import LoadResult, is_bigquery_spec, table_for
 from .vectorized import readable, validate_batch
-from workloads.launcher.launch_request import is_landing_object
+from workloads.launcher.launch_request import is_landing_object, parse_time, rfc3339, utc_now
 
 LOG = logging.getLogger(__name__)
 
@@ -349,17 +349,13 @@ def _ref(o: Mapping[str, Any]) -> ObjectRef:
     return ObjectRef(o["uri"], int(o["generation"]), int(o.get("size") or 0), o.get("landed_at") or "")
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 def next_load_allowed(cfg: EtlConfig, last_load_at: str | None) -> dt.datetime | None:
     """When the daily load budget (``max_loads_per_day``) next allows a load after one started at
     ``last_load_at``; None if it allows one now."""
     if not cfg.max_loads_per_day or not last_load_at:
         return None
     next_load = dt.datetime.fromisoformat(last_load_at) + cfg.load_interval
-    return next_load if _now() < next_load else None
+    return next_load if utc_now() < next_load else None
 
 
 def resolve_recorded_load(cfg: EtlConfig, run_id: str, record: Mapping[str, Any], result: LoadResult,
@@ -571,12 +567,12 @@ def file_events(cfg: EtlConfig, run_id: str, committed: list[Mapping[str, Any]],
     for o in committed:
         if o["status"] == "rejected":
             continue
-        landed = dt.datetime.fromisoformat(o["landed_at"].replace("Z", "+00:00")) if o.get("landed_at") else loaded_at
+        landed = parse_time(o["landed_at"]) if o.get("landed_at") else loaded_at
         events.append({
             "event": FILE_EVENT, "pipeline": cfg.pipeline, "run_id": run_id, "file": o["uri"],
             "generation": str(o["generation"]), "rows": o["valid_rows"],
-            "landed_at": landed.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
-            "loaded_at": loaded_at.isoformat().replace("+00:00", "Z"),
+            "landed_at": rfc3339(landed),
+            "loaded_at": rfc3339(loaded_at),
             "arrival_to_load_seconds": round(max(0.0, (loaded_at - landed).total_seconds()), 3),
         })
     return events
@@ -626,7 +622,7 @@ class CommitRun(beam.DoFn):
         unloaded = len(record["files"]) if record is not None and load is not None and not load.ok else 0
         backlog = plan["backlog_files"] + len(failed) + unloaded + (len(loadable) if stale else 0)
         summary = run_summary(cfg, plan, outcomes, committed, load, backlog)
-        loaded_at = _now()
+        loaded_at = utc_now()
         logged = dict(summary)
         if len(logged["files"]) > SUMMARY_FILES_LIMIT:
             logged.update(files=logged["files"][:SUMMARY_FILES_LIMIT], files_truncated=True)

@@ -160,6 +160,15 @@ def active_job_of(jobs: list[Mapping[str, Any]], pipeline: str, region: str) -> 
     return None
 
 
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def rfc3339(value: dt.datetime) -> str:
+    """An aware datetime as RFC 3339 in UTC with "Z" (as Google APIs write times; the ETL's log events too)."""
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 def parse_time(value: str) -> dt.datetime:
     """RFC 3339 (Dataflow's createTime, Cloud Tasks' ETA in seconds) -> aware datetime."""
     if re.fullmatch(r"\d+(\.\d+)?", value):
@@ -253,7 +262,7 @@ def create_task_request(
     if task_id:
         task["name"] = f"{queue}/tasks/{task_id}"
     if schedule_time is not None:
-        task["scheduleTime"] = schedule_time.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        task["scheduleTime"] = rfc3339(schedule_time)
     return f"{TASKS_API}/{queue}/tasks", {"task": task}
 
 

@@ -110,19 +110,15 @@ def launch(cloud_event) -> None:
     if pipeline is None:
         log("DEBUG", "etl_launch_ignored", object=f"gs://{bucket}/{name}")
         return
-    landed_at = launch_request.parse_time(cloud_event["time"]) if cloud_event["time"] else _now()
+    landed_at = launch_request.parse_time(cloud_event["time"]) if cloud_event["time"] else launch_request.utc_now()
     decide(config, pipeline, landed_at, queued=False, context={"object": f"gs://{bucket}/{name}"})
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _task_time() -> dt.datetime:
     """When the queued request was made: Cloud Tasks sends the task's schedule time (creation time
     unless scheduled) as X-CloudTasks-TaskETA, seconds since the epoch."""
     eta = flask.request.headers.get("X-CloudTasks-TaskETA")
-    return launch_request.parse_time(eta) if eta else _now()
+    return launch_request.parse_time(eta) if eta else launch_request.utc_now()
 
 
 def active_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
