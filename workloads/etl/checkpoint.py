@@ -119,10 +119,10 @@ def update(store: ObjectStore, uri: str, pipeline: str, change: Callable[[dict[s
     for attempt in range(MAX_COMMIT_ATTEMPTS):
         data, generation = store.read(uri)
         state = parse(data, pipeline)
-        before = json.dumps(state, sort_keys=True)
+        before = json.dumps(state, indent=1, sort_keys=True)
         result = change(state)
         body = json.dumps(state, indent=1, sort_keys=True)
-        if body == json.dumps(json.loads(before), indent=1, sort_keys=True):
+        if body == before:
             return result  # nothing changed: no write, no new object version
         try:
             store.write_if_generation_match(uri, body.encode("utf-8"), generation)
@@ -140,7 +140,7 @@ def add_committed(state: dict[str, Any], outcomes: Iterable[Mapping[str, Any]], 
     """
     added = []
     for o in outcomes:
-        if recorded_generation(state, o["uri"]) >= int(o["generation"]) and o["uri"] in state["files"]:
+        if is_done(state, ObjectRef(o["uri"], int(o["generation"]))):
             continue
         state["files"][o["uri"]] = {"generation": str(o["generation"]), "status": o["status"], "committed_at": stamp}
         entry = state["attempts"].get(o["uri"])

@@ -532,6 +532,7 @@ def run_summary(cfg: EtlConfig, plan: Mapping[str, Any], outcomes: list[Mapping[
     """The structured summary of a run, counting only the files this run committed (C1 contract)."""
     loaded = [o for o in committed if o["status"] == "loaded"]
     rejected = [o for o in committed if o["status"] == "rejected"]
+    committed_uris = {o["uri"] for o in committed}
     if load is not None and not load.ok:
         outcome = "failed"
     elif rejected or backlog or plan.get("deferred_until"):
@@ -549,7 +550,7 @@ def run_summary(cfg: EtlConfig, plan: Mapping[str, Any], outcomes: list[Mapping[
         "valid_rows": sum(o["valid_rows"] for o in committed),
         "quarantined_rows": sum(o["quarantined_rows"] for o in committed),
         "rejected_files": len(rejected),
-        "skipped_files": len(outcomes) - len([o for o in outcomes if o["uri"] in {c["uri"] for c in committed}]),
+        "skipped_files": sum(1 for o in outcomes if o["uri"] not in committed_uris),
         "backlog_files": backlog,
         "load_job_id": load.job_id if load else None,
         "load_error": load.error_text if load is not None and not load.ok else None,
