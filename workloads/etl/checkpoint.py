@@ -92,10 +92,9 @@ def is_done(state: Mapping[str, Any], ref: ObjectRef) -> bool:
     return recorded_generation(state, ref.uri) >= ref.generation and ref.uri in state["files"]
 
 
-def claimed(state: Mapping[str, Any], except_run: str | None = None) -> set[tuple[str, str]]:
-    """(uri, generation) of every file version in a recorded load batch (other than ``except_run``'s)."""
-    return {(f["uri"], str(f["generation"])) for run, load in state["loads"].items() if run != except_run
-            for f in load["files"]}
+def claimed(state: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(uri, generation) of every file version in a recorded load batch."""
+    return {(f["uri"], str(f["generation"])) for load in state["loads"].values() for f in load["files"]}
 
 
 def attempts(state: Mapping[str, Any], ref: ObjectRef) -> int:
