@@ -15,6 +15,7 @@ import pytest
 
 from workloads.launcher import launch_request as lr
 
+from .conftest import http_response
 from .emulators.control_plane import CloudTasksSim, ControlPlaneAdapter, DataflowSim, session_for
 
 SOURCE = Path(__file__).resolve().parents[1] / "launcher" / "main.py"
@@ -129,7 +130,7 @@ def test_creating_a_task_takes_already_exists_as_the_same_request_and_raises_on_
     def answering(status, text=""):
         def post(url, json, timeout):
             calls.append((url, json, timeout))
-            return type("Response", (), {"status_code": status, "text": text})()
+            return http_response(status, text)
         return post
 
     assert lr.create_task(answering(200), queue, body, task_id) is True

@@ -16,7 +16,7 @@ from workloads.etl.storage import LocalObjectStore
 from workloads.etl.table import LocalJsonlTable
 from workloads.launcher.launch_request import is_landing_object, parse_time
 
-from .conftest import good_rows
+from .conftest import good_rows, http_response
 
 COUNTS = ("processed_files", "valid_rows", "quarantined_rows")
 
@@ -222,14 +222,6 @@ def test_all_invalid_file_quarantine_holds_every_row_with_its_reason(project):
     assert all(q["_error"] == "name: required value is missing" for q in quarantined)
     assert [q["_row_number"] for q in quarantined] == list(range(25))
     assert summary["files"][0]["reasons"] == {"name: missing_required": 25}
-
-
-def http_response(status: int, text: str = ""):
-    import requests
-
-    r = requests.Response()
-    r.status_code, r._content = status, text.encode()
-    return r
 
 
 def test_alert_goes_through_sendgrid_once_and_only_when_rows_were_quarantined(project):

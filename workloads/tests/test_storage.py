@@ -14,6 +14,8 @@ import pytest
 from workloads.etl import checkpoint
 from workloads.etl.storage import LocalObjectStore, ObjectChanged, ObjectRef, PreconditionFailed
 
+from .conftest import T0
+
 # --- local object store -------------------------------------------------------------------
 
 
@@ -37,12 +39,19 @@ def test_local_generations_never_repeat_even_with_a_frozen_clock(tmp_path):
         assert store.write_if_generation_match(uri, b"1", generation) == generation + 1
 
 
-def test_local_download_pins_the_generation(tmp_path):
+@pytest.fixture
+def landed(tmp_path):
+    """A local store with one landed file, land/a.parquet = b"v1": (store, its path, its listed version)."""
     store = LocalObjectStore()
     path = tmp_path / "land" / "a.parquet"
     path.parent.mkdir()
     path.write_bytes(b"v1")
     (ref,) = store.list(str(tmp_path / "land") + "/")
+    return store, path, ref
+
+
+def test_local_download_pins_the_generation(tmp_path, landed):
+    store, path, ref = landed
     store.download(ref, str(tmp_path / "copy"))
     assert (tmp_path / "copy").read_bytes() == b"v1"
     os.utime(path, ns=(ref.generation + 5, ref.generation + 5))
@@ -56,12 +65,8 @@ def test_local_download_pins_the_generation(tmp_path):
 # --- local archive -----------------------------------------------------------------------
 
 
-def test_local_archive_moves_one_generation_and_keeps_a_newer_one(tmp_path):
-    store = LocalObjectStore()
-    path = tmp_path / "land" / "a.parquet"
-    path.parent.mkdir()
-    path.write_bytes(b"v1")
-    (ref,) = store.list(str(tmp_path / "land") + "/")
+def test_local_archive_moves_one_generation_and_keeps_a_newer_one(tmp_path, landed):
+    store, path, ref = landed
     dest = str(tmp_path / "archive" / "a.1.parquet")
     store.archive(ref, dest)
     store.archive(ref, dest)  # idempotent
@@ -151,8 +156,7 @@ def test_a_run_counts_at_most_one_failed_attempt_per_file_version():
 def test_forget_keeps_committed_entries_for_the_tombstone_horizon():
     """A committed entry guards against a slow run that listed the file before it left landing: it
     is dropped only once it left (archived, or unlisted) more than TOMBSTONE before the listing."""
-    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-    at = lambda delta: (t0 + delta).isoformat()  # noqa: E731
+    at = lambda delta: (T0 + delta).isoformat()  # noqa: E731
     state = checkpoint.empty("p")
     checkpoint.add_committed(state, [outcome("gone", 1), outcome("kept", 1), outcome("archived", 1)], at(dt.timedelta(0)))
     checkpoint.count_failure(state, "gone-failing", "1", "x", at(dt.timedelta(0)), "run-1")
@@ -170,9 +174,8 @@ def test_forget_keeps_committed_entries_for_the_tombstone_horizon():
 
 
 def test_a_listing_older_than_the_claim_limit_may_not_claim():
-    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-    assert not checkpoint.listing_too_old(t0.isoformat(), now=t0 + checkpoint.MAX_LISTING_AGE)
-    assert checkpoint.listing_too_old(t0.isoformat(), now=t0 + checkpoint.MAX_LISTING_AGE + dt.timedelta(seconds=1))
+    assert not checkpoint.listing_too_old(T0.isoformat(), now=T0 + checkpoint.MAX_LISTING_AGE)
+    assert checkpoint.listing_too_old(T0.isoformat(), now=T0 + checkpoint.MAX_LISTING_AGE + dt.timedelta(seconds=1))
     assert checkpoint.MAX_LISTING_AGE < checkpoint.TOMBSTONE  # every claim happens while the entries that guard it exist
 
 
