@@ -48,7 +48,6 @@ except ImportError:  # Airflow 2.x (composer-3-airflow-2 images, the lean profil
 
 CONFIG_PATH = Path(__file__).with_name("pipelines.json")
 DAG_KEYS = ("schedule", "project", "region", "output_table", "followup_queue")
-SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 MAX_JOB_PAGES = 5
 
 
@@ -70,17 +69,15 @@ def _session():
     import google.auth
     from google.auth.transport.requests import AuthorizedSession
 
-    credentials, _ = google.auth.default(scopes=SCOPES)
+    credentials, _ = google.auth.default(scopes=launch_request.SCOPES)
     return AuthorizedSession(credentials)
 
 
 def request_run(pipeline: str, queue: str) -> str:
     """Create the run request on the follow-up queue; returns when it was made (RFC 3339)."""
     requested_at = dt.datetime.now(dt.timezone.utc)
-    url, body = launch_request.create_task_request(queue, launch_request.run_request(pipeline, "schedule", requested_at))
-    response = _session().post(url, json=body, timeout=60)
-    if response.status_code >= 400:
-        raise RuntimeError(f"Cloud Tasks answered {response.status_code}: {response.text[:500]}")
+    launch_request.create_task(_session().post, queue, launch_request.run_request(pipeline, "schedule", requested_at),
+                               timeout=60)
     return requested_at.isoformat()
 
 

@@ -5,7 +5,7 @@ generation, write with ``ifGenerationMatch``; 0 = must not exist)::
 
     {"version": 2, "pipeline": "orders",
      "files":    {uri: {"generation": "G", "status": "loaded|rejected", "committed_at": ts}},
-     "attempts": {uri: {"generation": "G", "count": 2, "error": "...", "last_at": ts}},
+     "attempts": {uri: {"generation": "G", "count": 2, "error": "...", "last_at": ts, "runs": [run_id, ...]}},
      "loads":    {run_id: {"job_id": "...", "started_at": ts, "files": [outcome, ...]}},
      "last_load_at": ts | null}
 
@@ -19,7 +19,8 @@ generation, write with ``ifGenerationMatch``; 0 = must not exist)::
   in landing with a committed entry is a file whose archive step was interrupted; the next run
   archives it.
 * ``attempts`` counts failed attempts per file version (read/parse failures, and load failures
-  BigQuery blames on the file); at ``max_file_attempts`` the file is quarantined whole.
+  BigQuery blames on the file), at most one per run (``runs``: a retried step of a run counts
+  nothing twice); at ``max_file_attempts`` the file is quarantined whole.
 * ``loads`` is a write-ahead record: a run claims its batch and names its load job here
   *before* creating the job. Whoever finds a record (a retried bundle, the next run after a
   crash) resolves it by that job id: done -> the files are committed; failed -> the record is
@@ -91,10 +92,9 @@ def is_done(state: Mapping[str, Any], ref: ObjectRef) -> bool:
     return recorded_generation(state, ref.uri) >= ref.generation and ref.uri in state["files"]
 
 
-def claimed(state: Mapping[str, Any], except_run: str | None = None) -> set[tuple[str, str]]:
-    """(uri, generation) of every file version in a recorded load batch (other than ``except_run``'s)."""
-    return {(f["uri"], str(f["generation"])) for run, load in state["loads"].items() if run != except_run
-            for f in load["files"]}
+def claimed(state: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(uri, generation) of every file version in a recorded load batch."""
+    return {(f["uri"], str(f["generation"])) for load in state["loads"].values() for f in load["files"]}
 
 
 def attempts(state: Mapping[str, Any], ref: ObjectRef) -> int:
@@ -118,10 +118,10 @@ def update(store: ObjectStore, uri: str, pipeline: str, change: Callable[[dict[s
     for attempt in range(MAX_COMMIT_ATTEMPTS):
         data, generation = store.read(uri)
         state = parse(data, pipeline)
-        before = json.dumps(state, sort_keys=True)
+        before = json.dumps(state, indent=1, sort_keys=True)
         result = change(state)
         body = json.dumps(state, indent=1, sort_keys=True)
-        if body == json.dumps(json.loads(before), indent=1, sort_keys=True):
+        if body == before:
             return result  # nothing changed: no write, no new object version
         try:
             store.write_if_generation_match(uri, body.encode("utf-8"), generation)
@@ -139,7 +139,7 @@ def add_committed(state: dict[str, Any], outcomes: Iterable[Mapping[str, Any]], 
     """
     added = []
     for o in outcomes:
-        if recorded_generation(state, o["uri"]) >= int(o["generation"]) and o["uri"] in state["files"]:
+        if is_done(state, ObjectRef(o["uri"], int(o["generation"]))):
             continue
         state["files"][o["uri"]] = {"generation": str(o["generation"]), "status": o["status"], "committed_at": stamp}
         entry = state["attempts"].get(o["uri"])
@@ -162,11 +162,22 @@ def commit(
     return update(store, uri, pipeline, lambda state: add_committed(state, outcomes, stamp))
 
 
-def count_failure(state: dict[str, Any], uri: str, generation: str, error: str, stamp: str) -> int:
-    """One more failed attempt for this file version; returns the count (a new version starts at 1)."""
+def count_failure(state: dict[str, Any], uri: str, generation: str, error: str, stamp: str, run_id: str) -> int:
+    """One more failed attempt for this file version by run ``run_id``; returns the count (a new version starts at 1).
+
+    The entry keeps the ids of the runs it counted, so counting the same run again (a retried
+    step of that run, which settles the same outcomes once more) changes nothing: a file is
+    quarantined after ``max_file_attempts`` real attempts, never fewer. The list stays as short
+    as the count, which quarantine bounds.
+    """
     entry = state["attempts"].get(uri)
-    count = int(entry["count"]) + 1 if entry and entry.get("generation") == str(generation) else 1
-    state["attempts"][uri] = {"generation": str(generation), "count": count, "error": error[:1000], "last_at": stamp}
+    same_version = bool(entry) and entry.get("generation") == str(generation)
+    runs = list(entry.get("runs", [])) if same_version else []
+    if run_id in runs:
+        return int(entry["count"])
+    count = int(entry["count"]) + 1 if same_version else 1
+    state["attempts"][uri] = {"generation": str(generation), "count": count, "error": error[:1000], "last_at": stamp,
+                              "runs": runs + [run_id]}
     return count
 
 

@@ -17,10 +17,9 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
-from workloads.launcher.launch_request import create_task_request, follow_up_task_id, run_request
+from workloads.launcher.launch_request import SCOPES, create_task, create_task_request, follow_up_task_id, run_request
 
 LOG = logging.getLogger(__name__)
-SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 
 class FollowUps(Protocol):
@@ -36,15 +35,10 @@ class CloudTasksFollowUps:
         import google.auth
         from google.auth.transport.requests import AuthorizedSession
 
-        url, body = create_task_request(self.queue, run_request(pipeline, reason), follow_up_task_id(pipeline, after_run),
-                                        schedule_time=not_before)
         credentials, _ = google.auth.default(scopes=SCOPES)
-        response = AuthorizedSession(credentials).post(url, json=body, timeout=30)
-        if response.status_code == 409:  # ALREADY_EXISTS: the launcher asked for the same follow-up
-            return False
-        if response.status_code >= 400:
-            raise RuntimeError(f"Cloud Tasks answered {response.status_code}: {response.text[:500]}")
-        return True
+        # False (ALREADY_EXISTS): the launcher asked for the same follow-up.
+        return create_task(AuthorizedSession(credentials).post, self.queue, run_request(pipeline, reason),
+                           follow_up_task_id(pipeline, after_run), not_before)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ from .schema import Field, arrow_schema, jsonable, parse_schema, validate_row
 from .storage import ObjectChanged, ObjectRef, join_uri, store_for
 from .table import LoadResult, is_bigquery_spec, table_for
 from .vectorized import readable, validate_batch
-from workloads.launcher.launch_request import is_landing_object
+from workloads.launcher.launch_request import is_landing_object, parse_time, rfc3339, utc_now
 
 LOG = logging.getLogger(__name__)
 
@@ -349,8 +349,13 @@ def _ref(o: Mapping[str, Any]) -> ObjectRef:
     return ObjectRef(o["uri"], int(o["generation"]), int(o.get("size") or 0), o.get("landed_at") or "")
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+def next_load_allowed(cfg: EtlConfig, last_load_at: str | None) -> dt.datetime | None:
+    """When the daily load budget (``max_loads_per_day``) next allows a load after one started at
+    ``last_load_at``; None if it allows one now."""
+    if not cfg.max_loads_per_day or not last_load_at:
+        return None
+    next_load = dt.datetime.fromisoformat(last_load_at) + cfg.load_interval
+    return next_load if utc_now() < next_load else None
 
 
 def resolve_recorded_load(cfg: EtlConfig, run_id: str, record: Mapping[str, Any], result: LoadResult,
@@ -358,7 +363,8 @@ def resolve_recorded_load(cfg: EtlConfig, run_id: str, record: Mapping[str, Any]
     """Settle one recorded load batch in the state, given its finished job; returns the files this call committed.
 
     Also commits ``extra`` (files with nothing to load: all rows quarantined, or rejected whole)
-    and counts one attempt for each of ``failed`` and for each file the failed job blames.
+    and counts one attempt for each of ``failed`` and for each file the failed job blames, under
+    ``run_id``: settling the same run again (a retried step) counts nothing twice.
     """
     stamp = checkpoint.now_iso()
     by_curated = {f["curated_uri"]: f for f in record.get("files", [])}
@@ -373,10 +379,11 @@ def resolve_recorded_load(cfg: EtlConfig, run_id: str, record: Mapping[str, Any]
             else:
                 for curated in result.sources_blamed(list(by_curated)):
                     f = by_curated[curated]
-                    checkpoint.count_failure(state, f["uri"], f["generation"], f"load failed: {result.error_text}", stamp)
+                    checkpoint.count_failure(state, f["uri"], f["generation"], f"load failed: {result.error_text}",
+                                             stamp, run_id)
         added += checkpoint.add_committed(state, extra, stamp)
         for o in failed:
-            checkpoint.count_failure(state, o["uri"], o["generation"], o["error"] or "failed", stamp)
+            checkpoint.count_failure(state, o["uri"], o["generation"], o["error"] or "failed", stamp, run_id)
         return added
 
     return checkpoint.update(store_for(cfg.checkpoint_uri), cfg.checkpoint_uri, cfg.pipeline, settle)
@@ -429,11 +436,7 @@ class PlanRun(beam.DoFn):
                                   lambda s: (checkpoint.forget(s, listed_uris, listed_at, archived), s)[1])
         todo = checkpoint.pending(state, [ref for ref in listing if ref not in set(archived)])
 
-        deferred_until = None
-        if cfg.max_loads_per_day and state.get("last_load_at") and todo:
-            next_load = dt.datetime.fromisoformat(state["last_load_at"]) + cfg.load_interval
-            if _now() < next_load:
-                deferred_until = next_load
+        deferred_until = next_load_allowed(cfg, state.get("last_load_at")) if todo else None
         selected: list[ObjectRef] = []
         if deferred_until is None:
             budget = cfg.max_bytes_per_run * MIB
@@ -529,6 +532,7 @@ def run_summary(cfg: EtlConfig, plan: Mapping[str, Any], outcomes: list[Mapping[
     """The structured summary of a run, counting only the files this run committed (C1 contract)."""
     loaded = [o for o in committed if o["status"] == "loaded"]
     rejected = [o for o in committed if o["status"] == "rejected"]
+    committed_uris = {o["uri"] for o in committed}
     if load is not None and not load.ok:
         outcome = "failed"
     elif rejected or backlog or plan.get("deferred_until"):
@@ -546,7 +550,7 @@ def run_summary(cfg: EtlConfig, plan: Mapping[str, Any], outcomes: list[Mapping[
         "valid_rows": sum(o["valid_rows"] for o in committed),
         "quarantined_rows": sum(o["quarantined_rows"] for o in committed),
         "rejected_files": len(rejected),
-        "skipped_files": len(outcomes) - len([o for o in outcomes if o["uri"] in {c["uri"] for c in committed}]),
+        "skipped_files": sum(1 for o in outcomes if o["uri"] not in committed_uris),
         "backlog_files": backlog,
         "load_job_id": load.job_id if load else None,
         "load_error": load.error_text if load is not None and not load.ok else None,
@@ -564,12 +568,12 @@ def file_events(cfg: EtlConfig, run_id: str, committed: list[Mapping[str, Any]],
     for o in committed:
         if o["status"] == "rejected":
             continue
-        landed = dt.datetime.fromisoformat(o["landed_at"].replace("Z", "+00:00")) if o.get("landed_at") else loaded_at
+        landed = parse_time(o["landed_at"]) if o.get("landed_at") else loaded_at
         events.append({
             "event": FILE_EVENT, "pipeline": cfg.pipeline, "run_id": run_id, "file": o["uri"],
             "generation": str(o["generation"]), "rows": o["valid_rows"],
-            "landed_at": landed.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
-            "loaded_at": loaded_at.isoformat().replace("+00:00", "Z"),
+            "landed_at": rfc3339(landed),
+            "loaded_at": rfc3339(loaded_at),
             "arrival_to_load_seconds": round(max(0.0, (loaded_at - landed).total_seconds()), 3),
         })
     return events
@@ -612,14 +616,14 @@ class CommitRun(beam.DoFn):
         load = None
         if record is not None:
             load = table_for(cfg.output_table).load([f["curated_uri"] for f in record["files"]], record["job_id"])
-        committed = list(plan.get("recovered", [])) + resolve_recorded_load(
-            cfg, run_id, record or {}, load or LoadResult("", True), extra=no_load, failed=failed)
-        archive(cfg, committed)
+        newly = resolve_recorded_load(cfg, run_id, record or {}, load or LoadResult("", True), extra=no_load, failed=failed)
+        archive(cfg, newly)  # what PlanRun recovered from earlier runs' records, it archived with the leftovers
+        committed = list(plan.get("recovered", [])) + newly
 
         unloaded = len(record["files"]) if record is not None and load is not None and not load.ok else 0
         backlog = plan["backlog_files"] + len(failed) + unloaded + (len(loadable) if stale else 0)
         summary = run_summary(cfg, plan, outcomes, committed, load, backlog)
-        loaded_at = _now()
+        loaded_at = utc_now()
         logged = dict(summary)
         if len(logged["files"]) > SUMMARY_FILES_LIMIT:
             logged.update(files=logged["files"][:SUMMARY_FILES_LIMIT], files_truncated=True)
@@ -629,16 +633,22 @@ class CommitRun(beam.DoFn):
             LOG.exception("could not write the run summary: %s", json.dumps(logged))
         send_summary_alert(cfg.mailer(), summary)
         if backlog:
-            self._follow_up(run_id, plan)
+            # A run that ran a load (loaded or failed: both count against the table's daily
+            # modifications) asks for its follow-up no sooner than the budget allows the next load;
+            # an earlier follow-up would be a whole job that only defers (or, after a failure that
+            # blames no file, retries it at once, run after run).
+            after_load = next_load_allowed(cfg, record["started_at"]) if load is not None else None
+            self._follow_up(run_id, plan, after_load)
         yield summary
 
-    def _follow_up(self, run_id: str, plan: Mapping[str, Any]) -> None:
+    def _follow_up(self, run_id: str, plan: Mapping[str, Any], after_load: dt.datetime | None = None) -> None:
         cfg = self.config
         follow_ups = cfg.follow_ups()
         if follow_ups is None:
             LOG.warning("%s: work left for a later run but no follow-up queue is configured", cfg.pipeline)
             return
-        not_before = dt.datetime.fromisoformat(plan["deferred_until"]) if plan.get("deferred_until") else None
+        deferred = dt.datetime.fromisoformat(plan["deferred_until"]) if plan.get("deferred_until") else None
+        not_before = max(filter(None, [deferred, after_load]), default=None)
         try:
             follow_ups.request(cfg.pipeline, run_id, "deferred" if not_before else "backlog", not_before)
         except Exception:  # noqa: BLE001 - the schedule and the next arrival still pick the backlog up

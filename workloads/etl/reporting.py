@@ -23,7 +23,6 @@ SUMMARY_EVENT = "etl_run_summary"
 LOG_NAME = "etl_run_summary"
 FILE_EVENT = "etl_file_loaded"
 FILE_LOG_NAME = "etl_file_loaded"
-OUTCOMES = ("succeeded", "partial", "failed")
 
 
 class Reporter(Protocol):

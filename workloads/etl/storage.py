@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from workloads.launcher.launch_request import rfc3339
+
 
 @dataclass(frozen=True, order=True)
 class ObjectRef:
@@ -110,7 +112,7 @@ class GcsObjectStore:
         bucket, name_prefix = split_gcs_uri(prefix)
         return [
             ObjectRef(f"gs://{bucket}/{blob.name}", int(blob.generation), int(blob.size or 0),
-                      _rfc3339(blob.time_created))
+                      rfc3339(blob.time_created) if blob.time_created else "")
             for blob in self.client.list_blobs(bucket, prefix=name_prefix)
             if not blob.name.endswith("/")
         ]
@@ -191,7 +193,7 @@ class LocalObjectStore:
                 path = os.path.join(dirpath, filename)
                 stat = os.stat(path)
                 created = dt.datetime.fromtimestamp(stat.st_mtime_ns / 1e9, dt.timezone.utc)
-                refs.append(ObjectRef(path, stat.st_mtime_ns, stat.st_size, _rfc3339(created)))
+                refs.append(ObjectRef(path, stat.st_mtime_ns, stat.st_size, rfc3339(created)))
         return refs
 
     def download(self, ref: ObjectRef, dest_path: str) -> None:
@@ -262,12 +264,6 @@ class LocalObjectStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-
-
-def _rfc3339(value: dt.datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 class _file_lock:

@@ -129,7 +129,8 @@ def _no_nulls(mask: pa.Array) -> pa.Array:
 
 
 def _none_ok(column: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """No value of this Arrow type is valid for the field (e.g. a bool in an INTEGER column)."""
+    """No value of this column's Arrow type converts to the field's type (e.g. a bool in an INTEGER
+    column): the reference says wrong_type for each."""
     return pa.array([False] * len(column)), pa.nulls(len(column))
 
 
@@ -139,18 +140,18 @@ def _none_ok(column: pa.Array) -> tuple[pa.Array, pa.Array]:
 def _string(field: Field, column: pa.Array):
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return pc.is_valid(column), pc.cast(column, pa.string())
-    return _typed_none(field, column)
+    return _none_ok(column)
 
 
 def _boolean(field: Field, column: pa.Array):
     if pa.types.is_boolean(column.type):
         return pc.is_valid(column), column
-    return _typed_none(field, column)
+    return _none_ok(column)
 
 
 def _integer(field: Field, column: pa.Array):
     t = column.type
-    if _is_int(t):
+    if pa.types.is_integer(t):
         if pa.types.is_uint64(t):
             fits = pc.less_equal(column, pa.scalar(INT64_MAX, pa.uint64()))
             return fits, pc.cast(pc.if_else(fits, column, pa.scalar(None, t)), pa.int64())
@@ -163,7 +164,7 @@ def _integer(field: Field, column: pa.Array):
         return ok, pc.cast(pc.if_else(ok, x, pa.scalar(None, pa.float64())), pa.int64())
     if pa.types.is_decimal(t):
         raise _Fallback
-    return _typed_none(field, column)
+    return _none_ok(column)
 
 
 def _float(field: Field, column: pa.Array):
@@ -171,11 +172,11 @@ def _float(field: Field, column: pa.Array):
     if pa.types.is_floating(t):
         x = pc.cast(column, pa.float64())
         return pc.is_finite(x), x
-    if _is_int(t):
+    if pa.types.is_integer(t):
         return pc.is_valid(column), pc.cast(column, pa.float64(), safe=False)
     if pa.types.is_decimal(t):
         raise _Fallback
-    return _typed_none(field, column)
+    return _none_ok(column)
 
 
 def _numeric(field: Field, column: pa.Array):
@@ -200,11 +201,11 @@ def _numeric(field: Field, column: pa.Array):
             return ok, pc.cast(values, target)
         except pa.ArrowException as exc:
             raise _Fallback from exc
-    if _is_int(t) and not pa.types.is_uint64(t):
+    if pa.types.is_integer(t) and not pa.types.is_uint64(t):
         return pc.is_valid(column), pc.cast(column, target)
-    if pa.types.is_decimal(t) or pa.types.is_floating(t) or _is_int(t) or _is_text(t):
+    if pa.types.is_decimal(t) or pa.types.is_floating(t) or pa.types.is_integer(t) or _is_text(t):
         raise _Fallback  # float repr, decimal256, uint64 and strings: the reference's exact rules
-    return _typed_none(field, column)
+    return _none_ok(column)
 
 
 def _timestamp(field: Field, column: pa.Array):
@@ -216,7 +217,7 @@ def _timestamp(field: Field, column: pa.Array):
         return pc.is_valid(column), pc.cast(pc.cast(as_us, pa.int64()), ARROW_TYPES["TIMESTAMP"])
     if _is_text(t):
         raise _Fallback
-    return _typed_none(field, column)
+    return _none_ok(column)
 
 
 def _date(field: Field, column: pa.Array):
@@ -234,7 +235,7 @@ def _date(field: Field, column: pa.Array):
         return midnight, pc.if_else(midnight, days, pa.scalar(None, pa.date32()))
     if _is_text(t):
         raise _Fallback
-    return _typed_none(field, column)
+    return _none_ok(column)
 
 
 _VECTOR_CHECKS: dict[str, Callable[[Field, pa.Array], tuple[pa.Array, pa.Array]]] = {
@@ -246,15 +247,6 @@ _VECTOR_CHECKS: dict[str, Callable[[Field, pa.Array], tuple[pa.Array, pa.Array]]
     "TIMESTAMP": _timestamp,
     "DATE": _date,
 }
-
-
-def _typed_none(field: Field, column: pa.Array):
-    """No value of this column's Arrow type converts (the reference says wrong_type for each)."""
-    return _none_ok(column)
-
-
-def _is_int(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t)
 
 
 def _is_text(t: pa.DataType) -> bool:

@@ -10,7 +10,7 @@ ALREADY_EXISTS), which is what makes "at most one running job per pipeline" hold
 
 Everything that wants a run and is not a landing event (the ETL leaving a backlog, Cloud
 Scheduler, Airflow, a launch deferred by the launcher) asks for one by creating a Cloud Tasks
-task on the follow-up queue (``create_task_request``); the queue delivers it to the launcher
+task on the follow-up queue (``create_task``); the queue delivers it to the launcher
 function as a CloudEvent of type ``RUN_REQUEST_TYPE``. So every launch is decided in one place.
 
 A pipeline config is the value of one entry of ``PIPELINES_JSON``::
@@ -160,6 +160,15 @@ def active_job_of(jobs: list[Mapping[str, Any]], pipeline: str, region: str) -> 
     return None
 
 
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def rfc3339(value: dt.datetime) -> str:
+    """An aware datetime as RFC 3339 in UTC with "Z" (as Google APIs write times; the ETL's log events too)."""
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 def parse_time(value: str) -> dt.datetime:
     """RFC 3339 (Dataflow's createTime, Cloud Tasks' ETA in seconds) -> aware datetime."""
     if re.fullmatch(r"\d+(\.\d+)?", value):
@@ -204,6 +213,8 @@ def run_outcome(jobs: list[Mapping[str, Any]], pipeline: str, region: str, since
 
 # --------------------------------------------------------------------- run requests (Cloud Tasks)
 
+# The OAuth scope of every Google API call made with these requests (Dataflow, Cloud Tasks).
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 RUN_REQUEST_TYPE = "dataplatform.etl.v1.runRequested"
 RUN_REQUEST_SOURCE = "//dataplatform/etl"
 TASKS_API = "https://cloudtasks.googleapis.com/v2"
@@ -251,8 +262,26 @@ def create_task_request(
     if task_id:
         task["name"] = f"{queue}/tasks/{task_id}"
     if schedule_time is not None:
-        task["scheduleTime"] = schedule_time.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        task["scheduleTime"] = rfc3339(schedule_time)
     return f"{TASKS_API}/{queue}/tasks", {"task": task}
+
+
+def create_task(
+    post: Callable[..., Any], queue: str, body: Mapping[str, Any], task_id: str | None = None,
+    schedule_time: dt.datetime | None = None, timeout: float = 30,
+) -> bool:
+    """Create one run-request task with ``post`` (an authorised session's ``post``: url, json=, timeout=).
+
+    True: created; False: a task of that name exists already (409 ALREADY_EXISTS: the same
+    request, de-duplicated by Cloud Tasks). Any other error answer raises RuntimeError.
+    """
+    url, request = create_task_request(queue, body, task_id, schedule_time)
+    response = post(url, json=request, timeout=timeout)
+    if response.status_code == 409:
+        return False
+    if response.status_code >= 400:
+        raise RuntimeError(f"Cloud Tasks answered {response.status_code}: {response.text[:500]}")
+    return True
 
 
 def cloud_event_headers(event_id: str) -> dict[str, str]:

@@ -44,7 +44,6 @@ import flask
 import functions_framework
 import launch_request  # deployed next to this file; see launch_request.py
 
-SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 MAX_LIST_PAGES = 20
 MAX_LAUNCH_ROUNDS = 3
@@ -83,7 +82,7 @@ def session():
     import google.auth
     from google.auth.transport.requests import AuthorizedSession
 
-    credentials, _ = google.auth.default(scopes=SCOPES)
+    credentials, _ = google.auth.default(scopes=launch_request.SCOPES)
     return AuthorizedSession(credentials)
 
 
@@ -111,19 +110,15 @@ def launch(cloud_event) -> None:
     if pipeline is None:
         log("DEBUG", "etl_launch_ignored", object=f"gs://{bucket}/{name}")
         return
-    landed_at = launch_request.parse_time(cloud_event["time"]) if cloud_event["time"] else _now()
+    landed_at = launch_request.parse_time(cloud_event["time"]) if cloud_event["time"] else launch_request.utc_now()
     decide(config, pipeline, landed_at, queued=False, context={"object": f"gs://{bucket}/{name}"})
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _task_time() -> dt.datetime:
     """When the queued request was made: Cloud Tasks sends the task's schedule time (creation time
     unless scheduled) as X-CloudTasks-TaskETA, seconds since the epoch."""
     eta = flask.request.headers.get("X-CloudTasks-TaskETA")
-    return launch_request.parse_time(eta) if eta else _now()
+    return launch_request.parse_time(eta) if eta else launch_request.utc_now()
 
 
 def active_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -141,15 +136,8 @@ def active_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
 def request_follow_up(config: dict[str, Any], pipeline: str, after: str, reason: str,
                       schedule_time: dt.datetime | None = None) -> bool:
     """Create the named follow-up task (False if it exists already: the same follow-up)."""
-    url, body = launch_request.create_task_request(
-        config["followup_queue"], launch_request.run_request(pipeline, reason),
-        launch_request.follow_up_task_id(pipeline, after), schedule_time)
-    response = session().post(url, json=body, timeout=30)
-    if response.status_code == 409:
-        return False
-    if response.status_code >= 400:
-        raise RuntimeError(f"creating the follow-up task failed with {response.status_code}: {response.text[:500]}")
-    return True
+    return launch_request.create_task(session().post, config["followup_queue"], launch_request.run_request(pipeline, reason),
+                                      launch_request.follow_up_task_id(pipeline, after), schedule_time)
 
 
 def decide(config: dict[str, Any], pipeline: str, requested_at: dt.datetime, *, queued: bool, context: dict) -> str:

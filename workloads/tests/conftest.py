@@ -33,6 +33,15 @@ def good_rows(first_id: int, count: int) -> list[dict[str, Any]]:
     ]
 
 
+def http_response(status: int, text: str = ""):
+    """A ``requests.Response`` with this status and body (what a mocked HTTP call returns)."""
+    import requests
+
+    r = requests.Response()
+    r.status_code, r._content = status, text.encode()
+    return r
+
+
 @dataclass
 class LocalProject:
     root: Path

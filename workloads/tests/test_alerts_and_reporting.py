@@ -10,6 +10,8 @@ from workloads.etl import alerts
 from workloads.etl.alerts import SendGridMailer, mailer_for, read_secret, send_summary_alert, summary_mail
 from workloads.etl.reporting import CloudLoggingReporter, JsonlFileReporter, read_run_log
 
+from .conftest import http_response
+
 SUMMARY = {
     "event": "etl_run_summary", "pipeline": "orders", "processed_files": 2, "valid_rows": 10,
     "quarantined_rows": 3, "rejected_files": 0, "skipped_files": 0,
@@ -20,14 +22,6 @@ SUMMARY = {
          "quarantine_uri": None, "reasons": {}, "error": None},
     ],
 }
-
-
-def response(status: int, text: str = ""):
-    import requests
-
-    r = requests.Response()
-    r.status_code, r._content = status, text.encode()
-    return r
 
 
 def test_secret_manager_version_is_read_with_the_client():
@@ -41,7 +35,7 @@ def test_secret_manager_version_is_read_with_the_client():
 
 def test_mailer_posts_the_v3_body_with_the_key_as_bearer(tmp_path):
     (tmp_path / "key").write_text("SG.k")
-    post = mock.create_autospec(alerts._requests_post, return_value=response(202))
+    post = mock.create_autospec(alerts._requests_post, return_value=http_response(202))
     SendGridMailer(str(tmp_path / "key"), "etl@example.com", ("a@example.com",), post).send("subj", "body")
     post.assert_called_once_with(
         "https://api.sendgrid.com/v3/mail/send",
@@ -58,7 +52,7 @@ def test_mailer_posts_the_v3_body_with_the_key_as_bearer(tmp_path):
 
 def test_mailer_raises_on_http_errors(tmp_path):
     (tmp_path / "key").write_text("SG.k")
-    post = mock.create_autospec(alerts._requests_post, return_value=response(403, "sender not verified"))
+    post = mock.create_autospec(alerts._requests_post, return_value=http_response(403, "sender not verified"))
     with pytest.raises(RuntimeError, match="403: sender not verified"):
         SendGridMailer(str(tmp_path / "key"), "etl@example.com", ("a@example.com",), post).send("s", "b")
 

@@ -15,6 +15,7 @@ import pytest
 
 from workloads.launcher import launch_request as lr
 
+from .conftest import http_response
 from .emulators.control_plane import CloudTasksSim, ControlPlaneAdapter, DataflowSim, session_for
 
 SOURCE = Path(__file__).resolve().parents[1] / "launcher" / "main.py"
@@ -119,6 +120,25 @@ def test_a_run_request_task_is_named_routed_by_the_queue_and_a_cloud_event():
         lr.run_request("orders", "because")
     with pytest.raises(ValueError, match="queues"):
         lr.create_task_request("etl-followups", {})
+
+
+def test_creating_a_task_takes_already_exists_as_the_same_request_and_raises_on_other_errors():
+    queue = "projects/proj/locations/europe-west1/queues/etl-followups"
+    body, task_id = lr.run_request("orders", "backlog"), lr.follow_up_task_id("orders", "job-1")
+    calls = []
+
+    def answering(status, text=""):
+        def post(url, json, timeout):
+            calls.append((url, json, timeout))
+            return http_response(status, text)
+        return post
+
+    assert lr.create_task(answering(200), queue, body, task_id) is True
+    assert calls == [(*lr.create_task_request(queue, body, task_id), 30)]
+    assert lr.create_task(answering(409), queue, body, task_id) is False  # the same named task exists
+    with pytest.raises(RuntimeError, match="^Cloud Tasks answered 403: denied$"):
+        lr.create_task(answering(403, "denied"), queue, body, task_id, timeout=60)
+    assert calls[-1][2] == 60
 
 
 @pytest.mark.parametrize("created, covered", [("2026-01-01T11:59:59Z", False), ("2026-01-01T12:00:00Z", False),

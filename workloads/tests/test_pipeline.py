@@ -14,9 +14,9 @@ from workloads.etl import pipeline
 from workloads.etl.pipeline import EtlConfig, is_landing_file, run
 from workloads.etl.storage import LocalObjectStore
 from workloads.etl.table import LocalJsonlTable
-from workloads.launcher.launch_request import is_landing_object
+from workloads.launcher.launch_request import is_landing_object, parse_time
 
-from .conftest import good_rows
+from .conftest import good_rows, http_response
 
 COUNTS = ("processed_files", "valid_rows", "quarantined_rows")
 
@@ -139,6 +139,44 @@ def test_unreadable_file_is_retried_then_quarantined_whole_and_the_rest_commits(
     assert project.checkpoint()["attempts"] == {}
 
 
+def plan_and_process(cfg):
+    """PlanRun and ProcessFile of one run, called directly: (plan, outcomes) as CommitRun receives them."""
+    from apache_beam.pvalue import TaggedOutput
+
+    planned = list(pipeline.PlanRun(cfg).process(None))
+    (plan,) = [o.value for o in planned if isinstance(o, TaggedOutput)]
+    refs = [o for o in planned if not isinstance(o, TaggedOutput)]
+    return plan, [outcome for ref in refs for outcome in pipeline.ProcessFile(cfg).process(ref, plan)]
+
+
+def test_a_retried_commit_step_counts_a_failed_file_once(project):
+    """The commit step's state update counted the unreadable file, then the step failed (archive
+    raised, the worker died); Dataflow retries the bundle with the same run id and outcomes. The
+    retry must not count the file again, or it is quarantined after fewer real attempts than allowed."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    project.write("good.parquet", good_rows(1, 2))
+    (project.landing / "broken.parquet").write_bytes(b"this is not parquet")
+    args = project.args(max_file_attempts="3")
+    cfg = EtlConfig.from_options(PipelineOptions(args))
+    plan, outcomes = plan_and_process(cfg)
+    commit = pipeline.CommitRun(cfg)
+    with mock.patch.object(pipeline, "archive", side_effect=RuntimeError("worker lost")):
+        with pytest.raises(RuntimeError, match="worker lost"):
+            list(commit.process(outcomes, plan))
+    (retried,) = commit.process(outcomes, plan)  # the retried bundle: same run, same outcomes
+    assert retried["processed_files"] == 0 and retried["backlog_files"] == 1  # committed by the first attempt
+    broken = str(project.landing / "broken.parquet")
+    assert project.checkpoint()["attempts"][broken]["count"] == 1
+
+    run(args)  # the second real attempt
+    assert project.summaries()[-1]["rejected_files"] == 0 and project.checkpoint()["attempts"][broken]["count"] == 2
+    run(args)  # the third: quarantined whole
+    assert project.summaries()[-1]["rejected_files"] == 1
+    (error,) = (project.root / "quarantine").rglob("broken.*.error.json")
+    assert json.loads(error.read_text())["attempts"] == 3
+
+
 def test_with_one_attempt_an_unreadable_file_is_quarantined_at_once(project):
     project.write("good.parquet", good_rows(1, 2))
     (project.landing / "broken.parquet").write_bytes(b"this is not parquet")
@@ -184,14 +222,6 @@ def test_all_invalid_file_quarantine_holds_every_row_with_its_reason(project):
     assert all(q["_error"] == "name: required value is missing" for q in quarantined)
     assert [q["_row_number"] for q in quarantined] == list(range(25))
     assert summary["files"][0]["reasons"] == {"name: missing_required": 25}
-
-
-def http_response(status: int, text: str = ""):
-    import requests
-
-    r = requests.Response()
-    r.status_code, r._content = status, text.encode()
-    return r
 
 
 def test_alert_goes_through_sendgrid_once_and_only_when_rows_were_quarantined(project):
@@ -430,6 +460,28 @@ def test_a_global_load_failure_blames_no_file_and_counts_no_attempt(project):
     assert project.checkpoint()["attempts"] == {} and project.checkpoint()["loads"] == {}
     run(project.args())  # BigQuery is back: the file loads, nothing was quarantined
     assert counts(project.summaries()[-1]) == (1, 3, 0) and project.summaries()[-1]["rejected_files"] == 0
+
+
+def test_a_run_whose_load_failed_asks_for_its_follow_up_when_the_budget_allows_the_next_load(project):
+    """A load failure that blames no file (permissions, a deleted table) leaves the batch pending:
+    the follow-up comes when the daily load budget allows the next load, not at once run after run."""
+    import datetime as dt
+
+    from workloads.etl.table import LoadResult
+
+    project.write("a.parquet", good_rows(1, 3))
+    failure = LoadResult("x", False, 0, ({"reason": "accessDenied", "message": "permission denied"},))
+    args = project.args(max_loads_per_day="2", followup_outbox=str(project.root / "followups"))  # one per 12 h
+    before = dt.datetime.now(dt.timezone.utc)
+    with mock.patch.object(LocalJsonlTable, "load", return_value=failure):
+        run(args)
+    (summary,) = project.summaries()
+    assert summary["outcome"] == "failed" and summary["backlog_files"] == 1
+    (task,) = followups(project)
+    due = parse_time(task["task"]["scheduleTime"])
+    assert before + dt.timedelta(hours=12) <= due <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=12)
+    body = json.loads(__import__("base64").b64decode(task["task"]["httpRequest"]["body"]))
+    assert body == {"pipeline": "things", "reason": "deferred"}
 
 
 def test_runs_closer_than_the_daily_load_budget_allows_defer_their_load(project):

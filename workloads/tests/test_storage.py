@@ -14,6 +14,8 @@ import pytest
 from workloads.etl import checkpoint
 from workloads.etl.storage import LocalObjectStore, ObjectChanged, ObjectRef, PreconditionFailed
 
+from .conftest import T0
+
 # --- local object store -------------------------------------------------------------------
 
 
@@ -37,12 +39,19 @@ def test_local_generations_never_repeat_even_with_a_frozen_clock(tmp_path):
         assert store.write_if_generation_match(uri, b"1", generation) == generation + 1
 
 
-def test_local_download_pins_the_generation(tmp_path):
+@pytest.fixture
+def landed(tmp_path):
+    """A local store with one landed file, land/a.parquet = b"v1": (store, its path, its listed version)."""
     store = LocalObjectStore()
     path = tmp_path / "land" / "a.parquet"
     path.parent.mkdir()
     path.write_bytes(b"v1")
     (ref,) = store.list(str(tmp_path / "land") + "/")
+    return store, path, ref
+
+
+def test_local_download_pins_the_generation(tmp_path, landed):
+    store, path, ref = landed
     store.download(ref, str(tmp_path / "copy"))
     assert (tmp_path / "copy").read_bytes() == b"v1"
     os.utime(path, ns=(ref.generation + 5, ref.generation + 5))
@@ -56,12 +65,8 @@ def test_local_download_pins_the_generation(tmp_path):
 # --- local archive -----------------------------------------------------------------------
 
 
-def test_local_archive_moves_one_generation_and_keeps_a_newer_one(tmp_path):
-    store = LocalObjectStore()
-    path = tmp_path / "land" / "a.parquet"
-    path.parent.mkdir()
-    path.write_bytes(b"v1")
-    (ref,) = store.list(str(tmp_path / "land") + "/")
+def test_local_archive_moves_one_generation_and_keeps_a_newer_one(tmp_path, landed):
+    store, path, ref = landed
     dest = str(tmp_path / "archive" / "a.1.parquet")
     store.archive(ref, dest)
     store.archive(ref, dest)  # idempotent
@@ -130,22 +135,31 @@ def test_a_version_1_checkpoint_is_read_as_committed_files(tmp_path):
 
 def test_failed_attempts_count_per_generation_and_reset_for_a_new_one():
     state = checkpoint.empty("p")
-    assert checkpoint.count_failure(state, "a", "1", "boom", "t1") == 1
-    assert checkpoint.count_failure(state, "a", "1", "boom", "t2") == 2
+    assert checkpoint.count_failure(state, "a", "1", "boom", "t1", "run-1") == 1
+    assert checkpoint.count_failure(state, "a", "1", "boom", "t2", "run-2") == 2
     assert checkpoint.attempts(state, ObjectRef("a", 1)) == 2 and checkpoint.attempts(state, ObjectRef("a", 2)) == 0
-    assert checkpoint.count_failure(state, "a", "2", "new data", "t3") == 1
+    assert checkpoint.count_failure(state, "a", "2", "new data", "t3", "run-3") == 1
     checkpoint.add_committed(state, [outcome("a", 2)], "t4")
     assert state["attempts"] == {}  # committing a version clears its failures
+
+
+def test_a_run_counts_at_most_one_failed_attempt_per_file_version():
+    """A retried step of a run settles the same outcomes again: counting that run again is a no-op."""
+    state = checkpoint.empty("p")
+    assert checkpoint.count_failure(state, "a", "1", "boom", "t1", "run-1") == 1
+    assert checkpoint.count_failure(state, "a", "1", "boom", "t2", "run-1") == 1
+    assert checkpoint.count_failure(state, "a", "1", "boom", "t3", "run-2") == 2
+    assert checkpoint.count_failure(state, "a", "2", "new data", "t4", "run-1") == 1  # a new version starts over
+    assert state["attempts"]["a"]["runs"] == ["run-1"]
 
 
 def test_forget_keeps_committed_entries_for_the_tombstone_horizon():
     """A committed entry guards against a slow run that listed the file before it left landing: it
     is dropped only once it left (archived, or unlisted) more than TOMBSTONE before the listing."""
-    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-    at = lambda delta: (t0 + delta).isoformat()  # noqa: E731
+    at = lambda delta: (T0 + delta).isoformat()  # noqa: E731
     state = checkpoint.empty("p")
     checkpoint.add_committed(state, [outcome("gone", 1), outcome("kept", 1), outcome("archived", 1)], at(dt.timedelta(0)))
-    checkpoint.count_failure(state, "gone-failing", "1", "x", at(dt.timedelta(0)))
+    checkpoint.count_failure(state, "gone-failing", "1", "x", at(dt.timedelta(0)), "run-1")
     checkpoint.mark_archived(state, [ObjectRef("archived", 2)], at(dt.timedelta(hours=1)))  # another generation: not this entry
     assert "archived_at" not in state["files"]["archived"]
     checkpoint.mark_archived(state, [ObjectRef("archived", 1)], at(dt.timedelta(hours=1)))
@@ -160,9 +174,8 @@ def test_forget_keeps_committed_entries_for_the_tombstone_horizon():
 
 
 def test_a_listing_older_than_the_claim_limit_may_not_claim():
-    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-    assert not checkpoint.listing_too_old(t0.isoformat(), now=t0 + checkpoint.MAX_LISTING_AGE)
-    assert checkpoint.listing_too_old(t0.isoformat(), now=t0 + checkpoint.MAX_LISTING_AGE + dt.timedelta(seconds=1))
+    assert not checkpoint.listing_too_old(T0.isoformat(), now=T0 + checkpoint.MAX_LISTING_AGE)
+    assert checkpoint.listing_too_old(T0.isoformat(), now=T0 + checkpoint.MAX_LISTING_AGE + dt.timedelta(seconds=1))
     assert checkpoint.MAX_LISTING_AGE < checkpoint.TOMBSTONE  # every claim happens while the entries that guard it exist
 
 

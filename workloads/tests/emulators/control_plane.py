@@ -60,7 +60,6 @@ class DataflowSim:
         self.jobs: list[Job] = []
         self.launch_calls = 0
         self.max_active_per_name: dict[str, int] = {}
-        self.max_active = 0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -81,7 +80,6 @@ class DataflowSim:
             self.jobs.append(job)
             same = sum(1 for j in self.active() if j.name == name)
             self.max_active_per_name[name] = max(self.max_active_per_name.get(name, 0), same)
-            self.max_active = max(self.max_active, len(self.active()))
             return 200, {"job": job.resource()}
 
     def list_active(self) -> list[dict]:
@@ -104,7 +102,6 @@ class Task:
     name: str
     body: bytes
     headers: dict[str, str]
-    created: dt.datetime
     schedule: dt.datetime
     attempts: int = 0
 
@@ -130,7 +127,7 @@ class CloudTasksSim:
                 return 409, {"error": {"code": 409, "status": "ALREADY_EXISTS", "message": "Requested entity already exists"}}
             http = task["httpRequest"]
             schedule = dt.datetime.fromisoformat(task["scheduleTime"].replace("Z", "+00:00")) if task.get("scheduleTime") else now
-            self.tasks[name] = Task(name, base64.b64decode(http.get("body", "")), dict(http.get("headers", {})), now, schedule)
+            self.tasks[name] = Task(name, base64.b64decode(http.get("body", "")), dict(http.get("headers", {})), schedule)
             self.created.append(name)
             return 200, {"name": name}
 

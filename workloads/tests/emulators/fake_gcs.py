@@ -39,23 +39,20 @@ def free_port() -> int:
 
 
 class FakeGcsServer:
-    def __init__(self, data_dir: Path | None = None, start_timeout: float = START_TIMEOUT_S):
+    def __init__(self):
         binary = binary_path()
         if not binary.exists():
             raise RuntimeError(f"fake-gcs-server not found at {binary}: run `make fake-gcs-server` (make test does)")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(self.port),
-                "-public-host", f"127.0.0.1:{self.port}", "-external-url", self.url, "-log-level", "error"]
-        if data_dir is not None:  # preloaded objects: <data_dir>/<bucket>/<name>
-            args += ["-backend", "memory", "-data", str(data_dir)]
-        else:
-            args += ["-backend", "memory"]
+                "-public-host", f"127.0.0.1:{self.port}", "-external-url", self.url, "-log-level", "error",
+                "-backend", "memory"]
         # `timeout` bounds the server's life even if this process is killed before stop().
         self.errors = ""
         self.process = subprocess.Popen(["timeout", str(MAX_LIFETIME_S), *args],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + start_timeout
+        deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
                 urllib.request.urlopen(f"{self.url}/storage/v1/b?project=test", timeout=1).read()
@@ -63,7 +60,7 @@ class FakeGcsServer:
             except OSError as error:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"fake-gcs-server did not answer within {start_timeout} s: {self.errors}") from error
+                    raise RuntimeError(f"fake-gcs-server did not answer within {START_TIMEOUT_S} s: {self.errors}") from error
                 time.sleep(0.05)
 
     def stop(self) -> None:
@@ -85,7 +82,8 @@ class FakeGcsServer:
         return storage.Client(project=project, credentials=AnonymousCredentials(),
                               client_options={"api_endpoint": self.url})
 
-    def create_bucket(self, name: str, versioning: bool = True) -> None:
+    def create_bucket(self, name: str) -> None:
+        """A versioned bucket, like the platform's landing bucket."""
         bucket = self.client().bucket(name)
-        bucket.versioning_enabled = versioning
+        bucket.versioning_enabled = True
         self.client().create_bucket(bucket)
