@@ -23,6 +23,7 @@ SUMMARY_EVENT = "etl_run_summary"
 LOG_NAME = "etl_run_summary"
 FILE_EVENT = "etl_file_loaded"
 FILE_LOG_NAME = "etl_file_loaded"
+OUTCOMES = ("succeeded", "partial", "failed")  # of a run summary; the platform's SLO metrics read them
 
 
 class Reporter(Protocol):
