@@ -3,15 +3,15 @@
 Stamped into the synthesized JSON (not only the provider's default_labels) so that
 scanners and reviewers see them. Labels a construct set itself win over the defaults.
 
-`stamp_labels(stack, labels)` does it in one pass at synth (EnvironmentStack runs it from an
-`AtSynth` aspect on a leaf construct, once every construct exists); `StampLabels` is the same as
-an Aspect for stacks built by hand. An Aspect on a stack is called back from cdktn for every construct in it
-(one jsii round trip each, resource or not), the one pass only for the resources that take labels.
+`stamp_document(resources, labels)` does it on the stack's written JSON, in Python (EnvironmentStack
+runs it as its guardrail `prepare`: no jsii round trip); `StampLabels` does it as an Aspect, for
+stacks built by hand (cdktn calls an Aspect back for every construct: a jsii round trip each,
+and two more per resource that takes labels).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import jsii
 from cdktn import IAspect, TerraformResource
@@ -48,23 +48,37 @@ def label_attribute(resource: TerraformResource) -> str | None:
     return _BY_CLASS[cls]
 
 
+def merged(labels: dict[str, str], own: Any) -> dict[str, Any]:
+    """`labels` under the labels a resource set itself (its own win)."""
+    return {**labels, **(own if isinstance(own, dict) else {})}
+
+
 def stamp(node: IConstruct, labels: dict[str, str]) -> None:
-    """Merge `labels` under the labels `node` set itself (its own win), if it is a resource that takes labels."""
+    """Merge `labels` under the labels `node` set itself, if it is a resource that takes labels."""
     if not isinstance(node, TerraformResource):
         return
     attribute = label_attribute(node)
-    if attribute is None:
-        return
-    existing: Any = getattr(node, f"{attribute}_input", None)
-    merged = {**labels, **(existing if isinstance(existing, dict) else {})}
-    setattr(node, attribute, merged)
+    if attribute is not None:
+        setattr(node, attribute, merged(labels, getattr(node, f"{attribute}_input", None)))
 
 
-def stamp_labels(scope: IConstruct, labels: dict[str, str]) -> None:
-    """Stamp `labels` on every resource in `scope` (the scope included)."""
-    labels = dict(labels)
+def learn_label_attributes(scope: IConstruct) -> None:
+    """Fill LABEL_ATTRIBUTE_BY_TYPE for every resource type under `scope` (one jsii call for the tree)."""
     for node in scope.node.find_all():
-        stamp(node, labels)
+        if isinstance(node, TerraformResource) and type(node) not in _BY_CLASS:
+            label_attribute(node)
+
+
+def stamp_document(scope: IConstruct, doc: dict, labels: dict[str, str]) -> None:
+    """Merge `labels` under the labels of every resource in `doc` (the Terraform JSON of `scope`,
+    a stack) that takes labels."""
+    resources = doc.get("resource") or {}
+    if any(rtype not in LABEL_ATTRIBUTE_BY_TYPE for rtype in resources):
+        learn_label_attributes(scope)
+    for rtype, items in resources.items():
+        attribute = LABEL_ATTRIBUTE_BY_TYPE.get(rtype)
+        for body in items.values() if attribute else ():
+            body[attribute] = merged(labels, body.get(attribute))
 
 
 @jsii.implements(IAspect)
@@ -74,17 +88,3 @@ class StampLabels:
 
     def visit(self, node: IConstruct) -> None:
         stamp(node, self.labels)
-
-
-@jsii.implements(IAspect)
-class AtSynth:
-    """Runs `action` once, at synth, when cdktn visits the (leaf) construct this aspect is added to."""
-
-    def __init__(self, action: Callable[[], None]):
-        self._action = action
-        self._done = False
-
-    def visit(self, node: IConstruct) -> None:
-        if not self._done:
-            self._done = True
-            self._action()

@@ -7,19 +7,16 @@ Composer and its account's roles, a cluster and its bucket grants, a VM whose st
 needs Cloud NAT, a data scan and the table it reads. On an empty project the bootstrap stack's
 resources likewise race the enablement of their APIs.
 
-`DependencyPlan.wire` runs once per stack at synth, after every Aspect and before cdk.tf.json is
-written (EnvironmentStack hands it to the guardrail validation): it reads the stack's resolved
-JSON once (`stack.to_terraform()`, the same document the rules then check), adds those
-`depends_on` to the constructs and to that document, and costs one jsii round trip per resource
-that gets a `depends_on`. tests/test_ordering.py checks the result on the synthesized graph of
-every environment; tests/test_guardrails.py that the document matches the written cdk.tf.json.
+A `DependencyPlan` is made once per stack at synth, on the cdk.tf.json cdktn wrote (EnvironmentStack
+hands it to the guardrails as their `prepare`): it adds those `depends_on` to that document, in
+Python, which the rules then check and which is written back. tests/test_ordering.py checks the
+result on the synthesized graph of every environment.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -104,9 +101,8 @@ def scanned_tables(attrs: dict) -> list[tuple[str, str]]:
 
 @dataclass
 class Entry:
-    """One resource of the stack: the construct, and its body as the stack's JSON holds it."""
+    """One resource of the stack's Terraform JSON: its address, construct path and body (the dict in the document)."""
 
-    resource: TerraformResource
     type: str
     logical_id: str
     path: str
@@ -118,48 +114,38 @@ class Entry:
         return f"{self.type}.{self.logical_id}"
 
 
-def entries(stack: TerraformStack, doc: dict) -> list[Entry]:
-    """Every resource construct of `stack` with its entry in `doc` (the stack's `to_terraform()`), in tree order.
-
-    cdktn lists each type's resources in the JSON in construct-tree order (pre-order), the order
-    `find_all` returns them in, so the two are paired per type without a jsii read per resource. A
-    type whose counts differ (a moved resource is absent from the JSON) is paired by logical id.
-    """
-    by_type: dict[str, list[TerraformResource]] = defaultdict(list)
-    order: list[TerraformResource] = []
-    for node in stack.node.find_all():
-        if isinstance(node, TerraformResource):
-            by_type[resource_type(node)].append(node)
-            order.append(node)
-    found: dict[int, Entry] = {}
-    for rtype, constructs in by_type.items():
-        items = (doc.get("resource") or {}).get(rtype, {})
-        if len(items) == len(constructs):
-            pairs = zip(constructs, items.items())
-        else:
-            pairs = ((c, (lid, items[lid])) for c in constructs if (lid := stack.get_logical_id(c)) in items)
-        for construct, (logical_id, body) in pairs:
+def entries(doc: dict) -> list[Entry]:
+    """Every resource of `doc` (a stack's Terraform JSON), its body the dict in `doc` itself."""
+    found = []
+    for rtype, items in (doc.get("resource") or {}).items():
+        for logical_id, body in items.items():
             meta = (body.get("//") or {}).get("metadata") or {}
-            found[id(construct)] = Entry(construct, rtype, logical_id, meta.get("path", f"{rtype}.{logical_id}"), body)
-    return [found[id(r)] for r in order if id(r) in found]
+            found.append(Entry(rtype, logical_id, meta.get("path", f"{rtype}.{logical_id}"), body))
+    return found
 
 
 class DependencyPlan:
-    """`depends_on` to add, collected per resource and written once (a second override of the same
-    path would replace the first). Rendered as plain `type.logical_id` addresses, the only form
-    Terraform accepts in depends_on; entries a construct set itself are kept.
+    """`depends_on` to add, collected per resource and written once. Rendered as plain
+    `type.logical_id` addresses, the only form Terraform accepts in depends_on; entries the
+    resource has already (its construct's own, or an override) are kept.
 
-    Built on the stack's resolved JSON (`doc`); `apply` writes each resource's new entries as an
-    override on its construct and into `doc`, which then holds what cdk.tf.json will."""
+    Built on the stack's Terraform JSON (`doc`, as cdktn wrote it); `apply` appends each
+    resource's new entries to its body in `doc`, which then holds what cdk.tf.json will. A
+    construct is found in it by its logical id: one jsii read, for the constructs named only."""
 
     def __init__(self, stack: TerraformStack, doc: dict):
         self.stack = stack
         self.doc = doc
-        self.entries = entries(stack, doc)
-        self._by_construct = {id(e.resource): e for e in self.entries}
+        self.entries = entries(doc)
+        self._by_address = {e.address: e for e in self.entries}
+        self._by_construct: dict[int, Entry] = {}
 
     def entry(self, resource: TerraformResource) -> Entry:
-        return self._by_construct[id(resource)]
+        """The entry of a resource construct of this stack (KeyError if the JSON does not hold it)."""
+        found = self._by_construct.get(id(resource))
+        if found is None:
+            found = self._by_construct[id(resource)] = self._by_address[f"{resource_type(resource)}.{resource.friendly_unique_id}"]
+        return found
 
     def of_type(self, rtype: str) -> list[Entry]:
         return [e for e in self.entries if e.type == rtype]
@@ -172,31 +158,12 @@ class DependencyPlan:
                 entry.deps.append(address)
 
     def apply(self) -> None:
-        overrides = ((self.doc.get("//") or {}).get("metadata") or {}).get("overrides") or {}
-        overridden = {rtype for rtype, keys in overrides.items() if "depends_on" in keys}
-        stale = False
         for e in self.entries:
-            # Entries the construct set itself (in its JSON already) stay, and are not repeated.
             existing = e.body.get("depends_on") or []
             own = {a[2:-1] if a.startswith("${") and a.endswith("}") else a for a in existing}  # "${type.id}" or "type.id"
             new = [a for a in e.deps if a not in own]
-            if not new:
-                continue
-            e.resource.add_override("depends_on", new)  # cdktn appends it to the construct's own depends_on
-            # A construct's own depends_on *override* would be replaced, not appended to: re-read then.
-            stale = stale or e.type in overridden
-            e.body["depends_on"] = [*existing, *new]
-        if stale:
-            self.doc.clear()
-            self.doc.update(self.stack.to_terraform())
-
-    @classmethod
-    def wire(cls, stack: TerraformStack, doc: dict, wire: Callable[["DependencyPlan"], None]) -> dict:
-        """Run `wire` on a plan of `stack`'s resolved JSON, apply it, and return the JSON as it will be written."""
-        plan = cls(stack, doc)
-        wire(plan)
-        plan.apply()
-        return plan.doc
+            if new:
+                e.body["depends_on"] = [*existing, *new]
 
 
 def wire_consumers(plan: DependencyPlan, ledger: GrantLedger, project_number: str) -> None:
@@ -225,7 +192,8 @@ def wire_consumers(plan: DependencyPlan, ledger: GrantLedger, project_number: st
         return plan.entry(grant.resource).path.rsplit("/", 1)[0] if grant.on_owner else None
 
     def built_from(grant, owner: str, address: str) -> bool:
-        return any(f"${{{address}." in text(e) for e in owned_by(owner) if e.resource is not grant.resource)
+        made = plan.entry(grant.resource)
+        return any(f"${{{address}." in text(e) for e in owned_by(owner) if e is not made)
 
     for consumer in plan.entries:
         if consumer.type not in CONSUMERS:

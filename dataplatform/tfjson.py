@@ -47,6 +47,12 @@ def resources(stack: dict) -> Iterator[SynthesizedResource]:
                                       {k: v for k, v in body.items() if k != "//"}, comments)
 
 
+def dumps(doc: dict) -> str:
+    """Terraform JSON as cdktn writes cdk.tf.json (keys sorted, two-space indent, UTF-8 as is), so a
+    document read from one and written back is byte for byte the same file."""
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)
+
+
 def manifest_stacks(outdir: str | os.PathLike) -> dict[str, Path]:
     """Stack name -> its cdk.tf.json, as the synth's manifest.json lists them. Stack directories the
     manifest does not list are leftovers of another synth and never count (no phantom stacks)."""

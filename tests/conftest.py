@@ -35,10 +35,11 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def synth_app(tmp_path_factory):
     """The app of every environment, synthesized once (aspects, wiring and guardrails run)."""
+    from dataplatform.guardrails import synth
     from main import build_app
 
     app = build_app(tmp_path_factory.mktemp("cdktf.out"))
-    app.synth()
+    synth(app)
     return app
 
 

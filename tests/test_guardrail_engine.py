@@ -4,6 +4,8 @@ and the attribute helpers every rule reads through."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dataplatform.guardrails import RULES, Severity, Target
@@ -66,11 +68,45 @@ def test_meta_findings_follow_a_used_suppression_and_refuse_synth(tmp_path):
     assert (a["status"], a["errors"], a["warnings"]) == ("refused", 2, 0)
     assert [(f["rule"], f["message"]) for f in a["findings"]] == [
         ("GR-SUP-001", "suppression of GR-NET-002 has no reason"), ("GR-SUP-002", "suppression names unknown rule 'GR-XXX-001'")]
-    assert data["stacks"]["b"] == data["stacks"]["c"] == {"status": "not evaluated (an earlier stack refused synth)"}
+    # A refusal does not stop the others' checks (every finding in one synth); only the refused stack's file goes.
+    assert [(data["stacks"][s]["status"], data["stacks"][s]["resources"]) for s in "bc"] == [("passed", 1), ("passed", 0)]
     assert [f["stack"] for f in data["findings"]] == ["a", "a"]
+    assert [(s, (tmp_path / "out" / "stacks" / s / "cdk.tf.json").exists()) for s in "abc"] == [("a", False), ("b", True), ("c", True)]
     md = (tmp_path / "out" / "guardrails" / "report.md").read_text()
-    assert "| a | refused | 1 | " in md and "| b | not evaluated (an earlier stack refused synth) |  |  |  |  | 0 |" in md
+    assert "| a | refused | 1 | " in md and "| b | passed | 1 | " in md
     assert "| GR-NET-002 | `a/fw` | **(none)** | 0 |" in md
+
+
+def test_a_stack_whose_last_change_fails_stops_the_synth_and_the_report_says_what_was_not_checked(tmp_path):
+    from dataplatform.guardrails import attach_guardrails, attached, synth
+
+    app, (first, second, third) = guarded_app(tmp_path, "a", "b", "c")
+
+    def broken(doc):
+        raise RuntimeError("prepare failed")
+
+    del attached[second]
+    attach_guardrails(second, prepare=broken)
+    with pytest.raises(RuntimeError, match="^prepare failed$"):
+        synth(app)
+    data = report(app)
+    assert [data["stacks"][s]["status"] for s in "abc"] == [
+        "passed", "not evaluated (the synth failed before its check)", "not evaluated (the synth failed before its check)"]
+
+
+def test_the_checked_document_is_written_back_byte_for_byte_as_cdktn_writes(tmp_path):
+    """What `prepare` returns is what cdk.tf.json holds, in cdktn's own format (sorted keys, 2-space indent)."""
+    from dataplatform.guardrails import attach_guardrails, attached, synth
+
+    app, (stack,) = guarded_app(tmp_path, "s")
+    firewall(stack, "ok", logged=True)
+    del attached[stack]
+    attach_guardrails(stack, prepare=lambda doc: {**doc, "locals": {"note": "ü ${x}"}})
+    synth(app)
+    written = (tmp_path / "out" / "stacks" / "s" / "cdk.tf.json").read_text()
+    doc = json.loads(written)
+    assert doc["locals"] == {"note": "ü ${x}"}
+    assert written == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) and not written.endswith("\n")
 
 
 def test_a_finding_of_a_suppression_rule_offers_no_suppression():

@@ -12,7 +12,7 @@ import pytest
 
 from dataplatform.guardrails import RULES, RULES_BY_ID, Target
 from dataplatform.guardrails.engine import check_target
-from tests.support import IAP, LABELS, fired, guarded_app, report, with_
+from tests.support import IAP, LABELS, environment_names, fired, guarded_app, report, with_
 
 GOOD_BUCKET = {
     "name": "acme-dev-landing", "uniform_bucket_level_access": True, "public_access_prevention": "enforced",
@@ -383,7 +383,7 @@ def test_attaching_to_the_app_is_refused(tmp_path):
 
     from dataplatform.guardrails import attach_guardrails
 
-    with pytest.raises(TypeError, match=r"^guardrails attach to a TerraformStack, not App: an App's aspects and validations never run per stack$"):
+    with pytest.raises(TypeError, match=r"^guardrails attach to a TerraformStack, not App: they check what each stack writes$"):
         attach_guardrails(App(outdir=str(tmp_path)))
 
 
@@ -442,10 +442,12 @@ def test_rule_breaking_raw_resources_refuse_synth(tmp_path):
     ]:
         assert f"{rule_id} (error) at {path} " in message, (path, rule_id)
     assert "Fix: " in message
-    # The refused stack's Terraform is never written; the report says why.
+    # The refused stack's Terraform is removed; the report says why. Every other stack was checked in the same pass.
     assert not (tmp_path / "out" / "stacks" / "dev-platform" / "cdk.tf.json").exists()
     data = report(app)
     assert data["stacks"]["dev-platform"]["status"] == "refused"
-    assert data["stacks"]["prod-platform"]["status"].startswith("not evaluated")
+    others = {name: s["status"] for name, s in data["stacks"].items() if name != "dev-platform"}
+    assert len(others) == 2 * len(environment_names()) - 1 and set(others.values()) == {"passed"}
+    assert all((tmp_path / "out" / "stacks" / name / "cdk.tf.json").exists() for name in others)
     assert {"stack": "dev-platform", "rule": "GR-NET-001", "path": "dev-platform/open-ssh"}.items() <= next(
         f for f in data["findings"] if f["rule"] == "GR-NET-001").items()

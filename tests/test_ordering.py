@@ -206,39 +206,50 @@ def _small_stack():
     return stack, api, buckets
 
 
-def test_the_plan_pairs_constructs_with_their_json_even_when_one_is_missing():
-    """Constructs pair with the stack JSON per type in tree order; a type whose counts differ (a moved
-    resource is absent from the JSON) is paired by logical id instead."""
-    from dataplatform.ordering import entries
+def test_the_plan_finds_a_construct_by_its_logical_id_and_reads_it_once(monkeypatch):
+    """Every resource of the JSON is an entry (its body the document's own dict); a construct is found
+    by its logical id, read through jsii once; one the JSON lacks (a moved resource) is a KeyError."""
+    from dataplatform.ordering import DependencyPlan
 
     stack, api, buckets = _small_stack()
     doc = stack.to_terraform()
-    assert [(e.resource, e.path) for e in entries(stack, doc)] == [(api, "test/api"), *[(b, f"test/b{i}") for i, b in enumerate(buckets)]]
     del doc["resource"]["google_storage_bucket"][stack.get_logical_id(buckets[1])]
-    assert [(e.resource, e.path) for e in entries(stack, doc)] == [(api, "test/api"), (buckets[0], "test/b0"), (buckets[2], "test/b2")]
+    plan = DependencyPlan(stack, doc)
+    assert sorted(e.path for e in plan.entries) == ["test/api", "test/b0", "test/b2"]
+    found = plan.entry(buckets[2])
+    assert (found.address, found.path) == (f"google_storage_bucket.{stack.get_logical_id(buckets[2])}", "test/b2")
+    assert found.body is doc["resource"]["google_storage_bucket"][found.logical_id]
+    assert plan.entry(api).type == "google_project_service"
+    with pytest.raises(KeyError):
+        plan.entry(buckets[1])
+    from cdktn import TerraformElement
+
+    reads = []
+    read = TerraformElement.friendly_unique_id.fget
+    monkeypatch.setattr(TerraformElement, "friendly_unique_id", property(lambda self: reads.append(self) or read(self)))
+    assert plan.entry(buckets[2]) is found and reads == []  # cached: no second jsii read
+    assert plan.entry(buckets[0]).path == "test/b0" and reads == [buckets[0]]
 
 
-def test_the_planned_json_is_what_cdktn_renders_even_over_a_depends_on_override():
-    """Depends_on a construct set (as an attribute or an override, which the wiring's override replaces)
-    ends up in the plan's document exactly as in the stack's own JSON."""
+def test_the_plan_appends_to_the_depends_on_a_resource_has_already():
+    """Depends_on a construct set itself (as an attribute or as an override) stays in the document;
+    the plan appends only the addresses that are new, as plain `type.id`."""
     from dataplatform.ordering import DependencyPlan
 
     stack, api, buckets = _small_stack()
     buckets[0].depends_on = [buckets[2].fqn]
     buckets[1].add_override("depends_on", ["google_storage_bucket.elsewhere"])
-
-    def wire(plan):
-        plan.add(buckets[0], [buckets[2], api])  # b2: already its own depends_on, not repeated
-        for b in buckets[1:]:
-            plan.add(b, [api])
-
-    doc = DependencyPlan.wire(stack, stack.to_terraform(), wire)
-    assert doc == stack.to_terraform()
-    deps = {r.path: r.body.get("depends_on") for r in tfjson.resources(doc)}
+    plan = DependencyPlan(stack, stack.to_terraform())
+    plan.add(buckets[0], [buckets[2], api])  # b2: already its own depends_on, not repeated
+    for b in buckets[1:]:
+        plan.add(b, [api, api])  # twice: written once
+    plan.apply()
+    deps = {r.path: r.body.get("depends_on") for r in tfjson.resources(plan.doc)}
     api_address = f"google_project_service.{stack.get_logical_id(api)}"
     assert deps["test/b0"] == [f"${{google_storage_bucket.{stack.get_logical_id(buckets[2])}}}", api_address]
-    assert deps["test/b1"] == [api_address]  # the construct's own override is replaced (as before the plan read JSON)
+    assert deps["test/b1"] == ["google_storage_bucket.elsewhere", api_address]
     assert deps["test/b2"] == [api_address]
+    assert deps["test/api"] is None
 
 
 def test_the_terraform_type_of_every_resource_class_comes_from_its_module(synth_app):

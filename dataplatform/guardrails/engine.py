@@ -1,31 +1,33 @@
-"""Runs the rule pack over every Terraform resource of a stack, at synth, after all aspects.
+"""Runs the rule pack over every Terraform resource of a stack, on the cdk.tf.json cdktn wrote.
 
-Rules read the stack's resolved Terraform JSON (`stack.to_terraform()`: every resource's
-`to_terraform()` with escape-hatch overrides merged and tokens resolved to "${...}"), i.e.
-exactly what cdk.tf.json will hold, whoever created the resource.
+Rules read the stack's Terraform JSON as written (every resource's attributes after every
+Aspect, escape-hatch override and token resolution: "${...}" for what is known at apply time),
+whoever created the resource.
 
-Why a stack validation and not a plain Aspect: cdktn synthesizes a stack as
-invokeAspects -> runAllValidations -> write cdk.tf.json. An Aspect's visit runs interleaved
-with the other aspects in tree order (an aspect added deeper in the tree, e.g. by a
-construct, runs after ours), so it could see attributes before StampLabels or an
-escape-hatch aspect changed them. A validation runs once every aspect is done, still
-before the JSON is written, so the rules see exactly what would be written, and an error
-keeps the stack's JSON from being written at all.
+Why on the written file and not in a stack validation or an Aspect: an Aspect's visit runs
+interleaved with the other aspects in tree order (an aspect added deeper in the tree runs
+after ours), so it could see attributes before another aspect changed them; a validation sees
+the final tree but has to ask for the stack's JSON through jsii (one more resolve of every
+resource, and a JavaScript-to-Python copy of the document), and whatever it then changes (the
+`depends_on`, the labels) costs a jsii round trip per resource. The written file is the final
+document already: `check_written` reads it once, lets the stack finish it in Python (`prepare`),
+runs the rules on exactly that, and writes it back, or removes it when an error refuses it.
 """
 
 from __future__ import annotations
 
+import json
 import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import jsii
-from cdktn import TerraformResource, TerraformStack
-from constructs import IConstruct, IValidation
+from cdktn import TerraformStack
+from constructs import IConstruct
 
 from dataplatform.guardrails.rule import ERROR, WARNING, Rule, Severity, Target, Unverified
 from dataplatform import tfjson
-from dataplatform.labels import LABEL_ATTRIBUTE_BY_TYPE, label_attribute
+from dataplatform.labels import LABEL_ATTRIBUTE_BY_TYPE, learn_label_attributes
 
 SUPPRESS_METADATA = "guardrails:suppress"
 
@@ -124,7 +126,7 @@ class StackResult:
 
 def stack_resources(doc: dict) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
     """Construct path -> (type, body, "//" comments) of every resource exactly as cdk.tf.json
-    will hold it (`doc`: the stack's to_terraform(): overrides merged, tokens resolved to "${...}")."""
+    holds it (overrides merged, tokens resolved to "${...}")."""
     return {r.path: (r.type, r.body, r.comments) for r in tfjson.resources(doc)}
 
 
@@ -144,18 +146,16 @@ def check_target(target: Target, rules: Iterable[Rule]) -> tuple[list[Finding], 
 
 
 def evaluate_stack(stack: TerraformStack, rules: list[Rule], doc: dict) -> StackResult:
-    """The rules' findings on every resource of `stack`; `doc`: its `to_terraform()` (as prepared for cdk.tf.json)."""
+    """The rules' findings on every resource of `stack`; `doc`: its Terraform JSON (as cdk.tf.json holds it)."""
     result = StackResult(stack.node.id)
     known = {r.id for r in rules}
     result.suppressions = suppressions_in(stack)
     # The output is the truth (a moved resource is absent). Label attributes are known per type
-    # once the label Aspect has seen a class; only unknown types cost a walk of the tree.
+    # once the labels were stamped on a class; only unknown types cost a walk of the tree.
     result.document = doc
     resources = stack_resources(doc)
     if any(rtype not in LABEL_ATTRIBUTE_BY_TYPE for rtype, _, _ in resources.values()):
-        for node in stack.node.find_all():
-            if isinstance(node, TerraformResource):
-                label_attribute(node)
+        learn_label_attributes(stack)
     raw: list[Finding] = []
     for path, (rtype, attrs, comments) in resources.items():
         target = Target(rtype, attrs, path, LABEL_ATTRIBUTE_BY_TYPE.get(rtype), comments)
@@ -185,25 +185,17 @@ def evaluate_stack(stack: TerraformStack, rules: list[Rule], doc: dict) -> Stack
     return result
 
 
-@jsii.implements(IValidation)
-class GuardrailValidation:
-    """Registered on a stack by `attach_guardrails`; cdktn calls `validate` after all aspects.
-
-    `prepare(doc)`, if given, runs first on the stack's resolved JSON (one `to_terraform()`) and
-    returns it as it will be written (EnvironmentStack adds its `depends_on` there); the rules
-    then check that document."""
-
-    def __init__(self, stack: TerraformStack, rules: list[Rule], prepare: Callable[[dict], dict] | None = None):
-        self.stack = stack
-        self.rules = rules
-        self.prepare = prepare
-
-    def validate(self) -> list[str]:
-        from dataplatform.guardrails.report import record
-
-        doc = self.stack.to_terraform()
-        if self.prepare is not None:
-            doc = self.prepare(doc)
-        result = evaluate_stack(self.stack, self.rules, doc)
-        record(self.stack, result, self.rules)
-        return [f.render() for f in result.errors]
+def check_written(stack: TerraformStack, path: Path, rules: list[Rule],
+                  prepare: Callable[[dict], dict] | None = None) -> StackResult:
+    """Check the cdk.tf.json cdktn wrote for `stack` at `path`: `prepare(doc)` first finishes it
+    (returns the document as it is to be written), the rules then check that document, which is
+    written back; a stack with an error finding has its file removed (nothing refused can be planned)."""
+    doc = json.loads(path.read_text())
+    if prepare is not None:
+        doc = prepare(doc)
+    result = evaluate_stack(stack, rules, doc)
+    if result.errors:
+        path.unlink()
+    else:
+        path.write_text(tfjson.dumps(doc))
+    return result

@@ -14,7 +14,7 @@ def _labels(t: Target):
 
 
 @rule("GR-LBL-001", ERROR, f"Every labelable resource carries {', '.join(REQUIRED_LABEL_KEYS)}.",
-      "keep the stack's StampLabels aspect; do not override the labels attribute with a map lacking these keys",
+      "build the stack on EnvironmentStack (it stamps the environment's labels) or add StampLabels; do not override the labels attribute with a map lacking these keys",
       "google_*")
 def required_labels(t: Target):
     if t.label_attribute is None:

@@ -1,19 +1,23 @@
-"""The guardrail report (cdktf.out/guardrails/report.json + report.md), written during synth.
+"""`synth(app)`: cdktn's synth, then the rule pack on every guarded stack's cdk.tf.json, and the
+guardrail report (cdktf.out/guardrails/report.json + report.md).
 
-Each stack's validation records its result and rewrites the report, so the report exists
-even when synth is refused (that is when it is read), and lists the stacks not evaluated
-because an earlier stack stopped the synth.
+Every guarded stack is checked, refused or not, so one synth reports every finding; the report
+is written when synth is refused too (that is when it is read), and lists as not evaluated the
+stacks a failure stopped before their check.
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from cdktn import App, TerraformStack
 
-from dataplatform.guardrails.engine import META_RULES, StackResult
+from dataplatform import tfjson
+from dataplatform.guardrails.engine import META_RULES, StackResult, check_written
 from dataplatform.guardrails.rule import Rule
 
 REPORT_DIR = "guardrails"
@@ -21,6 +25,18 @@ REPORT_DIR = "guardrails"
 
 class GuardrailError(Exception):
     """Synth refused by error findings; the message lists each with path, rule and fix."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """What `attach_guardrails` registered for a stack: its rules and its last change (`prepare`)."""
+
+    rules: list[Rule]
+    prepare: Callable[[dict], dict] | None = None
+
+
+attached: "weakref.WeakKeyDictionary[TerraformStack, Attachment]" = weakref.WeakKeyDictionary()
+"""Guarded stacks (kept here: reading construct metadata is a jsii round trip)."""
 
 
 @dataclass
@@ -53,7 +69,6 @@ def record(stack: TerraformStack, result: StackResult, rules: list[Rule]) -> Non
     if run is None or run.app is not app:
         run = _RUNS[key] = _Run(app, rules, _stacks(app))
     run.results[stack.node.id] = result
-    write_report(app)
 
 
 def results(app: App) -> dict[str, StackResult]:
@@ -72,7 +87,7 @@ def report_data(app: App) -> dict:
     for name in run.stacks:
         res = run.results.get(name)
         if res is None:
-            stacks[name] = {"status": "not evaluated (an earlier stack refused synth)"}
+            stacks[name] = {"status": "not evaluated (the synth failed before its check)"}
             continue
         stacks[name] = {
             "status": "refused" if res.errors else "passed",
@@ -132,19 +147,25 @@ def write_report(app: App) -> Path:
 
 
 def synth(app: App) -> str:
-    """`app.synth()`, turning a guardrail refusal into a GuardrailError with a readable message.
-
-    Returns a one-line summary (errors, warnings, suppressions, where the report is).
-    """
+    """`app.synth()`, then every guarded stack's check (`check_written`); a GuardrailError with a
+    readable message if any refused. Returns a one-line summary (errors, warnings, suppressions,
+    where the report is)."""
+    app.synth()
+    written = tfjson.manifest_stacks(app.outdir)
     try:
-        app.synth()
-    except Exception as exc:
-        errors = [f for r in results(app).values() for f in r.errors]
-        if not errors:
-            raise
+        for stack in app.node.children:
+            attachment = attached.get(stack) if isinstance(stack, TerraformStack) else None
+            if attachment is not None:
+                result = check_written(stack, written[stack.node.id], attachment.rules, attachment.prepare)
+                record(stack, result, attachment.rules)
+    finally:
+        if results(app):
+            write_report(app)
+    done = results(app).values()
+    errors = [f for r in done for f in r.errors]
+    if errors:
         listing = "\n".join(f"  - {f.render()}" for f in errors)
         raise GuardrailError(f"guardrails refused synth ({len(errors)} error(s)):\n{listing}\n"
-                             f"report: {report_dir(app) / 'report.md'}") from exc
-    done = results(app).values()
+                             f"report: {report_dir(app) / 'report.md'}")
     return (f"guardrails: {sum(len(r.errors) for r in done)} errors, {sum(len(r.warnings) for r in done)} warnings, "
             f"{sum(len(r.suppressed) for r in done)} suppressed ({report_dir(app) / 'report.md'})")
