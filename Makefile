@@ -71,7 +71,7 @@ endef
 # Synth and tests need only Node 22 (jsii runs on it): package.json `dependencies`.
 # diff/deploy add the cdktn CLI (`devDependencies`). On a fresh clone the environment files
 # are checked before Node is fetched, so a bad file is reported first; a warm synth checks
-# them in-process (main.py, before cdktn loads).
+# them in-process (main.py, before anything is built).
 node_modules/.synced-runtime: package-lock.json | .venv/.synced-synth
 	@$(PY) -m dataplatform.config_loader
 	@command -v npm >/dev/null || { echo "setup: npm not found: install Node.js (any version; npm fetches Node 22)"; exit 2; }

@@ -1,9 +1,10 @@
 """Entry point: one bootstrap and one platform stack per environment file.
 
 `build_app(outdir)` builds without synthesizing so tests and tools can reuse it;
-`python main.py` checks every environment file first (no cdktn import: a bad file is
-refused in well under a second), then synthesizes into cdktf.out/, removes the stacks of
-environments that no longer exist, and prints one line per stack from the manifest.
+`python main.py` checks every environment file first (while the jsii kernel loads the provider
+in the background: a bad file is refused in about half a second, nothing built, the kernel
+killed), then synthesizes into cdktf.out/, removes the stacks of environments that no longer
+exist, and prints one line per stack from the manifest.
 
 `DP_ENVIRONMENTS=dev,prod` synthesizes only those environments (`make diff/deploy ENV=x`
 set it); every file is still validated.
@@ -18,11 +19,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dataplatform.config import ENVIRONMENTS_DIR, ConfigError, Environment, load_environments
 from dataplatform.tfjson import manifest_stacks
 
 if TYPE_CHECKING:
     from cdktn import App
+
+    from dataplatform.config import Environment
 
 SELECT_VAR = "DP_ENVIRONMENTS"
 COMPLETE = ".all-environments"
@@ -30,6 +32,10 @@ COMPLETE = ".all-environments"
 
 
 STACK_KINDS = ("bootstrap", "platform")
+SYNTH_MODULES = ["cdktn_provider_google._jsii", "dataplatform.guardrails", "dataplatform.stacks.bootstrap", "dataplatform.stacks.platform"]
+"""What a synth imports (the provider's assembly first: the kernel's long load)."""
+KERNEL_GRACE_S = 2.0
+"""How long the environment files wait for cdktn's own import before they are read anyway."""
 
 
 def stack_names(env: str) -> list[str]:
@@ -38,6 +44,8 @@ def stack_names(env: str) -> list[str]:
 
 
 def environments_dir() -> Path:
+    from dataplatform.config import ENVIRONMENTS_DIR
+
     return Path(os.environ.get("ENVIRONMENTS_DIR", ENVIRONMENTS_DIR))
 
 
@@ -47,6 +55,7 @@ def select(envs: list[Environment], names: str | None = None) -> list[Environmen
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     if not wanted:
         return envs
+    from dataplatform.config import ConfigError
     from dataplatform.config_loader import did_you_mean
 
     known = [e.name for e in envs]
@@ -60,6 +69,7 @@ def select(envs: list[Environment], names: str | None = None) -> list[Environmen
 def build_app(outdir: str | os.PathLike = "cdktf.out", environments: list[Environment] | None = None) -> App:
     from cdktn import App
 
+    from dataplatform.config import load_environments
     from dataplatform.stacks.bootstrap import BootstrapStack
     from dataplatform.stacks.platform import PlatformStack
 
@@ -97,28 +107,34 @@ def prune(outdir: str | os.PathLike, declared: set[str]) -> list[str]:
 
 def main() -> int:
     outdir = Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out"))
+    from dataplatform import jsii_channel
+
+    # cdktn records a JavaScript stack trace with every token and computed attribute it creates,
+    # only to print it if that token cannot be resolved; those frames are the jsii kernel's,
+    # never this code's, and capturing them is ~0.1 s of a synth (CDKTN_DISABLE_CREATION_STACK=0 keeps them).
+    os.environ.setdefault("CDKTN_DISABLE_CREATION_STACK", "1")
+    # The environment files are read while the kernel loads the provider (2.5 s of Node, Python
+    # idle); nothing is built before every file is valid, and a refusal does not wait for the load
+    # (nor, past KERNEL_GRACE_S, for a kernel that is slow to start).
+    kernel = jsii_channel.Preload(["cdktn"], SYNTH_MODULES)
+    kernel.python_done.wait(timeout=KERNEL_GRACE_S)
+    from dataplatform.config import ConfigError, load_environments
+
     try:
         declared = load_environments(environments_dir())
         envs = select(declared)
     except ConfigError as exc:
+        jsii_channel.kill()
         print(exc, file=sys.stderr)
         print(f"synth: {len(exc.problems)} problem(s) in the environment files; nothing was synthesized", file=sys.stderr)
         return 2
     everything = len(envs) == len(declared)
     print(f"synth: {', '.join(e.name for e in envs)}{'' if everything else ' (' + SELECT_VAR + ')'} ...", flush=True)
     Path(outdir, COMPLETE).unlink(missing_ok=True)
-
-    from dataplatform import jsii_channel
-
-    jsii_channel.install()  # before cdktn loads: the jsii kernel without its relay process
-    # cdktn records a JavaScript stack trace with every token and computed attribute it creates,
-    # only to print it if that token cannot be resolved; those frames are the jsii kernel's,
-    # never this code's, and capturing them is ~0.1 s of a synth (CDKTN_DISABLE_CREATION_STACK=0 keeps them).
-    os.environ.setdefault("CDKTN_DISABLE_CREATION_STACK", "1")
+    kernel.wait()
     import gc
 
     from dataplatform import guardrails
-    from dataplatform.stacks import bootstrap, platform  # noqa: F401  (what build_app builds with)
 
     # Everything imported so far lives until exit: out of the collector's way (each full collection
     # would walk the provider bindings' ~100k objects again while the stacks are built).

@@ -13,11 +13,16 @@ warnings) go to this process's, as the relay forwarded them. It applies only whe
 checked: the jsii version below (whose embedded kernel reads and writes fd 3), a POSIX shell,
 no JSII_RUNTIME override; anywhere else the runtime is left as it is. `make synth` (main.py), the
 test suite and the bench's floor all run this way.
+
+`Preload` imports jsii packages on a background thread, so that Python work can run while the
+kernel loads an assembly (main.py reads the environment files meanwhile); `kill()` stops a kernel
+that will not be used (a refused synth) without waiting for its load to end.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import platform
 import shutil
@@ -31,6 +36,9 @@ CHANNEL = "readFD:3,writeFD:3"
 """How the checked kernel opens its API channel (lib/program.js)."""
 
 _installed = False
+_kernels: list[subprocess.Popen] = []
+_lock = threading.Lock()
+_closed = False
 
 
 def supported() -> bool:
@@ -69,9 +77,13 @@ def _start(self) -> None:
     ours, theirs = socket.socketpair()
     # The shell puts the socket (its stdin) on fd 3, where the kernel expects its channel, and
     # execs Node with /dev/null as stdin; the arguments are the relay's for its child.
-    self._process = subprocess.Popen(
-        ["sh", "-c", 'exec "$@" 3<&0 0</dev/null', "sh", node, "--max-old-space-size=4069", "--preserve-symlinks", kernel],
-        stdin=theirs, env=environ)
+    with _lock:
+        if _closed:
+            raise RuntimeError("the jsii kernel was shut down (dataplatform.jsii_channel.kill)")
+        self._process = subprocess.Popen(
+            ["sh", "-c", 'exec "$@" 3<&0 0</dev/null', "sh", node, "--max-old-space-size=4069", "--preserve-symlinks", kernel],
+            stdin=theirs, env=environ)
+        _kernels.append(self._process)
     theirs.close()
     self._channel = ours
     self._process.stdin = ours.makefile("wb")
@@ -99,3 +111,46 @@ def _stop(self) -> None:
     process.stdout.close()
     self._channel.close()
     self._ctx_stack.close()
+
+
+def kill() -> None:
+    """Kill the kernel now, loading or not, and refuse to start another: for a process that ends
+    without using it (a refused synth), so that it does not wait for the kernel to finish a load."""
+    global _closed
+    with _lock:
+        _closed = True
+        for process in _kernels:
+            process.kill()
+
+
+class Preload:
+    """Import `modules` on a daemon thread. Importing a jsii package is Python work (its classes)
+    and then a wait on the kernel while it loads the package's assembly (2.5 s of Node for the
+    google provider, with Python idle); `python_done` is set once the modules named in
+    `python_first` are imported, from when this thread mostly waits: other Python work done from
+    then on runs while the kernel loads (before then, it would only delay the load)."""
+
+    def __init__(self, python_first: list[str], modules: list[str]):
+        self.python_done = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(python_first, modules), name="jsii-preload", daemon=True)
+        self._thread.start()
+
+    def _run(self, python_first: list[str], modules: list[str]) -> None:
+        try:
+            install()
+            for module in python_first:
+                importlib.import_module(module)
+            self.python_done.set()
+            for module in modules:
+                importlib.import_module(module)
+        except BaseException as exc:  # re-raised by wait(), in the thread that needs the modules
+            self._error = exc
+        finally:
+            self.python_done.set()
+
+    def wait(self) -> None:
+        """Block until every module is imported; re-raise what the import raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import os
 import subprocess
 import sys
 import typing
@@ -181,21 +182,29 @@ def shutil_copy(src: Path, dst: Path) -> None:
     dst.write_text(src.read_text())
 
 
-def test_config_errors_come_before_any_cdktn_import(tmp_path):
-    """`make check` and the first step of `make synth` read YAML only: no cdktn, no provider bindings."""
+def test_config_errors_refuse_synth_before_anything_is_built_and_stop_the_kernel(tmp_path):
+    """`make check` reads YAML only (no cdktn, no provider bindings); `make synth` reads the files while
+    the kernel loads the provider, and a refusal builds nothing and kills the kernel instead of waiting for it."""
     (tmp_path / f"{NAME}.yaml").write_text(BASE_TEXT.replace("profile:", "profil:"))
-    probe = ("import sys, main; rc = main.main(); "
-             "print(rc, any(m.split('.')[0] in ('cdktn', 'cdktn_provider_google', 'jsii') for m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60,
-                            env={"ENVIRONMENTS_DIR": str(tmp_path), "CDKTF_OUTDIR": str(tmp_path / "out"), "PATH": "/usr/bin:/bin"})
-    assert result.stdout.split() == ["2", "False"], result.stderr
+    probe = ("import sys, main; from dataplatform import jsii_channel; rc = main.main(); "
+             "print(rc, [p.wait(timeout=10) for p in jsii_channel._kernels] == [-9] * len(jsii_channel._kernels))")
+    env = {"ENVIRONMENTS_DIR": str(tmp_path), "CDKTF_OUTDIR": str(tmp_path / "out"),
+           "PATH": f"{REPO / 'node_modules' / '.bin'}{os.pathsep}/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
+    assert result.stdout.split() == ["2", "True"], result.stderr
     assert result.stderr.splitlines() == [
         f"{tmp_path}/{NAME}.yaml:{line_of(BASE_TEXT, 'profile:')}: profil: unknown setting (did you mean 'profile'?)",
         "synth: 1 problem(s) in the environment files; nothing was synthesized",
     ]
-    check = subprocess.run([sys.executable, "-m", "dataplatform.config_loader", str(tmp_path / f"{NAME}.yaml")], cwd=REPO,
-                           capture_output=True, text=True, timeout=60)
-    assert check.returncode == 2 and "Traceback" not in check.stderr
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    # A kernel that cannot start does not hide the files' problems either.
+    broken = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env={**env, "JSII_NODE": "/bin/false"})
+    assert broken.stdout.split()[0] == "2" and broken.stderr.splitlines()[-1].startswith("synth: 1 problem(s)")
+    check = subprocess.run([sys.executable, "-c", "import sys; from dataplatform.config_loader import main; rc = main(sys.argv[1:]); "
+                            "print(rc, any(m.split('.')[0] in ('cdktn', 'cdktn_provider_google', 'jsii') for m in sys.modules))",
+                            str(tmp_path / f"{NAME}.yaml")], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert check.stdout.split() == ["2", "False"] and "Traceback" not in check.stderr
     assert check.stderr.splitlines()[-1] == "check: 1 problem(s); nothing was synthesized"
 
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dataplatform import jsii_channel
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,3 +44,17 @@ def test_a_process_using_it_ends_its_kernel_and_cleans_up(tmp_path):
     assert (tmp_path / "out" / "stacks" / "s" / "cdk.tf.json").exists()
     assert not Path(f"/proc/{pid}").exists(), "the kernel exits with the process"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "the extracted runtime is removed"
+
+
+def test_a_preload_imports_in_the_background_and_reraises_where_it_is_waited_for():
+    loaded = jsii_channel.Preload(["json"], ["cdktn"])
+    assert loaded.python_done.wait(timeout=60)
+    loaded.wait()
+    failed = jsii_channel.Preload(["json"], ["dataplatform.no_such_module"])
+    assert failed.python_done.wait(timeout=60)  # set after the first modules, whatever follows
+    with pytest.raises(ModuleNotFoundError, match="dataplatform.no_such_module"):
+        failed.wait()
+    early = jsii_channel.Preload(["dataplatform.no_such_module"], ["json"])
+    assert early.python_done.wait(timeout=60)  # set even when the first modules fail: nobody waits forever
+    with pytest.raises(ModuleNotFoundError):
+        early.wait()
