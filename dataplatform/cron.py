@@ -2,8 +2,9 @@
 
 croniter (the parser Airflow uses) decides whether an expression is valid; this module only
 narrows it to the portable subset (no seconds field, no `@hourly`, no L/W/#/? extensions,
-which Cloud Scheduler refuses) and words the refusal for a person: which field, its range,
-and a suggestion where one is obvious.
+which Cloud Scheduler refuses; no backwards range such as `22-2`, which croniter wraps around
+midnight while classic cron refuses it) and words the refusal for a person: which field, its
+range, and a suggestion where one is obvious.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ SHORTCUTS = {
     "monthly": "0 0 1 * *", "yearly": "0 0 1 1 *", "annually": "0 0 1 1 *",
 }
 EXAMPLE = "'15 * * * *' (minute 15 of every hour)"
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+_LOWEST = (0, 0, 1, 1, 0)
+_HIGHEST = (59, 23, 31, 12, 6)
 
 
 class CronError(ValueError):
@@ -35,6 +40,37 @@ def _field_ok(index: int, value: str) -> bool:
     probe = ["*"] * 5
     probe[index] = value
     return croniter.is_valid(" ".join(probe))
+
+
+def _names(index: int) -> tuple[str, ...]:
+    return _MONTHS if index == 3 else _DAYS if index == 4 else ()
+
+
+def _number(index: int, token: str) -> int:
+    names = _names(index)
+    return names.index(token.upper()) + (index == 3) if token.upper() in names else int(token)
+
+
+def _like(index: int, number: int, token: str) -> str:
+    """`number` written as `token` is: a name if it is one."""
+    return _names(index)[number - (index == 3)] if token.isalpha() else str(number)
+
+
+def _backwards_range(index: int, value: str) -> tuple[str, str] | None:
+    """The first `a-b` range of a field with a > b, and the list that says what croniter makes of it
+    (a to the field's end, then its start to b)."""
+    for item in value.split(","):
+        bounds = item.split("/", 1)[0].split("-")
+        if len(bounds) == 2 and "*" not in bounds:
+            low, high = _number(index, bounds[0]), _number(index, bounds[1])
+            if index == 4 and high == 7:
+                high = 6 if low == 7 else 7  # 7 is Sunday again: 0-7 and 5-7 run forwards
+            if low > high:
+                top, bottom = _HIGHEST[index], _LOWEST[index]
+                head = f"{bounds[0]}-{_like(index, top, bounds[0])}" if low < top else bounds[0]
+                tail = f"{_like(index, bottom, bounds[1])}-{bounds[1]}" if high > bottom else bounds[1]
+                return item.split("/", 1)[0], value.replace(item, f"{head},{tail}", 1) if "/" not in item else ""
+    return None
 
 
 def check(expression: str) -> str:
@@ -55,6 +91,11 @@ def check(expression: str) -> str:
             raise CronError(f"{name} field {value!r}: expected numbers, *, ranges (a-b), steps (/n) or lists (a,b) in {bounds}")
         if not _field_ok(index, value):
             raise CronError(f"{name} field {value!r} is out of range {bounds}")
+        backwards = _backwards_range(index, value)
+        if backwards:
+            fixed = [*fields[:index], backwards[1], *fields[index + 1:]] if backwards[1] else None
+            raise CronError(f"{name} field {value!r}: the range {backwards[0]} runs backwards (croniter wraps it around, "
+                            "classic cron refuses it); write it as a list", " ".join(fixed) if fixed else None)
     try:
         schedule = croniter(text, dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc))
         schedule.get_next(dt.datetime)

@@ -254,6 +254,53 @@ def test_cron_refusals(cron, expected):
     assert problems_of(text) == [f"{SOURCE}:{line_of(text, 'schedule: ')}: pipelines[0].schedule: {expected} (got {cron!r})"]
 
 
+BACKWARDS = "runs backwards (croniter wraps it around, classic cron refuses it); write it as a list"
+
+
+@pytest.mark.parametrize("cron,expected", [
+    ("5-4 * * * *", f"minute field '5-4': the range 5-4 {BACKWARDS} (did you mean '5-59,0-4 * * * *'?)"),
+    ("* 22-2 * * *", f"hour field '22-2': the range 22-2 {BACKWARDS} (did you mean '* 22-23,0-2 * * *'?)"),
+    ("0 0 31-1 * *", f"day of month field '31-1': the range 31-1 {BACKWARDS} (did you mean '0 0 31,1 * *'?)"),
+    ("0 0 * NOV-FEB *", f"month field 'NOV-FEB': the range NOV-FEB {BACKWARDS} (did you mean '0 0 * NOV-DEC,JAN-FEB *'?)"),
+    ("0 0 * * FRI-MON", f"day of week field 'FRI-MON': the range FRI-MON {BACKWARDS} (did you mean '0 0 * * FRI-SAT,SUN-MON'?)"),
+    ("0 0 * * 7-1", f"day of week field '7-1': the range 7-1 {BACKWARDS} (did you mean '0 0 * * 7,0-1'?)"),
+    ("1,59-0 * * * *", f"minute field '1,59-0': the range 59-0 {BACKWARDS} (did you mean '1,59,0 * * * *'?)"),
+    ("50-10/5 * * * *", f"minute field '50-10/5': the range 50-10 {BACKWARDS}"),  # a step over the wrap: no obvious list
+])
+def test_backwards_ranges_are_refused_with_the_list_croniter_would_read(cron, expected):
+    text = BASE_TEXT.replace('schedule: "15 * * * *"', f'schedule: "{cron}"')
+    assert problems_of(text) == [f"{SOURCE}:{line_of(text, 'schedule: ')}: pipelines[0].schedule: {expected} (got {cron!r})"]
+
+
+@pytest.mark.parametrize("cron", ["5-5 * * * *", "0-59 * * * *", "* 0-23 * * *", "0 0 1-31 * *", "0 0 * JAN-DEC *", "0 0 * * 0-7",
+                                  "0 0 * * 5-7", "0 0 * * SUN-SAT", "10-50/5 * * * *"])
+def test_forward_ranges_up_to_the_field_ends_are_accepted(cron):
+    assert problems_of(BASE_TEXT.replace('schedule: "15 * * * *"', f'schedule: "{cron}"')) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(field=st.sampled_from([(0, 59), (0, 23)]), data=st.data())
+def test_the_suggested_list_fires_exactly_when_croniter_reads_the_backwards_range(field, data):
+    import datetime as dt
+
+    from croniter import croniter
+
+    from dataplatform.cron import CronError, check
+
+    low, high = field
+    a = data.draw(st.integers(low + 1, high))
+    b = data.draw(st.integers(low, a - 1))
+    rng = f"{a}-{b}"
+    cron = f"{rng} * * * *" if high == 59 else f"0 {rng} * * *"
+    with pytest.raises(CronError) as info:
+        check(cron)
+    suggestion = info.value.suggestion
+    assert check(suggestion) == suggestion
+    start = dt.datetime(2025, 1, 1)
+    original, fixed = croniter(cron, start), croniter(suggestion, start)
+    assert [original.get_next(dt.datetime) for _ in range(50)] == [fixed.get_next(dt.datetime) for _ in range(50)]
+
+
 @pytest.mark.parametrize("cron", ["0 23 * * *", "59 * * * *", "*/15 * * * *", "0 0 * * MON-FRI", "0 0 1 JAN,JUL *", "0 0 * * 7"])
 def test_cron_at_the_limits_is_accepted(cron):
     assert problems_of(BASE_TEXT.replace('schedule: "15 * * * *"', f'schedule: "{cron}"')) == []
