@@ -106,6 +106,7 @@ def expected(env: Environment) -> dict[str, dict[str, set[str]]]:
     else:
         m["operators"] = {"instance:airflow": {"roles/iap.tunnelResourceAccessor", "roles/compute.osAdminLogin"},
                           "sa:orchestrator": {ACT_AS}}
+    m["operators"]["queue:followups"] = {ENQUEUE}  # on-call asks the launcher for a re-run (the job-failed runbook)
     return m
 
 

@@ -297,6 +297,34 @@ def test_runbooks_describe_this_environments_setup(stacks, environments, env):
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_job_failed_runbook_reruns_through_the_launchers_queue_never_by_re_uploading(stacks, environments, env):
+    """The re-run it gives is a run request the launcher accepts, in this environment's follow-up queue, which the
+    operators group may enqueue in; it warns against a re-upload (a new object generation is loaded again)."""
+    import re
+    import shlex
+
+    from workloads.launcher.launch_request import REASONS, RUN_REQUEST_SOURCE, RUN_REQUEST_TYPE
+
+    platform = stacks[f"{env}-platform"]
+    failed = of_type(platform, "google_monitoring_alert_policy")["alerts/dataflow-failed"]["documentation"]["content"]
+    command = shlex.split(re.search(r"`(gcloud tasks create-http-task [^`]+)`", failed).group(1))
+    options = [a.split("=", 1) for a in command[3:]]
+    headers = dict(v.split(":", 1) for k, v in options if k == "--header")
+    flags = {k: v for k, v in options if k != "--header"}
+    (queue,) = of_type(platform, "google_cloud_tasks_queue").values()
+    assert (flags["--queue"], flags["--location"]) == (queue["name"], queue["location"]) == (
+        f"{environments[env].namer.resource('etl-followups')}", environments[env].region)
+    assert headers == {"Content-Type": "application/json", "ce-specversion": "1.0", "ce-type": RUN_REQUEST_TYPE,
+                       "ce-source": RUN_REQUEST_SOURCE, "ce-id": "rerun-<pipeline>-<n>"}
+    body = json.loads(flags["--body-content"])
+    assert body == {"pipeline": "<pipeline>", "reason": "backlog"} and body["reason"] in REASONS
+    assert "Do not re-upload a file to trigger a run" in failed and "re-upload one file" not in failed
+    members = [b["member"] for b in of_type(platform, "google_cloud_tasks_queue_iam_member").values()
+               if b["role"] == "roles/cloudtasks.enqueuer"]
+    assert f"group:{environments[env].operators_group}" in members
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_etl_builds_are_tested_and_promoted_as_configured(stacks, environments, env):
     trigger = only_body(stacks[f"{env}-platform"], "google_cloudbuild_trigger")
     assert ("approval_config" in trigger) is (environments[env].cicd.promotion.value == "approval")

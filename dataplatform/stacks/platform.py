@@ -36,7 +36,7 @@ from dataplatform.constructs.service_levels import PipelineLevels, ServiceLevels
 from workloads.ml.sql import ModelSql
 from dataplatform.stacks.base import EnvironmentStack
 from dataplatform.state import platform_state_prefix, state_bucket_name
-from workloads.launcher.launch_request import PIPELINE_LABEL, pipeline_label
+from workloads.launcher.launch_request import PIPELINE_LABEL, ROUTED_BY_QUEUE, cloud_event_headers, pipeline_label, run_request
 
 ARCHIVE_FOLDER = "_archive"  # landing/_archive/<pipeline>/: loaded files (no pipeline name starts with "_")
 
@@ -183,6 +183,8 @@ class PlatformStack(EnvironmentStack):
         ))
         self.followups.grant_enqueue(ids["launcher"].principal)  # deferrals, arrival follow-ups, Scheduler ticks
         self.followups.grant_enqueue(ids["etl-worker"].principal)  # a run that leaves work asks for the next
+        # On-call re-runs a failed load by asking the launcher (runbook_job_failed), never by re-uploading.
+        self.followups.grant_enqueue(Principal.group("operators", env.operators_group))
         if env.orchestration.scheduled_by is ScheduledBy.airflow:
             self.followups.grant_enqueue(ids["orchestrator"].principal)  # the DAGs request their scheduled runs
         # The ETL moves loaded files out of the landing folders: delete there, create in _archive/ only.
@@ -405,19 +407,25 @@ class PlatformStack(EnvironmentStack):
 
 
 def runbook_job_failed(env: Environment) -> str:
-    """What on-call does when an ETL job failed, for how this environment launches runs."""
-    rerun = []
+    """What on-call does when an ETL job failed, for how this environment launches runs. A re-run goes
+    through the launcher (a run request in the follow-up queue), never a re-upload: a re-uploaded file
+    is a new object generation, which the ETL loads again."""
+    headers = " ".join(f"--header={k}:{v}" for k, v in cloud_event_headers("rerun-<pipeline>-<n>").items())
+    request = (f"`gcloud tasks create-http-task --queue={env.namer.resource('etl-followups')} --location={env.region} "
+               f"--url={ROUTED_BY_QUEUE} --method=POST --header=Content-Type:application/json {headers} "
+               f"--body-content='{json.dumps(run_request('<pipeline>', 'backlog'), sort_keys=True)}'` "
+               "(the launcher starts it, or follows the job still running)")
     if env.orchestration.scheduled_by is ScheduledBy.cloud_scheduler:
-        rerun.append("force-run the pipeline's Cloud Scheduler job (`gcloud scheduler jobs run <prefix>-<env>-<pipeline>`)")
+        other = "or force-run the pipeline's Cloud Scheduler job (`gcloud scheduler jobs run`, if it has a schedule)"
     else:
-        rerun.append("clear the failed task of the pipeline's DAG run in Airflow, which launches the template again")
-    if any(p.on_arrival for p in env.pipelines):
-        rerun.append("re-upload one file of the batch (each arrival launches a run)")
+        other = "or clear the failed task of the pipeline's DAG run in Airflow"
     return f"""
 A Dataflow ETL job failed. 1. Open the job in the Dataflow console (label `env`) and read the
 first error in the job logs. 2. Schema or data errors: fix the source or the pipeline schema in
 `environments/{env.name}.yaml`. 3. Re-run: the checkpoint was not advanced, so a new run
-reprocesses exactly the files not yet loaded: {'; or '.join(rerun)}.
+reprocesses exactly the files not yet loaded. Ask the launcher for one (the operators group may
+enqueue there): {request}; {other}.
+Do not re-upload a file to trigger a run: the new object generation would be loaded again.
 """
 
 
