@@ -172,4 +172,5 @@ def test_only_the_run_requesters_may_enqueue(stacks, environments):
         assert {g["role"] for g in grants} == {"roles/cloudtasks.enqueuer"}
         expected = ["etl-worker", "launcher"] + (["orchestrator"] if env.orchestration.scheduled_by.value == "airflow" else [])
         members = {f"serviceAccount:{env.namer.service_account(k)}@{env.project_id}.iam.gserviceaccount.com" for k in expected}
+        members.add(f"group:{env.operators_group}")  # on-call re-runs a failed load (the job-failed runbook)
         assert sorted(g["member"] for g in grants) == sorted(members), name
