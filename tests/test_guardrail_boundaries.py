@@ -972,6 +972,16 @@ def test_vertex_pipeline_body_not_base64_is_unreadable():
     assert check("GR-ML-006", "google_cloud_scheduler_job", job) == "the pipelineJobs request body is not readable JSON"
 
 
+def test_a_vertex_pipeline_body_built_at_apply_time_is_a_warning_not_a_refusal():
+    """A "${...}" body (base64encode(jsonencode(...))) names its account only at apply: unverifiable, reported
+    as a warning like every computed value, not refused as unreadable."""
+    body = "${base64encode(jsonencode(local.request))}"
+    job = {"http_target": {"uri": PIPELINE_JOBS_URI, "body": body}}
+    message = RULES_BY_ID["GR-ML-006"].check(Target("google_cloud_scheduler_job", job, path="s/job"))
+    assert isinstance(message, Unverified)
+    assert message == f"the pipelineJobs request body is computed ({body}): its serviceAccount is unknown until apply"
+
+
 @pytest.mark.parametrize("bindings, message", [
     ([{"role": "roles/notebooks.runner", "members": ["group:ds@example.com", "serviceAccount:" + ML_SA]}], None),
     ([{"role": "roles/notebooks.runner", "members": ["group:ds@example.com", "user:alice@example.com"]},

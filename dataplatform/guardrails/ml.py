@@ -10,7 +10,7 @@ import re
 
 from dataplatform.guardrails.compute import is_default_compute_sa
 from dataplatform.guardrails.iam import grants
-from dataplatform.guardrails.rule import ERROR, Target, block, blocks, computed, expect, get, is_true, request_body, request_uri, rule
+from dataplatform.guardrails.rule import ERROR, Target, Unverified, block, blocks, computed, expect, get, is_true, request_body, request_uri, rule
 
 IDLE_RANGE_S = (600, 86_400)  # Workbench idle shutdown: 10 to 1,440 minutes
 MAX_WORKBENCH_VCPUS = 16  # cost cap; raise by review
@@ -83,7 +83,9 @@ def vertex_pipeline_identity(t: Target):
     uri, request = request_uri(t), request_body(t)
     if "aiplatform.googleapis.com" not in uri or not uri.endswith("/pipelineJobs"):
         return None
-    if not isinstance(request, dict):  # absent, computed, or not base64 JSON of an object
+    if isinstance(request, str):  # built at apply time: which account it names is not known yet
+        return Unverified(f"the pipelineJobs request body is computed ({request}): its serviceAccount is unknown until apply")
+    if request is None:  # absent, or not base64 JSON of an object
         return "the pipelineJobs request body is not readable JSON"
     account = request.get("serviceAccount")
     if not account:
