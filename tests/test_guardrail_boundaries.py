@@ -798,9 +798,11 @@ def test_composer_private(config, private):
 
 
 @pytest.mark.parametrize("value, seconds", [("600s", 600), ("0s", 0), ("600", None), ("10m", None), ("s", None), (600, None),
-                                            ("6xs", None), ("60.5s", None)])
+                                            ("6xs", None), ("60.5s", 60.5), ("0.123456789s", 0.123456789), ("0.1234567891s", None),
+                                            ("-5s", -5), ("5.s", None), (".5s", None), ("${var.ttl}", None)])
 def test_duration_seconds(value, seconds):
-    from dataplatform.guardrails.compute import duration_seconds
+    """The protobuf Duration JSON form, as every rule reads it: up to nine fractional digits, one past is not one."""
+    from dataplatform.guardrails.rule import duration_seconds
 
     assert duration_seconds(value) == seconds
 

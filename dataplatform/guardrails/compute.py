@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from dataplatform.config import MIN_MAINTENANCE_SLOT_HOURS, MIN_MAINTENANCE_WEEKLY_HOURS, maintenance_days_per_week
 from dataplatform.guardrails.network import INSTANCES
 from dataplatform.guardrails.rule import (ERROR, WARNING, Target, Unverified, as_int, block, blocks, computed, expect, get, is_true,
-                                         pipelines_json, request_body, request_uri, rule)
+                                         duration_seconds, pipelines_json, request_body, request_uri, rule)
 
 
 @dataclass(frozen=True)
@@ -93,13 +93,6 @@ def dataproc_internal_ip(t: Target):
 
 IDLE_STOP_MIN_S = 600
 IDLE_STOP_MAX_S = 14 * 86400
-
-
-def duration_seconds(value) -> int | None:
-    """Seconds of a protobuf Duration string ("3600s"), None if it is not one."""
-    if isinstance(value, str) and value.endswith("s") and value[:-1].isdigit():
-        return int(value[:-1])
-    return None
 
 
 @rule("GR-CMP-007", ERROR, "Dataproc clusters stop when idle; they are never deleted behind Terraform's back.",

@@ -11,6 +11,7 @@ import base64
 import fnmatch
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Iterator, Mapping
@@ -76,6 +77,15 @@ ERROR, WARNING = Severity.ERROR, Severity.WARNING
 def computed(value: Any) -> bool:
     """True for values Terraform only knows at apply time (a "${...}" expression)."""
     return isinstance(value, str) and "${" in value
+
+
+_DURATION = re.compile(r"-?\d+(\.\d{1,9})?s")
+
+
+def duration_seconds(value: Any) -> float | None:
+    """Seconds of a protobuf Duration in its JSON form ("3600s", "0.5s": up to nine fractional digits,
+    as the APIs take it), None if it is not one (a number, "10m", "600", a "${...}" expression)."""
+    return float(value[:-1]) if isinstance(value, str) and _DURATION.fullmatch(value) else None
 
 
 def block(value: Any) -> dict[str, Any]:

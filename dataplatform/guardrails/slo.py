@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from dataplatform.guardrails.rule import ERROR, Target, as_int, block, blocks, computed, rule
+from dataplatform.guardrails.rule import ERROR, Target, as_int, block, blocks, computed, duration_seconds, rule
 
 MAX_SLO_GOAL = 0.999  # ServiceLevelObjective.goal: 0 < goal <= 0.999
 MAX_ROLLING_DAYS = 30  # rolling_period: an integer multiple of 1 day, no larger than 30 days
@@ -19,12 +19,6 @@ LOOKBACK = re.compile(r'select_slo_\w+\(\s*"[^"]+"\s*(?:,\s*"(?P<lookback>[^"]*)
 LOOKBACK_VALUE = re.compile(r"^\d+(ns|us|ms|s|m|h)$")  # valid units: ns, us, ms, s, m, h (no d)
 MAX_METRIC_ID = 100
 MAX_MOSAIC_COLUMNS = 48
-
-
-def _seconds(value) -> float | None:
-    if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?s", value):
-        return float(value[:-1])
-    return None
 
 
 def _conditions(t: Target) -> list[dict]:
@@ -92,7 +86,7 @@ def alert_alignment(t: Target):
         for kind in ("condition_threshold", "condition_absent"):
             for agg in blocks(block(c.get(kind)).get("aggregations")):
                 period = agg.get("alignment_period")
-                seconds = _seconds(period)
+                seconds = duration_seconds(period)
                 if period is not None and not computed(period) and (seconds is None or not MIN_ALIGNMENT_S <= seconds <= MAX_ALERT_ALIGNMENT_S):
                     problems.append(f"condition {c.get('display_name')!r}: alignment_period {period!r}")
     return ("; ".join(problems) + f" outside {MIN_ALIGNMENT_S}s-{MAX_ALERT_ALIGNMENT_S}s") if problems else None
@@ -105,7 +99,7 @@ def absence_duration(t: Target):
         duration = block(c.get("condition_absent")).get("duration")
         if duration is None or computed(duration):
             continue
-        seconds = _seconds(duration)
+        seconds = duration_seconds(duration)
         if seconds is None or seconds < 60 or seconds % 60:
             return f"condition {c.get('display_name')!r}: condition_absent.duration {duration!r} is not a whole number of minutes"
     return None
