@@ -69,11 +69,13 @@ def select(envs: list[Environment], names: str | None = None) -> list[Environmen
 def build_app(outdir: str | os.PathLike = "cdktf.out", environments: list[Environment] | None = None) -> App:
     from cdktn import App
 
+    from dataplatform import construct_tree
     from dataplatform.config import load_environments
     from dataplatform.stacks.bootstrap import BootstrapStack
     from dataplatform.stacks.platform import PlatformStack
 
     envs = environments if environments is not None else select(load_environments(environments_dir()))
+    construct_tree.install()  # paths and stacks of constructs without a jsii read each
     app = App(outdir=str(outdir))
     for env in envs:
         bootstrap, platform = stack_names(env.name)

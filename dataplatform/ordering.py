@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterable
 
 from cdktn import TerraformResource, TerraformStack
 
+from dataplatform import construct_tree
 from dataplatform.constructs.iam import GrantLedger, service_agent_email
-from dataplatform.resource_types import resource_type
 
 
 @dataclass(frozen=True)
@@ -131,21 +131,17 @@ class DependencyPlan:
 
     Built on the stack's Terraform JSON (`doc`, as cdktn wrote it); `apply` appends each
     resource's new entries to its body in `doc`, which then holds what cdk.tf.json will. A
-    construct is found in it by its logical id: one jsii read, for the constructs named only."""
+    construct is found in it by its path (dataplatform/construct_tree.py: no jsii read)."""
 
     def __init__(self, stack: TerraformStack, doc: dict):
         self.stack = stack
         self.doc = doc
         self.entries = entries(doc)
-        self._by_address = {e.address: e for e in self.entries}
-        self._by_construct: dict[int, Entry] = {}
+        self._by_path = {e.path: e for e in self.entries}
 
     def entry(self, resource: TerraformResource) -> Entry:
         """The entry of a resource construct of this stack (KeyError if the JSON does not hold it)."""
-        found = self._by_construct.get(id(resource))
-        if found is None:
-            found = self._by_construct[id(resource)] = self._by_address[f"{resource_type(resource)}.{resource.friendly_unique_id}"]
-        return found
+        return self._by_path[construct_tree.path(resource)]
 
     def of_type(self, rtype: str) -> list[Entry]:
         return [e for e in self.entries if e.type == rtype]

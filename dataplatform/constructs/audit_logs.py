@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from cdktn_provider_google.project_iam_audit_config import ProjectIamAuditConfig, ProjectIamAuditConfigAuditLogConfig
 from constructs import Construct
 
+from dataplatform import comments
+
 LOG_TYPES = ("ADMIN_READ", "DATA_READ", "DATA_WRITE")
 
 AUDITED_SERVICES: dict[str, str] = {
@@ -36,4 +38,4 @@ class AuditLogs(Construct):
         for service in settings.services:
             config = ProjectIamAuditConfig(self, service.split(".")[0], project=settings.project, service=service,
                                            audit_log_config=[ProjectIamAuditConfigAuditLogConfig(log_type=t) for t in LOG_TYPES])
-            config.add_override("//.audit_reason", AUDITED_SERVICES.get(service, ""))
+            comments.comment(config, "audit_reason", AUDITED_SERVICES.get(service, ""))

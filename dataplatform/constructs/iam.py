@@ -13,13 +13,13 @@ both at once and the consumer would race its own permissions.
 from __future__ import annotations
 
 import re
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from cdktn import TerraformResource, TerraformStack
+from cdktn import TerraformResource
 from constructs import Construct
 
+from dataplatform import comments, construct_tree
 from dataplatform.guardrails.iam import BASIC_ROLES  # one definition: the rule's (GR-IAM-001)
 
 
@@ -68,17 +68,9 @@ class GrantLedger:
         return [g for g in self.grants if g.member == member]
 
 
-_LEDGERS: "weakref.WeakKeyDictionary[Construct, GrantLedger | None]" = weakref.WeakKeyDictionary()
-
-
 def ledger_of(scope: Construct) -> GrantLedger | None:
-    """The ledger of the stack holding `scope` (None in plain test stacks); the stack is looked up
-    once per scope (a jsii round trip), constructs granting several times ask again."""
-    try:
-        return _LEDGERS[scope]
-    except KeyError:
-        ledger = _LEDGERS[scope] = getattr(TerraformStack.of(scope), "grant_ledger", None)
-        return ledger
+    """The ledger of the stack holding `scope` (None in plain test stacks)."""
+    return getattr(construct_tree.stack_of(scope), "grant_ledger", None)
 
 
 def _slug(role: str) -> str:
@@ -131,7 +123,7 @@ def grant_project_member(scope: Construct, construct_id: str, project: str, prin
     if not reason:
         raise ValueError(f"project-level grant of {role} to {principal.key} needs a reason")
     member = grant_member(scope, ProjectIamMember, construct_id, role, principal, project=project, **extra)
-    member.add_override("//.project_scope_reason", reason)
+    comments.comment(member, "project_scope_reason", reason)
     return member
 
 

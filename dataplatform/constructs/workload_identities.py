@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from constructs import Construct
 
+from dataplatform import comments
 from dataplatform.config import Environment, Profile
 from dataplatform.constructs.iam import Principal, grant_project_roles
 from dataplatform.constructs.service_account import WorkloadIdentity, WorkloadIdentityRef, WorkloadIdentitySettings
@@ -160,7 +161,7 @@ class WorkloadIdentities(Construct):
             if principal.member.startswith("workload:"):
                 principal = self.by_key[principal.member.split(":", 1)[1]].principal
             member = self.by_key[grant.target].bind(grant.role, principal)
-            member.add_override("//.grant_reason", grant.reason)
+            comments.comment(member, "grant_reason", grant.reason)
 
     def __getitem__(self, key: str) -> WorkloadIdentity:
         return self.by_key[key]

@@ -26,7 +26,7 @@ from cdktn import TerraformStack
 from constructs import IConstruct
 
 from dataplatform.guardrails.rule import ERROR, WARNING, Rule, Severity, Target, Unverified
-from dataplatform import tfjson
+from dataplatform import comments, tfjson
 from dataplatform.labels import LABEL_ATTRIBUTE_BY_TYPE, learn_label_attributes
 
 SUPPRESS_METADATA = "guardrails:suppress"
@@ -157,8 +157,8 @@ def evaluate_stack(stack: TerraformStack, rules: list[Rule], doc: dict) -> Stack
     if any(rtype not in LABEL_ATTRIBUTE_BY_TYPE for rtype, _, _ in resources.values()):
         learn_label_attributes(stack)
     raw: list[Finding] = []
-    for path, (rtype, attrs, comments) in resources.items():
-        target = Target(rtype, attrs, path, LABEL_ATTRIBUTE_BY_TYPE.get(rtype), comments)
+    for path, (rtype, attrs, notes) in resources.items():
+        target = Target(rtype, attrs, path, LABEL_ATTRIBUTE_BY_TYPE.get(rtype), notes)
         findings, applied = check_target(target, rules)
         result.resources += 1
         result.checks += applied
@@ -187,10 +187,11 @@ def evaluate_stack(stack: TerraformStack, rules: list[Rule], doc: dict) -> Stack
 
 def check_written(stack: TerraformStack, path: Path, rules: list[Rule],
                   prepare: Callable[[dict], dict] | None = None) -> StackResult:
-    """Check the cdk.tf.json cdktn wrote for `stack` at `path`: `prepare(doc)` first finishes it
-    (returns the document as it is to be written), the rules then check that document, which is
-    written back; a stack with an error finding has its file removed (nothing refused can be planned)."""
-    doc = json.loads(path.read_text())
+    """Check the cdk.tf.json cdktn wrote for `stack` at `path`: the "//" comments recorded on its
+    resources (dataplatform/comments.py) and `prepare(doc)` first finish it (`prepare` returns the
+    document as it is to be written), the rules then check that document, which is written back; a
+    stack with an error finding has its file removed (nothing refused can be planned)."""
+    doc = comments.write(stack, json.loads(path.read_text()))
     if prepare is not None:
         doc = prepare(doc)
     result = evaluate_stack(stack, rules, doc)
