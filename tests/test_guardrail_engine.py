@@ -145,6 +145,47 @@ def test_suppressions_belong_to_their_stack_only(tmp_path):
     assert stacks["s2"]["findings"] == [] and len(stacks["s2"]["suppressions"]) == 1
 
 
+def test_a_suppression_in_another_stack_does_not_hide_the_ones_after_it(tmp_path):
+    """The app's suppressions are scanned in the order they were made: one of another stack is
+    skipped, and the scan goes on to this stack's own."""
+    from dataplatform.guardrails import suppress, synth
+
+    app, (s, s2) = guarded_app(tmp_path, "s", "s2")
+    suppress(firewall(s2, "fw", logged=False), "GR-NET-007", reason="made first, in s2")
+    suppress(firewall(s, "fw", logged=False), "GR-NET-007", reason="made second, in s")
+    assert synth(app).startswith("guardrails: 0 errors, 0 warnings, 2 suppressed (")
+    stacks = report(app)["stacks"]
+    assert [(x["rule"], x["path"], x["reason"], x["matched"]) for x in stacks["s"]["suppressions"]] == [
+        ("GR-NET-007", "s/fw", "made second, in s", 1)]
+    assert [(x["rule"], x["path"], x["reason"], x["matched"]) for x in stacks["s2"]["suppressions"]] == [
+        ("GR-NET-007", "s2/fw", "made first, in s2", 1)]
+    assert (stacks["s"]["findings"], stacks["s2"]["findings"]) == ([], [])
+
+
+def test_a_resource_type_not_seen_before_has_its_label_attribute_learned_from_the_stack(tmp_path, monkeypatch):
+    """No label Aspect ran and the type is unknown: the check learns from the stack's tree which
+    attribute holds its labels, so the unlabelled resource is refused (not skipped as unlabelable)."""
+    from cdktn import App, TerraformStack
+    from cdktn_provider_google.provider import GoogleProvider
+    from cdktn_provider_google.pubsub_topic import PubsubTopic
+
+    from dataplatform import labels
+    from dataplatform.guardrails import RULES_BY_ID, evaluate_stack
+
+    for rtype in list(labels.LABEL_ATTRIBUTE_BY_TYPE):
+        monkeypatch.delitem(labels.LABEL_ATTRIBUTE_BY_TYPE, rtype)
+    monkeypatch.setattr(labels, "_BY_CLASS", {})
+    stack = TerraformStack(App(outdir=str(tmp_path / "out")), "s")
+    GoogleProvider(stack, "google", project="p", region="europe-west1")
+    PubsubTopic(stack, "topic", name="t")
+    doc = {"resource": {"google_pubsub_topic": {"topic": {"name": "t", "//": {"metadata": {"path": "s/topic"}}}}}}
+    result = evaluate_stack(stack, [RULES_BY_ID["GR-LBL-001"]], doc)
+    assert labels.LABEL_ATTRIBUTE_BY_TYPE == {"google_pubsub_topic": "labels"}
+    assert [(f.rule, f.path, f.message) for f in result.findings] == [
+        ("GR-LBL-001", "s/topic", "labels lacks owner, cost_center, env, managed_by")]
+    assert (result.resources, result.checks) == (1, 1)
+
+
 def test_a_new_app_in_the_same_directory_starts_a_new_report(tmp_path):
     from dataplatform.guardrails import results, synth
 

@@ -387,6 +387,22 @@ def test_attaching_to_the_app_is_refused(tmp_path):
         attach_guardrails(App(outdir=str(tmp_path)))
 
 
+def test_a_stack_is_registered_once_and_its_registration_is_not_changed_in_place(tmp_path):
+    """A second attach keeps the first registration, which is frozen: changing what a stack is
+    checked with means removing it from `attached` and attaching again."""
+    import dataclasses
+
+    from dataplatform.guardrails import attach_guardrails, attached
+
+    app, (stack,) = guarded_app(tmp_path, "s")
+    first = attached[stack]
+    attach_guardrails(stack, rules=[RULES[0]], prepare=lambda doc: doc)
+    assert attached[stack] is first and (first.rules, first.prepare) == (RULES, None) and first.rules is not RULES
+    with pytest.raises(dataclasses.FrozenInstanceError, match="^cannot assign to field 'prepare'$"):
+        first.prepare = lambda doc: doc
+    assert first.prepare is None
+
+
 # ---------------------------------------------------------------- the real environments
 
 
