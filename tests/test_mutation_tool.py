@@ -129,3 +129,19 @@ def test_the_readme_states_a_score_for_every_mutated_module():
     section = readme[readme.index("#### Mutation testing"):]
     for module in (m for g in CONFIG.groups for m in g.modules):
         assert re.search(rf"^\| `{re.escape(module)}` \| \d+ / \d+ \| \d+(\.\d)? % \|", section, re.M), module
+
+
+def test_survivors_mode_skips_only_what_the_previous_run_killed_on_the_same_line():
+    """`--survivors` re-runs the last survivors, and everything the last run did not kill as it reads now:
+    a mutant of another module, or of a line that changed since, runs again (it was once credited as killed)."""
+    def mutant(line: int, source: str, module: str = "m.py") -> Mutant:
+        return Mutant(module, "core/NumberReplacer", 0, line, 4, source)
+
+    killed, survivor, edited, unseen, other = (mutant(1, "x = 1"), mutant(2, "y = 2"), mutant(3, "z = 3 + 1"), mutant(4, "w = 4"),
+                                               mutant(1, "x = 1", module="other.py"))
+    previous = {"mutants": [{"id": killed.id, "status": "killed", "source": "x = 1"},
+                            {"id": survivor.id, "status": "survived", "source": "y = 2"},
+                            {"id": edited.id, "status": "killed", "source": "z = 3"}]}
+    assert mutation.carry_over_kills([killed, survivor, edited, unseen, other], previous) == [survivor, edited, unseen, other]
+    assert (killed.status, killed.killed_by) == ("killed", "previous run")
+    assert [m.status for m in (survivor, edited, unseen, other)] == ["pending"] * 4

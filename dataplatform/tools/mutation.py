@@ -426,6 +426,17 @@ def run_hand_mutants(cfg: Config, copies: list[Path]) -> list[dict]:
 # ---------------------------------------------------------------- report
 
 
+def carry_over_kills(pending: list[Mutant], previous: dict) -> list[Mutant]:
+    """`--survivors`: mark killed the mutants the previous run killed on the same source line, and
+    return the rest to run (its survivors, and every mutant it did not run or whose line changed:
+    another module, or edited code)."""
+    killed = {(m["id"], m.get("source")) for m in previous.get("mutants", []) if m["status"] == "killed"}
+    for mu in pending:
+        if (mu.id, mu.source_line) in killed:
+            mu.status, mu.killed_by = "killed", "previous run"
+    return [mu for mu in pending if mu.status == "pending"]
+
+
 def _as_json(m: Mutant) -> dict:
     return {"id": m.id, "status": m.status, "source": m.source_line, "diff": m.diff, "reason": m.reason,
             "killed_by": m.killed_by, "tests_run": m.tests_run, "seconds": m.seconds}
@@ -499,12 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         stale += match_equivalents(mutants, cfg.equivalents, sources)
         pending = [mu for mu in mutants if mu.status == "pending"]
         if args.survivors and previous:
-            survived = {s["id"] for s in previous.get("mutants", []) if s["status"] in ("survived", "no-tests")}
-            for mu in pending:
-                if mu.id not in survived:
-                    mu.status = "killed"
-                    mu.killed_by = "previous run"
-            pending = [mu for mu in pending if mu.status == "pending"]
+            pending = carry_over_kills(pending, previous)
         print(f"group {group.name}: {len(mutants)} mutants in {len(modules)} module(s), {len(pending)} to run", flush=True)
         if pending:
             data = trace(group, copies[0])
