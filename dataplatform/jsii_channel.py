@@ -28,6 +28,7 @@ import platform
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 
 CHECKED_JSII = "1.142.0"
@@ -74,6 +75,9 @@ def _start(self) -> None:
     with open(kernel, encoding="utf-8") as f:
         if CHANNEL not in f.read():
             raise RuntimeError(f"{kernel} does not open its API channel on fd 3; run without dataplatform.jsii_channel")
+    # The kernel keeps a scratch directory under TMPDIR and removes it when it exits normally; a
+    # killed kernel (kill()) cannot, so it gets a TMPDIR of its own, which stop() removes.
+    environ["TMPDIR"] = self._kernel_tmp = tempfile.mkdtemp(prefix="jsii-kernel-tmp-")
     ours, theirs = socket.socketpair()
     # The shell puts the socket (its stdin) on fd 3, where the kernel expects its channel, and
     # execs Node with /dev/null as stdin; the arguments are the relay's for its child.
@@ -111,6 +115,7 @@ def _stop(self) -> None:
     process.stdout.close()
     self._channel.close()
     self._ctx_stack.close()
+    shutil.rmtree(getattr(self, "_kernel_tmp", ""), ignore_errors=True)
 
 
 def kill() -> None:

@@ -186,7 +186,7 @@ def test_config_errors_refuse_synth_before_anything_is_built_and_stop_the_kernel
     """`make check` reads YAML only (no cdktn, no provider bindings); `make synth` reads the files while
     the kernel loads the provider, and a refusal builds nothing and kills the kernel instead of waiting for it."""
     (tmp_path / f"{NAME}.yaml").write_text(BASE_TEXT.replace("profile:", "profil:"))
-    probe = ("import sys, main; from dataplatform import jsii_channel; rc = main.main(); "
+    probe = ("import sys, main; from dataplatform import jsii_channel; rc = main.run(); "
              "print(rc, [p.wait(timeout=10) for p in jsii_channel._kernels] == [-9] * len(jsii_channel._kernels))")
     env = {"ENVIRONMENTS_DIR": str(tmp_path), "CDKTF_OUTDIR": str(tmp_path / "out"),
            "PATH": f"{REPO / 'node_modules' / '.bin'}{os.pathsep}/usr/bin:/bin"}

@@ -33,10 +33,13 @@ def test_it_stays_off_where_it_was_not_checked(monkeypatch):
     assert not jsii_channel.supported()
 
 
-def test_a_process_using_it_ends_its_kernel_and_cleans_up(tmp_path):
+@pytest.mark.parametrize("ending", ["", "jsii_channel.kill()\n"], ids=["asked to exit", "killed"])
+def test_a_process_using_it_ends_its_kernel_and_cleans_up(tmp_path, ending):
+    """Asked to exit (jsii's atexit) or killed (main.py once synth is written), the kernel ends with the
+    process and leaves nothing in TMPDIR: not the extracted runtime, not the kernel's own scratch directory."""
     probe = ("import os, tempfile\nfrom dataplatform import jsii_channel\nassert jsii_channel.install()\n"
              "from cdktn import App, TerraformStack\napp = App(outdir=os.environ['OUT']); TerraformStack(app, 's'); app.synth()\n"
-             "from jsii._kernel import Kernel\nprint(Kernel().provider._process._process.pid)\n")
+             "from jsii._kernel import Kernel\nprint(Kernel().provider._process._process.pid)\n" + ending)
     env = {"PATH": f"{REPO / 'node_modules' / '.bin'}:/usr/bin:/bin", "OUT": str(tmp_path / "out"), "TMPDIR": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
