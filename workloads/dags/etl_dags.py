@@ -65,18 +65,10 @@ def rows_loaded_sql(output_table: str) -> str:
     )
 
 
-def _session():
-    import google.auth
-    from google.auth.transport.requests import AuthorizedSession
-
-    credentials, _ = google.auth.default(scopes=launch_request.SCOPES)
-    return AuthorizedSession(credentials)
-
-
 def request_run(pipeline: str, queue: str) -> str:
     """Create the run request on the follow-up queue; returns when it was made (RFC 3339)."""
     requested_at = dt.datetime.now(dt.timezone.utc)
-    launch_request.create_task(_session().post, queue, launch_request.run_request(pipeline, "schedule", requested_at),
+    launch_request.create_task(launch_request.authorized_session().post, queue, launch_request.run_request(pipeline, "schedule", requested_at),
                                timeout=60)
     return requested_at.isoformat()
 
@@ -84,7 +76,7 @@ def request_run(pipeline: str, queue: str) -> str:
 def run_finished(pipeline: str, project: str, region: str, requested_at: str) -> bool:
     """Sensor: has the first job of the pipeline created after the request finished (raises if it failed)?"""
     since = launch_request.parse_time(requested_at)
-    session = _session()
+    session = launch_request.authorized_session()
 
     def page(token: str | None) -> dict[str, Any]:
         response = session.get(launch_request.jobs_url(project, region, token), timeout=60)

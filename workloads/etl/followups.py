@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
-from workloads.launcher.launch_request import SCOPES, create_task, create_task_request, follow_up_task_id, run_request
+from workloads.launcher.launch_request import authorized_session, create_task, create_task_request, follow_up_task_id, run_request
 
 LOG = logging.getLogger(__name__)
 
@@ -32,12 +32,8 @@ class CloudTasksFollowUps:
     queue: str
 
     def request(self, pipeline: str, after_run: str, reason: str, not_before: dt.datetime | None = None) -> bool:
-        import google.auth
-        from google.auth.transport.requests import AuthorizedSession
-
-        credentials, _ = google.auth.default(scopes=SCOPES)
         # False (ALREADY_EXISTS): the launcher asked for the same follow-up.
-        return create_task(AuthorizedSession(credentials).post, self.queue, run_request(pipeline, reason),
+        return create_task(authorized_session().post, self.queue, run_request(pipeline, reason),
                            follow_up_task_id(pipeline, after_run), not_before)
 
 

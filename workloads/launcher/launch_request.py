@@ -1,8 +1,9 @@
 """The Dataflow ``flexTemplates.launch`` request for one ETL run, and the run-request task, from plain data.
 
-Standard library only: the Cloud Function (main.py), the ETL, the Airflow DAGs and the
-infrastructure code (Cloud Scheduler bodies) all build their requests here, so they must
-import anywhere without the workloads' dependencies.
+Standard library only at import: the Cloud Function (main.py), the ETL, the Airflow DAGs and the
+infrastructure code (Cloud Scheduler bodies) all build their requests here, so it must import
+anywhere without the workloads' dependencies. `authorized_session` alone needs google-auth (every
+caller that sends a request has it) and imports it when called.
 
 One pipeline has exactly one Dataflow job name, ``etl-<pipeline>`` (``job_name_for``), on every
 launch path; Dataflow refuses a second *active* job with a name in a region (409
@@ -215,6 +216,16 @@ def run_outcome(jobs: list[Mapping[str, Any]], pipeline: str, region: str, since
 
 # The OAuth scope of every Google API call made with these requests (Dataflow, Cloud Tasks).
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+
+
+def authorized_session():
+    """An HTTP session authorised with Application Default Credentials (the function's, the ETL
+    worker's or Airflow's service account), for the Dataflow and Cloud Tasks calls built here."""
+    import google.auth
+    from google.auth.transport.requests import AuthorizedSession
+
+    credentials, _ = google.auth.default(scopes=SCOPES)
+    return AuthorizedSession(credentials)
 RUN_REQUEST_TYPE = "dataplatform.etl.v1.runRequested"
 RUN_REQUEST_SOURCE = "//dataplatform/etl"
 TASKS_API = "https://cloudtasks.googleapis.com/v2"

@@ -78,12 +78,8 @@ def settings() -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def session():
-    """An HTTP session authorised with the function's service account (Application Default Credentials)."""
-    import google.auth
-    from google.auth.transport.requests import AuthorizedSession
-
-    credentials, _ = google.auth.default(scopes=launch_request.SCOPES)
-    return AuthorizedSession(credentials)
+    """An HTTP session authorised with the function's service account, made once per instance."""
+    return launch_request.authorized_session()
 
 
 @functions_framework.cloud_event

@@ -207,13 +207,34 @@ def test_objects_are_routed_to_their_pipeline(bucket, name, expected):
 
 
 def test_launch_request_module_needs_only_the_standard_library():
+    """At import: a Python without site-packages imports it; only `authorized_session` imports google-auth, when called."""
     import ast
+    import subprocess
     import sys
 
     tree = ast.parse((SOURCE.parent / "launch_request.py").read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    imported = {alias.name.split(".")[0] for node in top if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in top if isinstance(node, ast.ImportFrom) and node.module}
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+    lazy = {f.name: sorted({(n.module if isinstance(n, ast.ImportFrom) else n.names[0].name).split(".")[0]
+                            for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))})
+            for f in tree.body if isinstance(f, ast.FunctionDef)}
+    assert {name: mods for name, mods in lazy.items() if mods} == {"authorized_session": ["google"]}
+    bare = subprocess.run([sys.executable, "-S", "-E", "-s", "-c", "import launch_request; print(launch_request.SCOPES[0])"],
+                          cwd=SOURCE.parent, capture_output=True, text=True, timeout=60)
+    assert bare.stdout.strip() == "https://www.googleapis.com/auth/cloud-platform", bare.stderr
+
+
+def test_the_authorized_session_uses_application_default_credentials_with_the_cloud_platform_scope(monkeypatch):
+    from google.auth.credentials import AnonymousCredentials
+    from google.auth.transport.requests import AuthorizedSession
+
+    asked = []
+    monkeypatch.setattr("google.auth.default", lambda scopes=None: asked.append(scopes) or (AnonymousCredentials(), "proj"))
+    session = lr.authorized_session()
+    assert isinstance(session, AuthorizedSession) and isinstance(session.credentials, AnonymousCredentials)
+    assert asked == [lr.SCOPES]
 
 
 # --- the Cloud Function, served by functions-framework ------------------------------------

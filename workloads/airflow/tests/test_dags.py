@@ -130,7 +130,7 @@ def test_the_callables_request_a_run_on_the_queue_and_wait_for_the_job_created_a
 
     session = mock.create_autospec(AuthorizedSession, instance=True)
     session.post.return_value = FakeResponse(200, {"name": "t"})
-    monkeypatch.setattr(etl_dags, "_session", lambda: session)
+    monkeypatch.setattr(etl_dags.launch_request, "authorized_session", lambda: session)
     requested_at = etl_dags.request_run("orders", QUEUE)
     (url,), kwargs = session.post.call_args
     assert url == f"https://cloudtasks.googleapis.com/v2/{QUEUE}/tasks"
