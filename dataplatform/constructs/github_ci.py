@@ -31,7 +31,7 @@ from cdktn_provider_google.iam_workload_identity_pool_provider import (
 from cdktn_provider_google.project_iam_custom_role import ProjectIamCustomRole
 from constructs import Construct
 
-from dataplatform.constructs.iam import Principal, grant_project_member, grant_project_role_if, grant_project_roles
+from dataplatform.constructs.iam import Principal, grant_member, grant_project_member, grant_project_role_if, grant_project_roles
 from dataplatform.constructs.lake_bucket import LakeBucket
 from dataplatform.constructs.service_account import WorkloadIdentity, WorkloadIdentitySettings
 from dataplatform.constructs.workload_identities import ALL_WORKLOADS
@@ -210,10 +210,10 @@ class GithubCiIdentities(Construct):
         settings.state_bucket.grant_read_write(self.deployer.principal)
 
         # Budgets live on the billing account, so their grants do too (a billing admin runs the bootstrap).
-        BillingAccountIamMember(self, "billing-costs-manager-deployer", billing_account_id=settings.billing_account,
-                                role="roles/billing.costsManager", member=self.deployer.principal.member)
-        BillingAccountIamMember(self, "billing-viewer-plan", billing_account_id=settings.billing_account,
-                                role="roles/billing.viewer", member=self.plan.principal.member)
+        grant_member(self, BillingAccountIamMember, "billing-costs-manager-deployer", "roles/billing.costsManager",
+                     self.deployer.principal, billing_account_id=settings.billing_account)
+        grant_member(self, BillingAccountIamMember, "billing-viewer-plan", "roles/billing.viewer", self.plan.principal,
+                     billing_account_id=settings.billing_account)
 
     def _custom_role(self, id_: str, role_id: str, title: str, permissions: tuple[str, ...], principal: Principal, reason: str) -> None:
         project = self._project

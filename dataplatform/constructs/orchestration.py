@@ -13,7 +13,7 @@ from constructs import Construct
 
 from dataplatform import tfjson
 from dataplatform.config import AirflowVmSettings, ComposerSettings
-from dataplatform.constructs.iam import Principal, grant_project_roles
+from dataplatform.constructs.iam import Principal, grant_member, grant_project_roles
 from dataplatform.constructs.network import AIRFLOW_UI_PORT
 from dataplatform.constructs.service_account import WorkloadIdentityRef
 
@@ -66,9 +66,10 @@ class AirflowVm(Construct):
             deletion_protection=False,
         )
         target = {"instance": self.instance.name, "zone": spec.zone}
-        IapTunnelInstanceIamMember(self, "iap-operators", role="roles/iap.tunnelResourceAccessor", member=spec.operators.member, **target)
-        ComputeInstanceIamMember(self, "oslogin-operators", role="roles/compute.osAdminLogin", member=spec.operators.member,
-                                 instance_name=self.instance.name, zone=spec.zone)
+        grant_member(self, IapTunnelInstanceIamMember, "iap-operators", "roles/iap.tunnelResourceAccessor", spec.operators,
+                     on_owner=True, **target)
+        grant_member(self, ComputeInstanceIamMember, "oslogin-operators", "roles/compute.osAdminLogin", spec.operators,
+                     on_owner=True, instance_name=self.instance.name, zone=spec.zone)
 
         self.name = spec.name
 

@@ -14,7 +14,7 @@ from cdktn_provider_google.cloudfunctions2_function import Cloudfunctions2Functi
 from constructs import Construct
 
 from dataplatform.constructs.assets import upload
-from dataplatform.constructs.iam import grant_project_roles, service_agent
+from dataplatform.constructs.iam import grant_member, grant_project_roles, service_agent
 from dataplatform.constructs.lake_bucket import LakeBucket
 from dataplatform.constructs.processing.launcher_package import packaged_launcher_source
 from dataplatform.constructs.service_account import WorkloadIdentity
@@ -92,7 +92,7 @@ class Launcher(Construct):
             },
         )
         # Eventarc invokes the function's Cloud Run service as the launcher SA: this service only.
-        CloudRunV2ServiceIamMember(self, "invoker", name=self.function.name, location=spec.region,
-                                   role="roles/run.invoker", member=spec.identity.principal.member)
+        grant_member(self, CloudRunV2ServiceIamMember, "invoker", "roles/run.invoker", spec.identity.principal, on_owner=True,
+                     name=self.function.name, location=spec.region)
         self.name = spec.name
         self.uri: str = self.function.service_config.uri  # the run.app URL the follow-up queue targets
