@@ -59,8 +59,10 @@ def _like(index: int, number: int, token: str) -> str:
 def _backwards_range(index: int, value: str) -> tuple[str, str] | None:
     """The first `a-b` range of a field with a > b, and the list that says what croniter makes of it
     (a to the field's end, then its start to b)."""
-    for item in value.split(","):
-        bounds = item.split("/", 1)[0].split("-")
+    items = value.split(",")
+    for position, item in enumerate(items):
+        span, step, _ = item.partition("/")
+        bounds = span.split("-")
         if len(bounds) == 2 and "*" not in bounds:
             low, high = _number(index, bounds[0]), _number(index, bounds[1])
             if index == 4 and high == 7:
@@ -69,7 +71,8 @@ def _backwards_range(index: int, value: str) -> tuple[str, str] | None:
                 top, bottom = _HIGHEST[index], _LOWEST[index]
                 head = f"{bounds[0]}-{_like(index, top, bounds[0])}" if low < top else bounds[0]
                 tail = f"{_like(index, bottom, bounds[1])}-{bounds[1]}" if high > bottom else bounds[1]
-                return item.split("/", 1)[0], value.replace(item, f"{head},{tail}", 1) if "/" not in item else ""
+                # this item rewritten in its place (not the first text that reads like it: 12-15,2-1)
+                return span, "" if step else ",".join([*items[:position], f"{head},{tail}", *items[position + 1:]])
     return None
 
 

@@ -266,6 +266,13 @@ BACKWARDS = "runs backwards (croniter wraps it around, classic cron refuses it);
     ("0 0 * * 7-1", f"day of week field '7-1': the range 7-1 {BACKWARDS} (did you mean '0 0 * * 7,0-1'?)"),
     ("1,59-0 * * * *", f"minute field '1,59-0': the range 59-0 {BACKWARDS} (did you mean '1,59,0 * * * *'?)"),
     ("50-10/5 * * * *", f"minute field '50-10/5': the range 50-10 {BACKWARDS}"),  # a step over the wrap: no obvious list
+    # the range itself is rewritten in its place, not the first text that reads like it ("12-15" holds "2-1")
+    ("0 12-15,2-1,20 * * *", f"hour field '12-15,2-1,20': the range 2-1 {BACKWARDS} (did you mean '0 12-15,2-23,0-1,20 * * *'?)"),
+    # each added bound is spelled like the bound it extends: a name next to a name, a number next to a number
+    ("0 0 * * 5-MON", f"day of week field '5-MON': the range 5-MON {BACKWARDS} (did you mean '0 0 * * 5-6,SUN-MON'?)"),
+    ("0 0 * 11-FEB *", f"month field '11-FEB': the range 11-FEB {BACKWARDS} (did you mean '0 0 * 11-12,JAN-FEB *'?)"),
+    # croniter reads 7-7 (Sunday to Sunday) as the whole week, as the list does
+    ("0 0 * * 7-7", f"day of week field '7-7': the range 7-7 {BACKWARDS} (did you mean '0 0 * * 7,0-7'?)"),
 ])
 def test_backwards_ranges_are_refused_with_the_list_croniter_would_read(cron, expected):
     text = BASE_TEXT.replace('schedule: "15 * * * *"', f'schedule: "{cron}"')
