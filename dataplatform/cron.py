@@ -3,7 +3,8 @@
 croniter (the parser Airflow uses) decides whether an expression is valid; this module only
 narrows it to the portable subset (no seconds field, no `@hourly`, no L/W/#/? extensions,
 which Cloud Scheduler refuses; no backwards range such as `22-2`, which croniter wraps around
-midnight while classic cron refuses it) and words the refusal for a person: which field, its
+midnight while classic cron refuses it; no one-value range such as `5-5`, which croniter reads as
+the whole field while classic cron reads it as 5) and words the refusal for a person: which field, its
 range, and a suggestion where one is obvious.
 """
 
@@ -56,23 +57,33 @@ def _like(index: int, number: int, token: str) -> str:
     return _names(index)[number - (index == 3)] if token.isalpha() else str(number)
 
 
-def _backwards_range(index: int, value: str) -> tuple[str, str] | None:
-    """The first `a-b` range of a field with a > b, and the list that says what croniter makes of it
-    (a to the field's end, then its start to b)."""
+def _misread_range(index: int, value: str) -> tuple[str, str, str] | None:
+    """The first `a-b` range of a field that croniter and classic cron read differently: (the range,
+    what is wrong with it, the field rewritten or "" when no rewrite is obvious).
+
+    croniter reads a range from a value to itself (5-5; in the day of week also 7-0, 7 and 0 both
+    being Sunday) as the whole field, and a backwards range (22-2, 7-1) as wrapping around; classic
+    cron reads 5-5 as 5 alone and refuses a backwards range. A one-value range is rewritten
+    as that value (what its author meant), a backwards one as the list croniter reads it as."""
     items = value.split(",")
     for position, item in enumerate(items):
         span, step, _ = item.partition("/")
         bounds = span.split("-")
-        if len(bounds) == 2 and "*" not in bounds:
-            low, high = _number(index, bounds[0]), _number(index, bounds[1])
-            if index == 4 and high == 7:
-                high = 6 if low == 7 else 7  # 7 is Sunday again: 0-7 and 5-7 run forwards
-            if low > high:
-                top, bottom = _HIGHEST[index], _LOWEST[index]
-                head = f"{bounds[0]}-{_like(index, top, bounds[0])}" if low < top else bounds[0]
-                tail = f"{_like(index, bottom, bounds[1])}-{bounds[1]}" if high > bottom else bounds[1]
-                # this item rewritten in its place (not the first text that reads like it: 12-15,2-1)
-                return span, "" if step else ",".join([*items[:position], f"{head},{tail}", *items[position + 1:]])
+        if len(bounds) != 2 or "*" in bounds:
+            continue
+        low, high = _number(index, bounds[0]), _number(index, bounds[1])
+        if low == high or (index == 4 and (low, high) == (7, 0)):  # 7-0: Sunday to Sunday, like 7-7 and 0-0
+            classic = "refuses it" if low > high else f"reads it as {bounds[0]} alone"
+            rewritten, problem = bounds[0], f"names one value, which croniter reads as the whole field (classic cron {classic}); write the value"
+        elif low > high:
+            top, bottom = _HIGHEST[index], _LOWEST[index]
+            head = f"{bounds[0]}-{_like(index, top, bounds[0])}" if low < top else bounds[0]
+            tail = f"{_like(index, bottom, bounds[1])}-{bounds[1]}" if high > bottom else bounds[1]
+            rewritten, problem = f"{head},{tail}", "runs backwards (croniter wraps it around, classic cron refuses it); write it as a list"
+        else:
+            continue
+        # this item rewritten in its place (not the first text that reads like it: 12-15,2-1)
+        return span, problem, "" if step else ",".join([*items[:position], rewritten, *items[position + 1:]])
     return None
 
 
@@ -94,11 +105,11 @@ def check(expression: str) -> str:
             raise CronError(f"{name} field {value!r}: expected numbers, *, ranges (a-b), steps (/n) or lists (a,b) in {bounds}")
         if not _field_ok(index, value):
             raise CronError(f"{name} field {value!r} is out of range {bounds}")
-        backwards = _backwards_range(index, value)
-        if backwards:
-            fixed = [*fields[:index], backwards[1], *fields[index + 1:]] if backwards[1] else None
-            raise CronError(f"{name} field {value!r}: the range {backwards[0]} runs backwards (croniter wraps it around, "
-                            "classic cron refuses it); write it as a list", " ".join(fixed) if fixed else None)
+        misread = _misread_range(index, value)
+        if misread:
+            span, problem, rewritten = misread
+            fixed = " ".join([*fields[:index], rewritten, *fields[index + 1:]]) if rewritten else None
+            raise CronError(f"{name} field {value!r}: the range {span} {problem}", fixed)
     try:
         schedule = croniter(text, dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc))
         schedule.get_next(dt.datetime)

@@ -271,16 +271,55 @@ BACKWARDS = "runs backwards (croniter wraps it around, classic cron refuses it);
     # each added bound is spelled like the bound it extends: a name next to a name, a number next to a number
     ("0 0 * * 5-MON", f"day of week field '5-MON': the range 5-MON {BACKWARDS} (did you mean '0 0 * * 5-6,SUN-MON'?)"),
     ("0 0 * 11-FEB *", f"month field '11-FEB': the range 11-FEB {BACKWARDS} (did you mean '0 0 * 11-12,JAN-FEB *'?)"),
-    # croniter reads 7-7 (Sunday to Sunday) as the whole week, as the list does
-    ("0 0 * * 7-7", f"day of week field '7-7': the range 7-7 {BACKWARDS} (did you mean '0 0 * * 7,0-7'?)"),
 ])
 def test_backwards_ranges_are_refused_with_the_list_croniter_would_read(cron, expected):
     text = BASE_TEXT.replace('schedule: "15 * * * *"', f'schedule: "{cron}"')
     assert problems_of(text) == [f"{SOURCE}:{line_of(text, 'schedule: ')}: pipelines[0].schedule: {expected} (got {cron!r})"]
 
 
-@pytest.mark.parametrize("cron", ["5-5 * * * *", "0-59 * * * *", "* 0-23 * * *", "0 0 1-31 * *", "0 0 * JAN-DEC *", "0 0 * * 0-7",
-                                  "0 0 * * 5-7", "0 0 * * SUN-SAT", "10-50/5 * * * *"])
+ONE_VALUE = "names one value, which croniter reads as the whole field"
+
+
+@pytest.mark.parametrize("cron,expected", [
+    ("5-5 * * * *", f"minute field '5-5': the range 5-5 {ONE_VALUE} (classic cron reads it as 5 alone); write the value "
+                    "(did you mean '5 * * * *'?)"),
+    ("3-3,5 * * * *", f"minute field '3-3,5': the range 3-3 {ONE_VALUE} (classic cron reads it as 3 alone); write the value "
+                      "(did you mean '3,5 * * * *'?)"),
+    ("0 0 * * SUN-SUN", f"day of week field 'SUN-SUN': the range SUN-SUN {ONE_VALUE} (classic cron reads it as SUN alone); "
+                        "write the value (did you mean '0 0 * * SUN'?)"),
+    # 7 and 0 are both Sunday: 7-7 and 7-0 name Sunday, which croniter reads as every day
+    ("0 0 * * 7-7", f"day of week field '7-7': the range 7-7 {ONE_VALUE} (classic cron reads it as 7 alone); write the value "
+                    "(did you mean '0 0 * * 7'?)"),
+    ("0 0 * * 7-0", f"day of week field '7-0': the range 7-0 {ONE_VALUE} (classic cron refuses it); write the value "
+                    "(did you mean '0 0 * * 7'?)"),
+    ("1-1/2 * * * *", f"minute field '1-1/2': the range 1-1 {ONE_VALUE} (classic cron reads it as 1 alone); write the value"),
+])
+def test_one_value_ranges_are_refused_with_the_value(cron, expected):
+    text = BASE_TEXT.replace('schedule: "15 * * * *"', f'schedule: "{cron}"')
+    assert problems_of(text) == [f"{SOURCE}:{line_of(text, 'schedule: ')}: pipelines[0].schedule: {expected} (got {cron!r})"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(minute=st.integers(0, 59))
+def test_a_one_value_range_is_what_croniter_misreads_and_the_value_is_what_classic_cron_reads(minute):
+    import datetime as dt
+
+    from croniter import croniter
+
+    from dataplatform.cron import CronError, check
+
+    with pytest.raises(CronError) as info:
+        check(f"{minute}-{minute} * * * *")
+    assert info.value.suggestion == f"{minute} * * * *"
+    start = dt.datetime(2025, 1, 1)
+    misread = croniter(f"{minute}-{minute} * * * *", start)
+    assert [misread.get_next(dt.datetime).minute for _ in range(60)] == [*range(1, 60), 0]  # every minute
+    meant = croniter(info.value.suggestion, start)
+    assert {meant.get_next(dt.datetime).minute for _ in range(5)} == {minute}
+
+
+@pytest.mark.parametrize("cron", ["4-5 * * * *", "0-59 * * * *", "* 0-23 * * *", "0 0 1-31 * *", "0 0 * JAN-DEC *", "0 0 * * 0-7",
+                                  "0 0 * * 5-7", "0 0 * * 6-7", "0 0 * * SUN-SAT", "10-50/5 * * * *"])
 def test_forward_ranges_up_to_the_field_ends_are_accepted(cron):
     assert problems_of(BASE_TEXT.replace('schedule: "15 * * * *"', f'schedule: "{cron}"')) == []
 
