@@ -34,11 +34,11 @@ def install() -> None:
     def recording_create(cls, obj, args=None):
         ref = create(cls, obj, args)
         if isinstance(obj, Construct):
-            scope = args[0] if args else None
+            scope, id_, *_ = [*(args or ()), None, None]
             if not isinstance(scope, Construct):  # App(config): the root of a tree
                 _SCOPE[obj] = (None, "")
-            elif len(args) > 1 and isinstance(args[1], str) and scope in _SCOPE:
-                _SCOPE[obj] = (scope, args[1])
+            elif isinstance(id_, str):  # not a backend: cdktn names it (its second argument is its config)
+                _SCOPE[obj] = (scope, id_)
         return ref
 
     jsii.create = recording_create

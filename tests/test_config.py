@@ -293,6 +293,9 @@ ONE_VALUE = "names one value, which croniter reads as the whole field"
     ("0 0 * * 7-0", f"day of week field '7-0': the range 7-0 {ONE_VALUE} (classic cron refuses it); write the value "
                     "(did you mean '0 0 * * 7'?)"),
     ("1-1/2 * * * *", f"minute field '1-1/2': the range 1-1 {ONE_VALUE} (classic cron reads it as 1 alone); write the value"),
+    # one value spelled two ways: the first spelling is kept
+    ("0 0 * * SUN-0", f"day of week field 'SUN-0': the range SUN-0 {ONE_VALUE} (classic cron reads it as SUN alone); write the value "
+                      "(did you mean '0 0 * * SUN'?)"),
 ])
 def test_one_value_ranges_are_refused_with_the_value(cron, expected):
     text = BASE_TEXT.replace('schedule: "15 * * * *"', f'schedule: "{cron}"')

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dataplatform import comments, construct_tree
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_every_construct_of_every_environment_is_recorded_and_answers_as_jsii_does(synth_app):
@@ -20,6 +24,73 @@ def test_every_construct_of_every_environment_is_recorded_and_answers_as_jsii_do
     assert all(isinstance(n, TerraformBackend) for n in nodes if n not in construct_tree._SCOPE)
     assert [(construct_tree.path(n), construct_tree.stack_of(n)) for n in nodes] == [(n.node.path, TerraformStack.of(n)) for n in nodes]
     assert construct_tree.path(synth_app) == ""
+
+
+def test_paths_and_stacks_of_a_small_tree_come_from_the_record(monkeypatch):
+    """Recorded at creation: the root is "", a stack its id, below it ids joined by "/"; the stack of a
+    construct is the nearest stack above it, itself for a stack. Nothing is read through jsii."""
+    from cdktn import App, TerraformStack
+    from cdktn_provider_google.project_service import ProjectService
+    from constructs import Construct
+
+    construct_tree.install()
+    construct_tree.install()  # idempotent: one wrapper, not two
+    app = App(outdir="unused")
+    stack = TerraformStack(app, "s")
+    outer = Construct(stack, "outer")
+    api = ProjectService(Construct(outer, "inner"), "api", service="storage.googleapis.com")
+    assert all(c in construct_tree._SCOPE for c in (app, stack, outer, api))
+    reads = []
+    node = Construct.node.fget
+    monkeypatch.setattr(Construct, "node", property(lambda self: reads.append(self) or node(self)))
+    of = TerraformStack.of
+    monkeypatch.setattr(TerraformStack, "of", staticmethod(lambda c: reads.append(c) or of(c)))
+    assert [construct_tree.path(c) for c in (app, stack, outer, api)] == ["", "s", "s/outer", "s/outer/inner/api"]
+    assert construct_tree.stack_of(api) is construct_tree.stack_of(outer) is construct_tree.stack_of(stack) is stack
+    assert reads == []
+    with pytest.raises(Exception):
+        construct_tree.stack_of(app)  # a root that is no stack: jsii says why
+    assert reads == [app]
+
+
+def test_a_fresh_process_starts_unrecorded_and_install_wraps_jsii_create():
+    import subprocess
+    import sys
+
+    probe = ("from dataplatform import construct_tree as t; import jsii; before = t._installed; t.install(); "
+             "print(before, t._installed, jsii.create.__name__)")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["False", "True", "recording_create"], result.stderr
+
+
+def test_install_wraps_jsii_create_once(monkeypatch):
+    import jsii
+
+    monkeypatch.setattr(construct_tree, "_installed", False)
+    original = jsii.create
+    construct_tree.install()
+    wrapped = jsii.create
+    construct_tree.install()
+    assert wrapped is not original and jsii.create is wrapped
+
+
+def test_a_backend_is_not_recorded_and_a_construct_below_an_unrecorded_scope_still_answers():
+    """A backend's second argument is its config, not an id (cdktn names it): it is asked through jsii;
+    a construct created under a scope the record lacks is recorded and answers through that scope."""
+    from cdktn import LocalBackend, TerraformStack
+    from constructs import Construct
+
+    from tests.support import new_stack
+
+    construct_tree.install()
+    stack = new_stack()
+    backend = LocalBackend(stack, path="state.tfstate")
+    assert backend not in construct_tree._SCOPE and construct_tree.path(backend) == backend.node.path == "test/backend"
+    outer = Construct(stack, "outer")
+    construct_tree._SCOPE.pop(outer)
+    inner = Construct(outer, "inner")
+    assert construct_tree._SCOPE[inner] == (outer, "inner")
+    assert construct_tree.path(inner) == "test/outer/inner" and construct_tree.stack_of(inner) is TerraformStack.of(inner) is stack
 
 
 def test_a_construct_created_without_the_record_is_asked_through_jsii():
