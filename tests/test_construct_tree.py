@@ -48,7 +48,7 @@ def test_paths_and_stacks_of_a_small_tree_come_from_the_record(monkeypatch):
     assert [construct_tree.path(c) for c in (app, stack, outer, api)] == ["", "s", "s/outer", "s/outer/inner/api"]
     assert construct_tree.stack_of(api) is construct_tree.stack_of(outer) is construct_tree.stack_of(stack) is stack
     assert reads == []
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match="No stack could be identified for the construct at path ''"):
         construct_tree.stack_of(app)  # a root that is no stack: jsii says why
     assert reads == [app]
 
