@@ -32,6 +32,28 @@ def bucket(kind: BucketKind, folders=()) -> tuple[TerraformStack, LakeBucket]:
 
 
 class TestLakeBucket:
+    def test_a_binding_under_a_condition_carries_it_and_its_own_id(self):
+        """bind(condition=...) writes the condition block on the member, and names the member after the
+        condition's title, so the same role for the same principal can be granted with and without one."""
+        from dataplatform.constructs.iam import IamCondition
+
+        stack, lake = bucket(BucketKind.DATA)
+        until = IamCondition("until-2027", 'request.time < timestamp("2027-01-01T00:00:00Z")', "a migration window")
+        lake.bind("roles/storage.objectViewer", ALICE, condition=until)
+        lake.bind("roles/storage.objectViewer", ALICE)
+        lake.bind("roles/storage.objectAdmin", ALICE, condition=IamCondition("prefix", 'resource.name.startsWith("x")'))
+        members = {key.rsplit("_", 1)[0]: (m["role"], m.get("condition"))  # the logical id without its hash
+                   for key, m in synth(stack)["resource"]["google_storage_bucket_iam_member"].items()}
+        assert members == {
+            "b_iam-storage-objectviewer-alice-until-2027": ("roles/storage.objectViewer", {
+                "title": "until-2027", "expression": 'request.time < timestamp("2027-01-01T00:00:00Z")', "description": "a migration window"}),
+            "b_iam-storage-objectviewer-alice": ("roles/storage.objectViewer", None),
+            "b_iam-storage-objectadmin-alice-prefix": ("roles/storage.objectAdmin", {
+                "title": "prefix", "expression": 'resource.name.startsWith("x")'}),
+        }
+        with pytest.raises(ValueError, match="roles/editor"):
+            lake.bind("roles/editor", ALICE, condition=until)  # a basic role is refused, condition or not
+
     def test_data_bucket_is_private_versioned_tiered_and_kept(self):
         stack, _ = bucket(BucketKind.DATA)
         b = only(synth(stack), "google_storage_bucket")

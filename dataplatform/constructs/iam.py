@@ -90,6 +90,18 @@ def grant_member(scope: Construct, member_class: Callable[..., Any], construct_i
     return member
 
 
+@dataclass(frozen=True)
+class IamCondition:
+    """An IAM condition (CEL `expression`) on one member: the same block on every *_iam_member type."""
+
+    title: str
+    expression: str
+    description: str = ""
+
+    def as_block(self) -> dict[str, str]:
+        return {"title": self.title, "expression": self.expression, **({"description": self.description} if self.description else {})}
+
+
 class ResourceIam:
     """Mixin for constructs owning a resource that takes resource-level IAM members.
 
@@ -102,13 +114,17 @@ class ResourceIam:
     def _iam_target(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def bind(self, role: str, principal: Principal, *, scope_suffix: str = "") -> Any:
+    def bind(self, role: str, principal: Principal, *, scope_suffix: str = "", condition: IamCondition | None = None) -> Any:
+        """Grant `role` on this resource to `principal` (under `condition`, if given); returns the member."""
         _refuse_basic(role)
         if not isinstance(self, Construct):
             raise TypeError(f"ResourceIam is a mixin for constructs, not {type(self).__name__}")
         target = self.__dict__.get("_iam_target_kwargs")
         if target is None:  # tokens of the resource, read once per construct (each read is a jsii round trip)
             target = self.__dict__["_iam_target_kwargs"] = self._iam_target()
+        if condition is not None:
+            target = {**target, "condition": condition.as_block()}
+            scope_suffix += f"-{_slug(condition.title)}"
         return grant_member(self, self._iam_member_class, f"iam-{_slug(role)}-{principal.key}{scope_suffix}", role, principal,
                             on_owner=True, **target)
 
