@@ -12,7 +12,7 @@ import weakref
 
 from cdktn import TerraformResource, TerraformStack
 
-from dataplatform import construct_tree
+from dataplatform import construct_tree, tfjson
 
 _COMMENTS: "weakref.WeakKeyDictionary[TerraformResource, dict[str, str]]" = weakref.WeakKeyDictionary()
 
@@ -28,8 +28,7 @@ def write(stack: TerraformStack, doc: dict) -> dict:
     mine = [(construct_tree.path(r), texts) for r, texts in list(_COMMENTS.items()) if construct_tree.stack_of(r) is stack]
     if not mine:
         return doc
-    by_path = {(body.get("//") or {}).get("metadata", {}).get("path"): body
-               for items in (doc.get("resource") or {}).values() for body in items.values()}
+    by_path = {path: body for _, _, path, body in tfjson.bodies(doc)}
     for path, texts in mine:
         body = by_path.get(path)
         if body is not None:

@@ -20,10 +20,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from cdktn import TerraformResource, TerraformStack
+from cdktn import TerraformResource
 
-from dataplatform import construct_tree
+from dataplatform import construct_tree, tfjson
 from dataplatform.constructs.iam import GrantLedger, service_agent_email
+from dataplatform.guardrails.rule import get
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Consumer:
 
 
 def _storage_events(attrs: dict) -> tuple[str, ...]:
-    event = str(_get(attrs, "event_trigger.event_type") or "")
+    event = str(get(attrs, "event_trigger.event_type") or "")
     return ("storage",) if event.startswith("google.cloud.storage.") else ()
 
 
@@ -65,21 +66,11 @@ CONSUMERS: dict[str, Consumer] = {
 _TABLE_RESOURCE = re.compile(r"//bigquery\.googleapis\.com/projects/[\w.:-]+/datasets/(\w+)/tables/([\w$-]+)")
 
 
-def _get(attrs: Any, path: str) -> Any:
-    for key in path.split("."):
-        if isinstance(attrs, list):
-            attrs = attrs[0] if attrs else None
-        if not isinstance(attrs, dict):
-            return None
-        attrs = attrs.get(key)
-    return attrs
-
-
 def identity_emails(rtype: str, attrs: dict) -> list[str]:
     """Service account emails a consumer runs as (read from its final attributes)."""
     found = []
     for path in CONSUMERS[rtype].identity_paths if rtype in CONSUMERS else ():
-        value = _get(attrs, path)
+        value = get(attrs, path)
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str) and "@" in item and "${" not in item:
                 found.append(item.rsplit("/", 1)[-1])
@@ -114,16 +105,6 @@ class Entry:
         return f"{self.type}.{self.logical_id}"
 
 
-def entries(doc: dict) -> list[Entry]:
-    """Every resource of `doc` (a stack's Terraform JSON), its body the dict in `doc` itself."""
-    found = []
-    for rtype, items in (doc.get("resource") or {}).items():
-        for logical_id, body in items.items():
-            meta = (body.get("//") or {}).get("metadata") or {}
-            found.append(Entry(rtype, logical_id, meta.get("path", f"{rtype}.{logical_id}"), body))
-    return found
-
-
 class DependencyPlan:
     """`depends_on` to add, collected per resource and written once. Rendered as plain
     `type.logical_id` addresses, the only form Terraform accepts in depends_on; entries the
@@ -133,10 +114,9 @@ class DependencyPlan:
     resource's new entries to its body in `doc`, which then holds what cdk.tf.json will. A
     construct is found in it by its path (dataplatform/construct_tree.py: no jsii read)."""
 
-    def __init__(self, stack: TerraformStack, doc: dict):
-        self.stack = stack
+    def __init__(self, doc: dict):
         self.doc = doc
-        self.entries = entries(doc)
+        self.entries = [Entry(*found) for found in tfjson.bodies(doc)]
         self._by_path = {e.path: e for e in self.entries}
 
     def entry(self, resource: TerraformResource) -> Entry:

@@ -38,13 +38,19 @@ class SynthesizedResource:
         return self.path.split("/", 1)[-1]
 
 
-def resources(stack: dict) -> Iterator[SynthesizedResource]:
+def bodies(stack: dict) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    """(type, logical id, construct path, body) of every resource, the body being the document's own
+    dict (to change it in place); the path is "<type>.<id>" where the "//" metadata lacks one."""
     for rtype, items in (stack.get("resource") or {}).items():
         for logical_id, body in items.items():
-            comments = dict(body.get("//") or {})
-            meta = comments.pop("metadata", None) or {}
-            yield SynthesizedResource(rtype, logical_id, meta.get("path", f"{rtype}.{logical_id}"),
-                                      {k: v for k, v in body.items() if k != "//"}, comments)
+            meta = (body.get("//") or {}).get("metadata") or {}
+            yield rtype, logical_id, meta.get("path", f"{rtype}.{logical_id}"), body
+
+
+def resources(stack: dict) -> Iterator[SynthesizedResource]:
+    for rtype, logical_id, path, body in bodies(stack):
+        comments = {k: v for k, v in (body.get("//") or {}).items() if k != "metadata"}
+        yield SynthesizedResource(rtype, logical_id, path, {k: v for k, v in body.items() if k != "//"}, comments)
 
 
 def dumps(doc: dict) -> str:

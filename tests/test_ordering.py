@@ -214,7 +214,7 @@ def test_the_plan_finds_a_construct_by_its_path():
     stack, api, buckets = _small_stack()
     doc = stack.to_terraform()
     del doc["resource"]["google_storage_bucket"][stack.get_logical_id(buckets[1])]
-    plan = DependencyPlan(stack, doc)
+    plan = DependencyPlan(doc)
     assert sorted(e.path for e in plan.entries) == ["test/api", "test/b0", "test/b2"]
     found = plan.entry(buckets[2])
     assert (found.address, found.path) == (f"google_storage_bucket.{stack.get_logical_id(buckets[2])}", "test/b2")
@@ -232,7 +232,7 @@ def test_the_plan_appends_to_the_depends_on_a_resource_has_already():
     stack, api, buckets = _small_stack()
     buckets[0].depends_on = [buckets[2].fqn]
     buckets[1].add_override("depends_on", ["google_storage_bucket.elsewhere"])
-    plan = DependencyPlan(stack, stack.to_terraform())
+    plan = DependencyPlan(stack.to_terraform())
     plan.add(buckets[0], [buckets[2], api])  # b2: already its own depends_on, not repeated
     for b in buckets[1:]:
         plan.add(b, [api, api])  # twice: written once

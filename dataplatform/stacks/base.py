@@ -37,7 +37,7 @@ class EnvironmentStack(TerraformStack):
         """The stack's last change, made on its written Terraform JSON: the environment's labels
         under each resource's own, then the `depends_on`; returns the document to write."""
         stamp_document(self, doc, self.env.all_labels)
-        plan = DependencyPlan(self, doc)
+        plan = DependencyPlan(doc)
         self.wire_dependencies(plan)
         plan.apply()
         return plan.doc
