@@ -11,7 +11,7 @@ and two more per resource that takes labels).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import jsii
 from cdktn import IAspect, TerraformResource
@@ -62,8 +62,11 @@ def stamp(node: IConstruct, labels: dict[str, str]) -> None:
         setattr(node, attribute, merged(labels, getattr(node, f"{attribute}_input", None)))
 
 
-def learn_label_attributes(scope: IConstruct) -> None:
-    """Fill LABEL_ATTRIBUTE_BY_TYPE for every resource type under `scope` (one jsii call for the tree)."""
+def learn_label_attributes(scope: IConstruct, rtypes: Iterable[str]) -> None:
+    """Fill LABEL_ATTRIBUTE_BY_TYPE for `rtypes` (Terraform types of resources under `scope`): if one
+    is not known yet, from every resource class under `scope` (one jsii call for the tree)."""
+    if all(rtype in LABEL_ATTRIBUTE_BY_TYPE for rtype in rtypes):
+        return
     for node in scope.node.find_all():
         if isinstance(node, TerraformResource) and type(node) not in _BY_CLASS:
             label_attribute(node)
@@ -73,8 +76,7 @@ def stamp_document(scope: IConstruct, doc: dict, labels: dict[str, str]) -> None
     """Merge `labels` under the labels of every resource in `doc` (the Terraform JSON of `scope`,
     a stack) that takes labels."""
     resources = doc.get("resource") or {}
-    if any(rtype not in LABEL_ATTRIBUTE_BY_TYPE for rtype in resources):
-        learn_label_attributes(scope)
+    learn_label_attributes(scope, resources)
     for rtype, items in resources.items():
         attribute = LABEL_ATTRIBUTE_BY_TYPE.get(rtype)
         for body in items.values() if attribute else ():

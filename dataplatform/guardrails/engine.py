@@ -26,7 +26,7 @@ from cdktn import TerraformStack
 from constructs import IConstruct
 
 from dataplatform.guardrails.rule import ERROR, WARNING, Rule, Severity, Target, Unverified
-from dataplatform import comments, tfjson
+from dataplatform import comments, construct_tree, tfjson
 from dataplatform.labels import LABEL_ATTRIBUTE_BY_TYPE, learn_label_attributes
 
 SUPPRESS_METADATA = "guardrails:suppress"
@@ -60,10 +60,10 @@ _SUPPRESSED: "weakref.WeakKeyDictionary[IConstruct, list[IConstruct]]" = weakref
 
 def suppressions_in(stack: TerraformStack) -> list[Suppression]:
     found = []
-    prefix = stack.node.path + "/"
+    own = construct_tree.path(stack)
     for construct in _SUPPRESSED.get(stack.node.root, []):
-        path = construct.node.path
-        if path != stack.node.path and not path.startswith(prefix):
+        path = construct_tree.path(construct)
+        if path != own and not path.startswith(own + "/"):
             continue
         for entry in construct.node.metadata:
             if entry.type == SUPPRESS_METADATA:
@@ -147,15 +147,14 @@ def check_target(target: Target, rules: Iterable[Rule]) -> tuple[list[Finding], 
 
 def evaluate_stack(stack: TerraformStack, rules: list[Rule], doc: dict) -> StackResult:
     """The rules' findings on every resource of `stack`; `doc`: its Terraform JSON (as cdk.tf.json holds it)."""
-    result = StackResult(stack.node.id)
+    result = StackResult(construct_tree.path(stack))
     known = {r.id for r in rules}
     result.suppressions = suppressions_in(stack)
     # The output is the truth (a moved resource is absent). Label attributes are known per type
     # once the labels were stamped on a class; only unknown types cost a walk of the tree.
     result.document = doc
     resources = stack_resources(doc)
-    if any(rtype not in LABEL_ATTRIBUTE_BY_TYPE for rtype, _, _ in resources.values()):
-        learn_label_attributes(stack)
+    learn_label_attributes(stack, {rtype for rtype, _, _ in resources.values()})
     raw: list[Finding] = []
     for path, (rtype, attrs, notes) in resources.items():
         target = Target(rtype, attrs, path, LABEL_ATTRIBUTE_BY_TYPE.get(rtype), notes)

@@ -16,7 +16,7 @@ from typing import Callable
 
 from cdktn import App, TerraformStack
 
-from dataplatform import tfjson
+from dataplatform import construct_tree, tfjson
 from dataplatform.guardrails.engine import META_RULES, StackResult, check_written
 from dataplatform.guardrails.rule import Rule
 
@@ -51,38 +51,22 @@ class _Run:
 _RUNS: dict[str, _Run] = {}  # by output directory
 
 
-def _app_of(stack: TerraformStack) -> App | None:
-    root = stack.node.root
-    return root if isinstance(root, App) else None
+def _key(app: App) -> str:
+    return str(Path(app.outdir).resolve())
 
 
 def report_dir(app: App) -> Path:
     return Path(app.outdir) / REPORT_DIR
 
 
-def record(stack: TerraformStack, result: StackResult, rules: list[Rule]) -> None:
-    app = _app_of(stack)
-    if app is None:
-        return
-    key = str(Path(app.outdir).resolve())
-    run = _RUNS.get(key)
-    if run is None or run.app is not app:
-        run = _RUNS[key] = _Run(app, rules, _stacks(app))
-    run.results[stack.node.id] = result
-
-
 def results(app: App) -> dict[str, StackResult]:
     """Results of the stacks evaluated in `app`'s latest synth (empty if none)."""
-    run = _RUNS.get(str(Path(app.outdir).resolve()))
+    run = _RUNS.get(_key(app))
     return dict(run.results) if run and run.app is app else {}
 
 
-def _stacks(app: App) -> list[str]:
-    return [c.node.id for c in app.node.children if isinstance(c, TerraformStack)]
-
-
 def report_data(app: App) -> dict:
-    run = _RUNS[str(Path(app.outdir).resolve())]
+    run = _RUNS[_key(app)]
     stacks = {}
     for name in run.stacks:
         res = run.results.get(name)
@@ -152,16 +136,16 @@ def synth(app: App) -> str:
     where the report is)."""
     app.synth()
     written = tfjson.manifest_stacks(app.outdir)
+    stacks = {construct_tree.path(c): c for c in app.node.children if isinstance(c, TerraformStack)}
+    guarded = {name: attached[stack] for name, stack in stacks.items() if stack in attached}
+    run = _RUNS[_key(app)] = _Run(app, next(iter(guarded.values())).rules if guarded else [], list(stacks))
     try:
-        for stack in app.node.children:
-            attachment = attached.get(stack) if isinstance(stack, TerraformStack) else None
-            if attachment is not None:
-                result = check_written(stack, written[stack.node.id], attachment.rules, attachment.prepare)
-                record(stack, result, attachment.rules)
+        for name, attachment in guarded.items():
+            run.results[name] = check_written(stacks[name], written[name], attachment.rules, attachment.prepare)
     finally:
-        if results(app):
+        if run.results:
             write_report(app)
-    done = results(app).values()
+    done = run.results.values()
     errors = [f for r in done for f in r.errors]
     if errors:
         listing = "\n".join(f"  - {f.render()}" for f in errors)
