@@ -13,20 +13,40 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from dataclasses import dataclass
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
-FIELDS = (("minute", "0-59"), ("hour", "0-23"), ("day of month", "1-31"), ("month", "1-12 or JAN-DEC"), ("day of week", "0-7 or SUN-SAT"))
-_NAMES = re.compile(r"^(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC|SUN|MON|TUE|WED|THU|FRI|SAT)$", re.IGNORECASE)
+
+@dataclass(frozen=True)
+class Field:
+    """One of the five fields: its values `low`-`high` (where a range wraps around), and its names
+    (`names[0]` stands for `low`)."""
+
+    name: str
+    bounds: str  # as a person reads them
+    low: int
+    high: int
+    names: tuple[str, ...] = ()
+
+    def number(self, token: str) -> int:
+        return self.names.index(token.upper()) + self.low if token.upper() in self.names else int(token)
+
+    def like(self, number: int, token: str) -> str:
+        """`number` written as `token` is: a name if it is one."""
+        return self.names[number - self.low] if token.isalpha() else str(number)
+
+
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+DAY_OF_WEEK = Field("day of week", "0-7 or SUN-SAT", 0, 6, DAYS)  # 7 is Sunday again
+FIELDS = (Field("minute", "0-59", 0, 59), Field("hour", "0-23", 0, 23), Field("day of month", "1-31", 1, 31),
+          Field("month", "1-12 or JAN-DEC", 1, 12, MONTHS), DAY_OF_WEEK)
 SHORTCUTS = {
     "hourly": "0 * * * *", "daily": "0 0 * * *", "midnight": "0 0 * * *", "weekly": "0 0 * * 0",
     "monthly": "0 0 1 * *", "yearly": "0 0 1 1 *", "annually": "0 0 1 1 *",
 }
 EXAMPLE = "'15 * * * *' (minute 15 of every hour)"
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
-_LOWEST = (0, 0, 1, 1, 0)
-_HIGHEST = (59, 23, 31, 12, 6)
 
 
 class CronError(ValueError):
@@ -43,21 +63,7 @@ def _field_ok(index: int, value: str) -> bool:
     return croniter.is_valid(" ".join(probe))
 
 
-def _names(index: int) -> tuple[str, ...]:
-    return _MONTHS if index == 3 else _DAYS if index == 4 else ()
-
-
-def _number(index: int, token: str) -> int:
-    names = _names(index)
-    return names.index(token.upper()) + (index == 3) if token.upper() in names else int(token)
-
-
-def _like(index: int, number: int, token: str) -> str:
-    """`number` written as `token` is: a name if it is one."""
-    return _names(index)[number - (index == 3)] if token.isalpha() else str(number)
-
-
-def _misread_range(index: int, value: str) -> tuple[str, str, str] | None:
+def _misread_range(field: Field, value: str) -> tuple[str, str, str] | None:
     """The first `a-b` range of a field that croniter and classic cron read differently: (the range,
     what is wrong with it, the field rewritten or "" when no rewrite is obvious).
 
@@ -71,14 +77,13 @@ def _misread_range(index: int, value: str) -> tuple[str, str, str] | None:
         bounds = span.split("-")
         if len(bounds) != 2 or "*" in bounds:
             continue
-        low, high = _number(index, bounds[0]), _number(index, bounds[1])
-        if low == high or (index == 4 and (low, high) == (7, 0)):  # 7-0: Sunday to Sunday, like 7-7 and 0-0
+        low, high = field.number(bounds[0]), field.number(bounds[1])
+        if low == high or (field is DAY_OF_WEEK and (low, high) == (7, 0)):  # 7-0: Sunday to Sunday, like 7-7 and 0-0
             classic = "refuses it" if low > high else f"reads it as {bounds[0]} alone"
             rewritten, problem = bounds[0], f"names one value, which croniter reads as the whole field (classic cron {classic}); write the value"
         elif low > high:
-            top, bottom = _HIGHEST[index], _LOWEST[index]
-            head = f"{bounds[0]}-{_like(index, top, bounds[0])}" if low < top else bounds[0]
-            tail = f"{_like(index, bottom, bounds[1])}-{bounds[1]}" if high > bottom else bounds[1]
+            head = f"{bounds[0]}-{field.like(field.high, bounds[0])}" if low < field.high else bounds[0]
+            tail = f"{field.like(field.low, bounds[1])}-{bounds[1]}" if high > field.low else bounds[1]
             rewritten, problem = f"{head},{tail}", "runs backwards (croniter wraps it around, classic cron refuses it); write it as a list"
         else:
             continue
@@ -99,17 +104,17 @@ def check(expression: str) -> str:
         raise CronError("expected 5 cron fields; a 6th (seconds) field is not accepted by Cloud Scheduler", " ".join(fields[1:]))
     if len(fields) != 5:
         raise CronError(f"expected 5 cron fields (minute hour day-of-month month day-of-week), got {len(fields)}, e.g. {EXAMPLE}")
-    for index, ((name, bounds), value) in enumerate(zip(FIELDS, fields)):
+    for index, (field, value) in enumerate(zip(FIELDS, fields)):
         tokens = re.split(r"[,/-]", value)
-        if not all(t == "*" or t.isdigit() or _NAMES.match(t) for t in tokens):
-            raise CronError(f"{name} field {value!r}: expected numbers, *, ranges (a-b), steps (/n) or lists (a,b) in {bounds}")
+        if not all(t == "*" or t.isdigit() or t.upper() in MONTHS + DAYS for t in tokens):
+            raise CronError(f"{field.name} field {value!r}: expected numbers, *, ranges (a-b), steps (/n) or lists (a,b) in {field.bounds}")
         if not _field_ok(index, value):
-            raise CronError(f"{name} field {value!r} is out of range {bounds}")
-        misread = _misread_range(index, value)
+            raise CronError(f"{field.name} field {value!r} is out of range {field.bounds}")
+        misread = _misread_range(field, value)
         if misread:
             span, problem, rewritten = misread
             fixed = " ".join([*fields[:index], rewritten, *fields[index + 1:]]) if rewritten else None
-            raise CronError(f"{name} field {value!r}: the range {span} {problem}", fixed)
+            raise CronError(f"{field.name} field {value!r}: the range {span} {problem}", fixed)
     try:
         schedule = croniter(text, dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc))
         schedule.get_next(dt.datetime)
