@@ -282,6 +282,17 @@ def test_synth_sees_labels_stamped_by_an_aspect_added_later(small):
     assert report(app)["stacks"]["s"]["status"] == "passed"
 
 
+def test_the_report_lists_the_rules_the_stacks_were_checked_with(small):
+    from dataplatform.guardrails import META_RULES, RULES, synth
+
+    app, stack = small
+    lake_bucket(stack, "landing")
+    synth(app)
+    data = report(app)
+    assert data["rule_count"] == len(RULES)
+    assert [r["id"] for r in data["rules"]] == [r.id for r in (*RULES, *META_RULES)]
+
+
 def test_synth_sees_escape_hatch_overrides(small):
     app, stack = small
     lake_bucket(stack, "landing").bucket.add_override("force_destroy", True)

@@ -138,7 +138,7 @@ def synth(app: App) -> str:
     written = tfjson.manifest_stacks(app.outdir)
     stacks = {construct_tree.path(c): c for c in app.node.children if isinstance(c, TerraformStack)}
     guarded = {name: attached[stack] for name, stack in stacks.items() if stack in attached}
-    run = _RUNS[_key(app)] = _Run(app, next(iter(guarded.values())).rules if guarded else [], list(stacks))
+    run = _RUNS[_key(app)] = _Run(app, next((a.rules for a in guarded.values()), []), list(stacks))
     try:
         for name, attachment in guarded.items():
             run.results[name] = check_written(stacks[name], written[name], attachment.rules, attachment.prepare)
